@@ -1,0 +1,209 @@
+//! The storage seam: traits and plain data types shared by storage and its users.
+
+use std::sync::Arc;
+
+use crate::model::{HistogramSample, Labels, Matcher};
+
+/// Why a single sample was not accepted. The caller decides whether this
+/// fails the request (a rejected request writes nothing) or is counted and
+/// reported while the rest is kept.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// Older than the out-of-order window allows.
+    #[error("sample for {series} at {t} ms is too old: out-of-order window starts at {min_t} ms")]
+    TooOld {
+        /// The series, printed.
+        series: String,
+        /// Sample timestamp (ms).
+        t: i64,
+        /// Oldest acceptable timestamp (ms).
+        min_t: i64,
+    },
+    /// Same timestamp as an existing sample but a different value.
+    #[error("duplicate sample for {series} at {t} ms with a different value")]
+    DuplicateTimestamp {
+        /// The series, printed.
+        series: String,
+        /// Sample timestamp (ms).
+        t: i64,
+    },
+    /// The label set is not acceptable (empty, bad name, ...).
+    #[error("invalid series {series}: {reason}")]
+    InvalidSeries {
+        /// The series, printed.
+        series: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A float sample for a histogram series or the reverse.
+    #[error("series {series} is a {existing}, cannot append a {attempted} sample")]
+    KindMismatch {
+        /// The series, printed.
+        series: String,
+        /// Kind stored.
+        existing: &'static str,
+        /// Kind attempted.
+        attempted: &'static str,
+    },
+}
+
+/// Storage-level failures (I/O, corruption, closed database).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// An I/O operation on a named path failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done ("write WAL segment", "fsync", ...).
+        op: &'static str,
+        /// File or directory involved.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file failed validation (magic, version, checksum, bounds).
+    #[error("corrupt {path} at offset {offset}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Byte offset of the problem.
+        offset: u64,
+        /// What did not hold.
+        reason: String,
+    },
+    /// A query exceeded a configured limit.
+    #[error("query limit exceeded: {0}")]
+    LimitExceeded(String),
+    /// The database is shutting down or closed.
+    #[error("storage is closed")]
+    Closed,
+    /// Anything else, with context.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a commit made durable.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CommitSummary {
+    /// Float samples written.
+    pub float_samples: u64,
+    /// Histogram samples written.
+    pub histogram_samples: u64,
+    /// Series created by this commit.
+    pub new_series: u64,
+}
+
+/// A batch of writes. Nothing is visible or durable until [`Appender::commit`]
+/// returns Ok; after that every sample survives a crash (kill -9).
+pub trait Appender: Send {
+    /// Buffers one float sample. Errors reject only this sample.
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError>;
+    /// Buffers one histogram sample for the histogram series `labels` (whose
+    /// `__name__` is the family name, without `_bucket`).
+    fn append_histogram(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        h: &HistogramSample,
+    ) -> Result<(), AppendError>;
+    /// Makes the batch durable (WAL fsync per the configured policy) and visible.
+    fn commit(self: Box<Self>) -> Result<CommitSummary, StorageError>;
+    /// Drops the batch; nothing of it is written.
+    fn rollback(self: Box<Self>);
+}
+
+/// Something that hands out appenders.
+pub trait Appendable: Send + Sync {
+    /// A new, empty batch.
+    fn appender(&self) -> Box<dyn Appender + '_>;
+}
+
+/// Bounds and hints for a read. Times are inclusive milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectHints {
+    /// Earliest timestamp wanted (inclusive).
+    pub min_t: i64,
+    /// Latest timestamp wanted (inclusive).
+    pub max_t: i64,
+    /// Only labels are needed (series API); samples may be left empty.
+    pub labels_only: bool,
+    /// Leave out the `_bucket`/`_sum`/`_count` views of histogram series
+    /// (the caller reads them through `select_histograms` instead).
+    pub skip_histogram_views: bool,
+}
+
+impl SelectHints {
+    /// Samples in `[min_t, max_t]`, all views.
+    pub fn range(min_t: i64, max_t: i64) -> Self {
+        SelectHints {
+            min_t,
+            max_t,
+            labels_only: false,
+            skip_histogram_views: false,
+        }
+    }
+}
+
+/// One float series with its samples in `[min_t, max_t]`, in time order,
+/// as two parallel columns. Stale markers are included as the stale NaN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The series' labels (for a histogram view, including `le`).
+    pub labels: Labels,
+    /// Timestamps (ms), strictly increasing.
+    pub timestamps: Vec<i64>,
+    /// Values, same length as `timestamps`.
+    pub values: Vec<f64>,
+}
+
+/// One histogram series read as columns. `labels` are those of the
+/// `_bucket` view without `le` (so `__name__` is `<family>_bucket`).
+/// `buckets[i][j]` is the cumulative count of bound `i` (the last being
+/// `+Inf`) at `timestamps[j]`. If the bounds changed inside the range,
+/// storage returns the series once per run of constant bounds; callers that
+/// need one entry per label set fall back to `select`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSeries {
+    /// `_bucket` labels without `le`.
+    pub labels: Labels,
+    /// Finite upper bounds, ascending (`+Inf` implicit).
+    pub upper_bounds: Arc<[f64]>,
+    /// Timestamps (ms), strictly increasing.
+    pub timestamps: Vec<i64>,
+    /// One column per bucket (finite bounds then `+Inf`).
+    pub buckets: Vec<Vec<f64>>,
+    /// Sum column.
+    pub sum: Vec<f64>,
+    /// Count column.
+    pub count: Vec<f64>,
+}
+
+/// The read side. Implementations give a consistent view per call.
+pub trait Querier: Send + Sync {
+    /// Series matching all `matchers`, sorted by labels, with samples in the
+    /// hinted range. Series with no sample in range are left out unless
+    /// `labels_only` is set (then series whose data overlaps the range).
+    fn select(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError>;
+
+    /// Histogram-typed series whose `_bucket` view (ignoring `le`) matches
+    /// `matchers`. Classic float `le` series are not included.
+    fn select_histograms(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<HistogramSeries>, StorageError>;
+
+    /// Sorted label names of series matching `matchers` (all series when empty)
+    /// with data in the range.
+    fn label_names(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+
+    /// Sorted values of label `name` over matching series with data in range.
+    fn label_values(
+        &self,
+        name: &str,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError>;
+}
