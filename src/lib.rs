@@ -10,6 +10,8 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod promql;

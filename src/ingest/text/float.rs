@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for v in [0.1, 1e-300, 3.141592653589793, 1e21, 2.5e-7, 123.456e10] {
+        for v in [0.1, 1e-300, std::f64::consts::PI, 1e21, 2.5e-7, 123.456e10] {
             assert_eq!(format_f(v).parse::<f64>().unwrap(), v);
             assert_eq!(format_e(v).parse::<f64>().unwrap(), v);
             assert_eq!(format_g(v).parse::<f64>().unwrap(), v);

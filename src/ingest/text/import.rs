@@ -246,6 +246,15 @@ fn assemble(g: &Group, cache: &mut HashMap<Vec<u64>, Arc<[f64]>>) -> Option<Hist
     })
 }
 
+/// What a successful import wrote, plus the metadata lines it carried.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportOutcome {
+    /// What the commit made durable.
+    pub summary: CommitSummary,
+    /// The `# HELP` and `# TYPE` entries of the body, in order.
+    pub metadata: Vec<Entry>,
+}
+
 /// Parses `body` and writes it in one appender batch. Returns only after
 /// the commit, i.e. once the samples are durable. On any error nothing of
 /// the request is written.
@@ -253,7 +262,7 @@ pub fn import(
     db: &dyn Appendable,
     body: &[u8],
     default_t: i64,
-) -> Result<CommitSummary, ImportError> {
+) -> Result<ImportOutcome, ImportError> {
     let entries = parse_bytes(body)?;
     let batch = build_batch(&entries, default_t);
     let mut app = db.appender();
@@ -275,7 +284,12 @@ pub fn import(
             });
         }
     }
-    Ok(app.commit()?)
+    let summary = app.commit()?;
+    let metadata = entries
+        .into_iter()
+        .filter(|e| !matches!(e, Entry::Sample(_)))
+        .collect();
+    Ok(ImportOutcome { summary, metadata })
 }
 
 #[cfg(test)]

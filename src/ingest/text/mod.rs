@@ -11,7 +11,9 @@ mod import;
 mod parse;
 mod write;
 
-pub use import::{FloatPoint, HistogramPoint, ImportBatch, ImportError, build_batch, import};
+pub use import::{
+    FloatPoint, HistogramPoint, ImportBatch, ImportError, ImportOutcome, build_batch, import,
+};
 pub use parse::{
     Entry, MetricType, ParseError, ParseErrorKind, Parser, TextSample, parse, parse_bytes,
 };
