@@ -223,7 +223,7 @@ pub fn parse_limit(v: Option<&str>, name: &str) -> Result<Option<usize>, ApiErro
     }
 }
 
-/// The JSON 404 for unknown API routes.
-pub async fn not_found() -> ApiError {
-    ApiError::new(ErrorType::NotFound, "not found")
+/// Unknown routes: Prometheus answers with Go's plain-text 404, so do we.
+pub async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "404 page not found\n")
 }

@@ -53,6 +53,26 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
     }
 }
 
+/// Appends a float as Go's `encoding/json` prints a `float64`: `'f'`
+/// format, or `'e'` (with a one-digit negative exponent kept short, `1e-7`)
+/// below `1e-6` or from `1e21` up. Prometheus prints scalar and string
+/// results' timestamps this way (`[300.5,"..."]`, unlike vectors' `300.500`).
+pub fn write_go_json_float(out: &mut String, v: f64) {
+    let a = v.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let e = format_e(v);
+        match e.find("e-0") {
+            Some(i) if e.len() == i + 4 => {
+                out.push_str(e.get(..i + 2).unwrap_or_default());
+                out.push_str(e.get(i + 3..).unwrap_or_default());
+            }
+            _ => out.push_str(&e),
+        }
+    } else {
+        out.push_str(&format_f(v));
+    }
+}
+
 /// A sample value formatted as Prometheus's API does (without quotes).
 pub fn format_value(v: f64) -> String {
     let a = v.abs();
@@ -147,6 +167,20 @@ mod tests {
         assert_eq!(f(0), "0");
         assert_eq!(f(-1500), "-1.500");
         assert_eq!(f(-5), "-0.005");
+    }
+
+    #[test]
+    fn go_json_floats() {
+        let f = |v| {
+            let mut s = String::new();
+            write_go_json_float(&mut s, v);
+            s
+        };
+        assert_eq!(f(300.5), "300.5");
+        assert_eq!(f(0.0), "0");
+        assert_eq!(f(1e-7), "1e-7");
+        assert_eq!(f(1.5e-10), "1.5e-10");
+        assert_eq!(f(2e21), "2e+21");
     }
 
     #[test]

@@ -47,6 +47,20 @@ pub fn router(state: AppState) -> Router {
         .route(paths::BUILDINFO, get(handlers::buildinfo))
         .route(paths::RUNTIMEINFO, get(handlers::runtimeinfo))
         .route(paths::METADATA, get(handlers::metadata))
+        .route(paths::QUERY, get(query::instant).post(query::instant))
+        .route(paths::QUERY_RANGE, get(query::range).post(query::range))
+        .route(paths::SERIES, get(query::series).post(query::series))
+        .route(paths::LABELS, get(query::labels).post(query::labels))
+        .route(paths::LABEL_VALUES, get(query::label_values))
+        .route(paths::STATUS_TSDB, get(query::status_tsdb))
+        .route(
+            paths::FORMAT_QUERY,
+            get(query::format_query).post(query::format_query),
+        )
+        .route(
+            paths::QUERY_EXEMPLARS,
+            get(query::query_exemplars).post(query::query_exemplars),
+        )
         .merge(import)
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(handlers::not_found)
@@ -90,5 +104,7 @@ pub async fn serve(
         .await
 }
 
+#[cfg(test)]
+mod golden_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -32,6 +32,9 @@ pub const STATUS_TSDB: &str = "/api/v1/status/tsdb";
 /// Pretty-prints a PromQL expression.
 pub const FORMAT_QUERY: &str = "/api/v1/format_query";
 
+/// Exemplar queries (always empty: no exemplars are stored).
+pub const QUERY_EXEMPLARS: &str = "/api/v1/query_exemplars";
+
 /// The label-values path for `name` (for clients).
 pub fn label_values(name: &str) -> String {
     LABEL_VALUES.replace("{name}", name)

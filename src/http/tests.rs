@@ -360,10 +360,7 @@ fn snapshot_and_status() {
     assert!(r.contains("\"storageRetention\":"), "{r}");
     let r = srv.get("/api/v1/nope");
     assert_eq!(r.status, 404);
-    assert_eq!(
-        r.text(),
-        r#"{"status":"error","errorType":"not_found","error":"not found"}"#
-    );
+    assert_eq!(r.text(), "404 page not found\n");
 
     let disabled = TestServer::start(|_| {});
     let r = disabled.req("POST", paths::ADMIN_SNAPSHOT, &[], b"");

@@ -29,5 +29,3 @@ pub fn parse_duration(s: &str) -> Result<i64, ParseError> {
         ParseError::new(s, 0..s.len(), format!("not a valid duration string: {s:?}"))
     })
 }
-
-

@@ -145,20 +145,16 @@ impl<'a> Ctx<'a> {
                     "avg_over_time" => Some(avg(w.vs)),
                     "sum_over_time" => Some(kahan_sum(w.vs)),
                     "count_over_time" => Some(w.vs.len() as f64),
-                    "min_over_time" => {
-                        Some(
-                            w.vs.iter()
-                                .skip(1)
-                                .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
-                        )
-                    }
-                    "max_over_time" => {
-                        Some(
-                            w.vs.iter()
-                                .skip(1)
-                                .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
-                        )
-                    }
+                    "min_over_time" => Some(
+                        w.vs.iter()
+                            .skip(1)
+                            .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
+                    ),
+                    "max_over_time" => Some(
+                        w.vs.iter()
+                            .skip(1)
+                            .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
+                    ),
                     "last_over_time" => Some(w.vs[w.vs.len() - 1]),
                     "first_over_time" => Some(w.vs[0]),
                     "present_over_time" => Some(1.0),
