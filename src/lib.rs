@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod model;

@@ -164,42 +164,10 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
     parse_prom_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
 }
 
-/// Prometheus's `model.ParseDuration`: e.g. `1h30m`, `5m`, `1d`, `250ms`.
+/// Prometheus's `model.ParseDuration`: e.g. `1h30m`, `5m`, `1d`, `250ms`
+/// (the PromQL lexer's duration syntax).
 pub fn parse_prom_duration(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(0);
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut last_unit = 0usize;
-    while !rest.is_empty() {
-        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let num: i64 = rest.get(..n)?.parse().ok()?;
-        rest = rest.get(n..)?;
-        let ulen = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = rest.get(..ulen)?;
-        rest = rest.get(ulen..)?;
-        let idx = UNITS.iter().position(|(u, _)| *u == unit)?;
-        // Units must be in decreasing order and appear once.
-        if idx < last_unit {
-            return None;
-        }
-        last_unit = idx + 1;
-        total = total.checked_add(num.checked_mul(UNITS.get(idx)?.1)?)?;
-    }
-    Some(total)
+    crate::promql::lexer::parse_duration_ms(s)
 }
 
 #[cfg(test)]
