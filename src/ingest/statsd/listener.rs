@@ -786,3 +786,55 @@ fn kernel_drops(inodes: &[u64]) -> u64 {
     }
     total
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full queue drops and counts; the reader never blocks on it.
+    #[test]
+    fn full_queue_counts_drops_without_blocking() {
+        let (tx, rx) = bounded::<Msg>(2);
+        let m = StatsdMetrics::new();
+        let stop = AtomicBool::new(false);
+        let mut sent = 0;
+        datagram_loop(
+            |b| {
+                sent += 1;
+                if sent == 10 {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                b[..5].copy_from_slice(b"a:1|c");
+                Ok(5)
+            },
+            Transport::Udp,
+            100,
+            &tx,
+            &m,
+            &stop,
+        );
+        assert_eq!(rx.len(), 2);
+        assert_eq!(m.queue_drops.load(Ordering::Relaxed), 8);
+        assert_eq!(m.packets_received(Transport::Udp), 10);
+    }
+
+    #[test]
+    fn proc_net_udp_drops_are_read_for_our_socket() {
+        let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        // The kernel rounds this up to its minimum (a few KiB).
+        sock.set_recv_buffer_size(1).unwrap();
+        sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        let s: UdpSocket = sock.into();
+        let inode = socket_inode(&s).expect("inode");
+        assert_eq!(kernel_drops(&[inode]), 0);
+        let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = s.local_addr().unwrap();
+        for _ in 0..200 {
+            c.send_to(&[b'x'; 1000], addr).unwrap();
+        }
+        // Nobody reads `s`: most of the 200 KB cannot fit and is dropped.
+        assert!(kernel_drops(&[inode]) > 100, "{}", kernel_drops(&[inode]));
+        assert_eq!(kernel_drops(&[inode + 1_000_000]), 0);
+    }
+}
