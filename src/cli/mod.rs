@@ -4,3 +4,4 @@
 //! reads flags or the environment itself.
 
 pub mod client;
+pub mod query;

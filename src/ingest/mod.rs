@@ -1,5 +1,6 @@
-//! Ingest formats. Each submodule is a pure parser/decoder plus, where the
-//! format needs it, the step that turns parsed input into storage writes;
-//! all writes go through [`crate::storage::Appender`].
+//! Ingest doors: protocols in, samples out through the storage
+//! [`Appender`](crate::storage::Appender). Parsers are pure; sockets and
+//! HTTP handlers live next to them or in `http`.
 
+pub mod statsd;
 pub mod text;
