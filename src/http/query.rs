@@ -539,3 +539,54 @@ impl Cardinality {
         c
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_errors_map_to_prometheus_classes() {
+        let cases = [
+            (EvalError::BadData("x".into()), ErrorType::BadData, 400),
+            (EvalError::Execution("x".into()), ErrorType::Execution, 422),
+            (EvalError::Timeout("query execution"), ErrorType::Timeout, 503),
+            (EvalError::TooManySamples("eval", 5), ErrorType::Execution, 422),
+            (EvalError::TooManySeries(5), ErrorType::Execution, 422),
+            (
+                EvalError::Storage(crate::storage::StorageError::Other("disk".into())),
+                ErrorType::Internal,
+                500,
+            ),
+        ];
+        for (e, typ, code) in cases {
+            let a: ApiError = e.into();
+            assert_eq!((a.typ, a.status().as_u16()), (typ, code), "{}", a.msg);
+        }
+    }
+
+    #[test]
+    fn form_decoding() {
+        assert_eq!(
+            decode_form("query=up%7Ba%3D%22b+c%22%7D&match[]=x&match%5B%5D=y&bad=%zz&flag"),
+            vec![
+                ("query".into(), "up{a=\"b c\"}".into()),
+                ("match[]".into(), "x".into()),
+                ("match[]".into(), "y".into()),
+                ("bad".into(), "%zz".into()),
+                ("flag".into(), "".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn cardinality_counts() {
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        let b = Labels::from_pairs([("__name__", "up"), ("job", "bb")]);
+        let c = Cardinality::of([&a, &b].into_iter());
+        assert_eq!(c.by_metric.get("up"), Some(&2));
+        assert_eq!(c.values_by_name.get("job"), Some(&2));
+        assert_eq!(c.bytes_by_name.get("job"), Some(&3));
+        assert_eq!(c.pairs.get("__name__=up"), Some(&2));
+        assert_eq!(top(c.pairs, 1), r#"[{"name":"__name__=up","value":2}]"#);
+    }
+}
