@@ -15,3 +15,4 @@
 mod api;
 
 pub use api::*;
+pub(crate) mod views;
