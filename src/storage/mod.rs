@@ -15,4 +15,5 @@
 mod api;
 
 pub use api::*;
+mod chunk;
 pub(crate) mod views;
