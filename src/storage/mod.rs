@@ -16,4 +16,6 @@ mod api;
 
 pub use api::*;
 mod chunk;
+mod files;
 pub(crate) mod views;
+mod wal;

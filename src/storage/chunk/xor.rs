@@ -191,7 +191,10 @@ impl<'a> XorIter<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         let (count, err) = match bytes.get(..HEADER_LEN) {
             Some(h) => (u16::from_le_bytes([h[0], h[1]]), None),
-            None => (0, Some(ChunkError::Invalid("shorter than its 2-byte header"))),
+            None => (
+                0,
+                Some(ChunkError::Invalid("shorter than its 2-byte header")),
+            ),
         };
         XorIter {
             r: BitReader::new(bytes.get(HEADER_LEN..).unwrap_or(&[])),
@@ -404,7 +407,10 @@ mod tests {
     fn truncated_chunk_reports_error() {
         let bytes = encode(&[(1, 1.0), (2, 2.0), (3, 7.0)]);
         let err = decode_xor(&bytes[..bytes.len() - 2]).unwrap_err();
-        assert!(matches!(err, ChunkError::Truncated { count: 3, .. }), "{err}");
+        assert!(
+            matches!(err, ChunkError::Truncated { count: 3, .. }),
+            "{err}"
+        );
         assert_eq!(
             decode_xor(&[1]).unwrap_err(),
             ChunkError::Invalid("shorter than its 2-byte header")
