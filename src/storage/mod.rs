@@ -17,5 +17,7 @@ mod api;
 pub use api::*;
 mod chunk;
 mod files;
+mod head;
+mod merge;
 pub(crate) mod views;
 mod wal;

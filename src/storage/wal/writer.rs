@@ -42,6 +42,8 @@ struct Writer {
     pending: Vec<u8>,
     /// A failed write could not be truncated away yet.
     needs_truncate: bool,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
     closed: bool,
 }
 
@@ -128,6 +130,7 @@ impl Wal {
                 seq: 0,
                 pending: Vec::new(),
                 needs_truncate: false,
+                scratch: Vec::new(),
                 closed: false,
             }),
             sync: Mutex::new(SyncState::default()),
@@ -160,9 +163,31 @@ impl Wal {
     /// Writes `batch` (framed records, see [`frame_record`]) after any
     /// deferred records and makes it durable per the sync policy.
     pub(crate) fn commit(&self, batch: &[u8]) -> Result<(), StorageError> {
+        self.commit_with(|buf| buf.extend_from_slice(batch), |()| {})
+    }
+
+    /// Like [`Wal::commit`], but `encode` fills the batch and `on_written`
+    /// runs after a successful write, both under the writer lock: records
+    /// whose content depends on what was logged before (histogram bounds)
+    /// are encoded in the same order they are written.
+    pub(crate) fn commit_with<T>(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> T,
+        on_written: impl FnOnce(T),
+    ) -> Result<(), StorageError> {
         let seq = {
             let mut w = self.w.lock();
-            self.write_locked(&mut w, batch)?
+            let mut buf = std::mem::take(&mut w.scratch);
+            buf.clear();
+            let encoded = encode(&mut buf);
+            let res = self.write_locked(&mut w, &buf);
+            // Keep a modest buffer for the next commit, not a huge one.
+            if buf.capacity() <= 4 << 20 {
+                w.scratch = buf;
+            }
+            let seq = res?;
+            on_written(encoded);
+            seq
         };
         match self.policy {
             WalSyncPolicy::EveryCommit => self.wait_synced(seq),
