@@ -2,7 +2,22 @@
 //! series with equal labels become one, samples merged by time with
 //! duplicates dropped.
 
-use crate::storage::api::Series;
+use crate::storage::api::{HistogramSeries, Series};
+
+/// Sorts histogram runs by labels, then start time; a run equal to the
+/// previous one (same labels, bounds and timestamps, e.g. a block and the
+/// head both holding it) is dropped.
+pub(crate) fn sort_histograms(mut v: Vec<HistogramSeries>) -> Vec<HistogramSeries> {
+    v.sort_by(|a, b| {
+        a.labels
+            .cmp(&b.labels)
+            .then(a.timestamps.first().cmp(&b.timestamps.first()))
+    });
+    v.dedup_by(|b, a| {
+        a.labels == b.labels && a.upper_bounds == b.upper_bounds && a.timestamps == b.timestamps
+    });
+    v
+}
 
 /// Merges two time-sorted columns; at equal times the sample from `b`
 /// (the newer source) is kept.

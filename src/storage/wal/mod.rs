@@ -16,7 +16,7 @@ pub(crate) use record::{
 };
 pub(crate) use replay::{ReplayOutcome, replay};
 pub(crate) use segment::frame_record;
-pub(crate) use writer::{CheckpointWriter, Wal};
+pub(crate) use writer::{CheckpointWriter, Wal, sync_dir};
 
 /// Default WAL segment size: 128 MiB. Big enough that rotation (an fsync
 /// plus a directory fsync) is rare, small enough that a checkpoint frees
