@@ -16,3 +16,4 @@ mod api;
 mod codec;
 
 pub use api::*;
+pub(crate) mod views;
