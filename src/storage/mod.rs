@@ -14,6 +14,7 @@
 
 mod api;
 mod codec;
+mod index;
 
 pub use api::*;
 pub(crate) mod views;
