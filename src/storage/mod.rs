@@ -13,6 +13,8 @@
 //! [`Querier::select_histograms`] as whole columns for fast quantiles.
 
 mod api;
+mod codec;
+mod index;
 
 pub use api::*;
 mod chunk;
