@@ -62,6 +62,8 @@ impl Head {
     pub(crate) fn replay_record(&self, rec: Record, st: &mut ReplayState) {
         let boundary = self.boundary();
         match rec {
+            // Commit grouping is handled by the WAL reader.
+            Record::Commit => {}
             Record::Series(v) => {
                 for r in &v {
                     self.replay_series(r, st);

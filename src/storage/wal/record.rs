@@ -16,6 +16,10 @@ pub(crate) const TYPE_FLOATS: u8 = 2;
 pub(crate) const TYPE_BOUNDS: u8 = 3;
 /// Record type byte: histogram sample batch.
 pub(crate) const TYPE_HISTOGRAMS: u8 = 4;
+/// Record type byte: end of a commit (empty payload). Replay applies a
+/// segment's records only up to the last commit marker, so a torn commit
+/// is dropped whole.
+pub(crate) const TYPE_COMMIT: u8 = 5;
 
 /// Whether a series holds float or histogram samples.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +98,9 @@ pub(crate) enum Record {
     Bounds(Vec<BoundsRecord>),
     /// Histogram samples.
     Histograms(Vec<HistogramRecord>),
+    /// End of a commit: every record since the previous marker belongs to
+    /// one write and is applied together.
+    Commit,
 }
 
 /// Why a record payload could not be decoded.
@@ -219,12 +226,14 @@ impl Record {
             Record::Floats(_) => TYPE_FLOATS,
             Record::Bounds(_) => TYPE_BOUNDS,
             Record::Histograms(_) => TYPE_HISTOGRAMS,
+            Record::Commit => TYPE_COMMIT,
         }
     }
 
     /// Appends the payload (without type byte or framing) to `buf`.
     pub(crate) fn encode_payload(&self, buf: &mut Vec<u8>) {
         match self {
+            Record::Commit => {}
             Record::Series(v) => {
                 put_uvarint(buf, v.len() as u64);
                 for s in v {
@@ -373,6 +382,7 @@ impl Record {
                 }
                 Record::Histograms(v)
             }
+            TYPE_COMMIT => Record::Commit,
             _ => return Err(c.err("unknown record type")),
         };
         c.done()?;
@@ -438,6 +448,11 @@ mod tests {
             count: 3.0,
         }]);
         assert_eq!(roundtrip(&h), h);
+        assert_eq!(roundtrip(&Record::Commit), Record::Commit);
+        assert_eq!(
+            Record::decode(TYPE_COMMIT, &[0]).unwrap_err().reason,
+            "trailing bytes after record"
+        );
     }
 
     #[test]

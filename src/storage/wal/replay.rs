@@ -71,19 +71,24 @@ pub(crate) fn replay(
         for (_, seg) in segments.iter().filter(|(s, _)| *s < n) {
             fs::remove_file(seg).map_err(io("remove checkpointed segment", seg))?;
         }
-        replay_file(&cp, counters, &mut out, &mut f)?;
+        replay_file(&cp, false, counters, &mut out, &mut f)?;
     }
     let mut last = first_segment.saturating_sub(1);
     for (n, seg) in segments.iter().filter(|(s, _)| *s >= first_segment) {
-        replay_file(seg, counters, &mut out, &mut f)?;
+        replay_file(seg, true, counters, &mut out, &mut f)?;
         last = *n;
     }
     out.next_segment = (last + 1).max(first_segment).max(1);
     Ok(out)
 }
 
+/// Replays one file. In a segment (`commits` true) records are applied per
+/// commit, up to the last commit marker; records after it (a torn commit)
+/// are dropped and truncated away. A checkpoint is complete by construction
+/// (fsynced before being renamed), so its records apply as read.
 fn replay_file(
     path: &Path,
+    commits: bool,
     counters: &WalCounters,
     out: &mut ReplayOutcome,
     f: &mut impl FnMut(Record),
@@ -116,10 +121,42 @@ fn replay_file(
             });
         }
     }
-    let scan = scan_frames(&bytes, |r| {
-        out.records += 1;
-        f(r)
+    let mut group: Vec<Record> = Vec::new();
+    let mut applied_end = super::segment::SEGMENT_HEADER_LEN as u64;
+    let mut scan = scan_frames(&bytes, |r, end| {
+        if !commits {
+            if r != Record::Commit {
+                out.records += 1;
+                f(r);
+            }
+            return;
+        }
+        if r == Record::Commit {
+            for r in group.drain(..) {
+                out.records += 1;
+                f(r);
+            }
+            applied_end = end;
+        } else {
+            group.push(r);
+        }
     });
+    if commits && !group.is_empty() {
+        // Whole frames after the last commit marker: a write torn at a
+        // frame boundary.
+        let dropped = group.len();
+        scan.stopped = Some(match scan.stopped.take() {
+            Some((off, reason)) => (
+                off,
+                format!("{reason}; {dropped} record(s) of the torn commit before it dropped"),
+            ),
+            None => (
+                applied_end,
+                format!("{dropped} record(s) after the last commit marker (torn commit)"),
+            ),
+        });
+        scan.valid_len = applied_end;
+    }
     if let Some((offset, reason)) = scan.stopped {
         tracing::warn!(
             file = %path.display(),

@@ -73,10 +73,20 @@ pub(crate) struct Scan {
     pub(crate) stopped: Option<(u64, String)>,
 }
 
+/// The commit-marker frame ending every write (see [`Record::Commit`]).
+pub(crate) fn commit_marker() -> [u8; FRAME_HEADER_LEN + 1] {
+    let mut m = [0u8; FRAME_HEADER_LEN + 1];
+    m[..4].copy_from_slice(&1u32.to_le_bytes());
+    m[4..8].copy_from_slice(&crc32c::crc32c(&[super::record::TYPE_COMMIT]).to_le_bytes());
+    m[8] = super::record::TYPE_COMMIT;
+    m
+}
+
 /// Scans the frames after the header of `bytes` (a whole segment), handing
-/// every decoded record to `f` in order, and stops at the first frame that
-/// is incomplete, fails its CRC or does not decode.
-pub(crate) fn scan_frames(bytes: &[u8], mut f: impl FnMut(Record)) -> Scan {
+/// every decoded record and the file offset just past its frame to `f` in
+/// order, and stops at the first frame that is incomplete, fails its CRC or
+/// does not decode.
+pub(crate) fn scan_frames(bytes: &[u8], mut f: impl FnMut(Record, u64)) -> Scan {
     let mut pos = SEGMENT_HEADER_LEN.min(bytes.len());
     let mut records = 0;
     let stop = |pos: usize, reason: String, records| Scan {
@@ -121,7 +131,7 @@ pub(crate) fn scan_frames(bytes: &[u8], mut f: impl FnMut(Record)) -> Scan {
         }
         let (ty, payload) = (body[0], &body[1..]);
         match Record::decode(ty, payload) {
-            Ok(r) => f(r),
+            Ok(r) => f(r, (body_start + len as usize) as u64),
             Err(RecordError { offset, reason }) => {
                 return stop(
                     pos,
@@ -157,6 +167,13 @@ mod tests {
     }
 
     #[test]
+    fn commit_marker_is_a_framed_commit_record() {
+        let mut buf = Vec::new();
+        frame_record(&mut buf, &Record::Commit);
+        assert_eq!(buf, commit_marker());
+    }
+
+    #[test]
     fn scan_stops_at_bad_crc() {
         let mut seg = segment_header().to_vec();
         let r = Record::Floats(vec![FloatRecord {
@@ -170,7 +187,7 @@ mod tests {
         let last = seg.len() - 1;
         seg[last] ^= 1;
         let mut n = 0;
-        let s = scan_frames(&seg, |_| n += 1);
+        let s = scan_frames(&seg, |_, _| n += 1);
         assert_eq!(n, 1);
         assert_eq!(s.valid_len, good as u64);
         assert!(s.stopped.unwrap().1.starts_with("CRC mismatch"));

@@ -23,7 +23,7 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::segment::{SEGMENT_HEADER_LEN, frame_record, segment_header};
+use super::segment::{SEGMENT_HEADER_LEN, commit_marker, frame_record, segment_header};
 use super::{Record, WalCounters, WalSyncPolicy};
 use crate::storage::StorageError;
 use crate::storage::files::{
@@ -205,27 +205,34 @@ impl Wal {
                 .map_err(|e| io_err("truncate WAL segment after failed write", &w.path, e))?;
             w.needs_truncate = false;
         }
-        let total = (w.pending.len() + batch.len()) as u64;
-        if total == 0 {
+        if w.pending.is_empty() && batch.is_empty() {
             return Ok(w.seq);
         }
+        // One write: deferred records, the batch, and a commit marker, so
+        // replay applies all of it or none of it.
+        let mut out = std::mem::take(&mut w.pending);
+        let pending_len = out.len();
+        out.extend_from_slice(batch);
+        out.extend_from_slice(&commit_marker());
+        let total = out.len() as u64;
         if w.len + total > self.segment_size && w.len > SEGMENT_HEADER_LEN as u64 {
-            self.rotate_locked(w)?;
+            if let Err(e) = self.rotate_locked(w) {
+                out.truncate(pending_len);
+                w.pending = out;
+                return Err(e);
+            }
         }
-        let mut res = w.file.write_all_at(&w.pending, w.len);
-        if res.is_ok() && !batch.is_empty() {
-            res = w.file.write_all_at(batch, w.len + w.pending.len() as u64);
-        }
-        if let Err(e) = res {
+        if let Err(e) = w.file.write_all_at(&out, w.len) {
             WalCounters::inc(&self.counters.write_errors);
             if let Err(te) = w.file.set_len(w.len) {
                 w.needs_truncate = true;
                 tracing::warn!(file = %w.path.display(), offset = w.len, error = %te, "WAL: cannot truncate after failed write; will retry before the next write");
             }
+            out.truncate(pending_len);
+            w.pending = out;
             return Err(io_err("write WAL segment", &w.path, e));
         }
         w.len += total;
-        w.pending.clear();
         w.seq += 1;
         self.counters
             .bytes_written
