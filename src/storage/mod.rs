@@ -13,8 +13,12 @@
 //! [`Querier::select_histograms`] as whole columns for fast quantiles.
 
 mod api;
+mod block;
 mod codec;
 mod index;
 
 pub use api::*;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;
 pub(crate) mod views;
