@@ -11,7 +11,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use watchpost::model::Labels;
 use watchpost::storage::internals::codec::{
-    decode_timestamps, decode_values, encode_timestamps, encode_values,
+    decode_timestamps, decode_values, encode_histogram, encode_timestamps, encode_values,
 };
 use watchpost::storage::internals::{BlockSeries, BlockSeriesData, HistogramRun, write_block};
 
@@ -183,65 +183,87 @@ fn report(d: &Data) {
     );
     let hs = (HISTOGRAMS * N) as f64;
     let per_view = hs * (BOUNDS.len() + 3) as f64;
-    let mut hb = 0usize;
+    let (mut hts, mut hsum, mut hcount, mut hbuckets) = (0usize, 0usize, 0usize, 0usize);
     for h in &d.hists {
-        hb += enc_ts(&h.timestamps) + enc_v(&h.sum) + enc_v(&h.count);
-        hb += h.buckets.iter().map(|b| enc_v(b)).sum::<usize>();
+        hts += enc_ts(&h.timestamps);
+        hsum += enc_v(&h.sum);
+        hcount += enc_v(&h.count);
+        // The whole record minus the count and sum columns: bucket columns
+        // (as differences where smaller; +Inf equals count, a flag byte).
+        let mut rec = Vec::new();
+        encode_histogram(h, 0..N, &mut rec);
+        hbuckets += rec.len() - enc_v(&h.sum) - enc_v(&h.count);
     }
+    let hb = hts + hsum + hcount + hbuckets;
     println!(
-        "  histogram (12 buckets + sum + count): {:.3} per histogram sample, {:.3} per classic-series sample",
+        "  histogram, per histogram sample: timestamps {:.3}, 12 bucket columns {:.3}, count {:.3}, sum {:.3}; total {:.3} = {:.3} per classic-series sample (12 _bucket + _sum + _count)",
+        hts as f64 / hs,
+        hbuckets as f64 / hs,
+        hcount as f64 / hs,
+        hsum as f64 / hs,
         hb as f64 / hs,
         hb as f64 / per_view
     );
 
-    // A whole block on disk: counters and gauges share their target's
-    // timestamps (as in one scrape), histograms too.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut series = Vec::new();
+    // Whole blocks on disk (all files: columns, index, meta.json). Series of
+    // one target share that target's scrape timestamps, as in a real scrape
+    // (10 targets), which the block writer stores once per chunk.
+    let target = |i: usize| format!("host{}", i % 10);
+    let mut floats = Vec::new();
     for (i, (cv, gv)) in d.counters.iter().zip(&d.gauges).enumerate() {
-        let t = &d.ts[i % 10];
         for (name, v) in [("requests_total", cv), ("in_flight", gv)] {
-            series.push(BlockSeries {
+            floats.push(BlockSeries {
                 labels: Labels::from_pairs([
                     ("__name__", name),
-                    ("instance", &format!("host{}", i % 10)),
+                    ("instance", &target(i)),
                     ("id", &i.to_string()),
                 ]),
                 data: BlockSeriesData::Float {
-                    timestamps: t.clone(),
+                    timestamps: d.ts[i % 10].clone(),
                     values: v.clone(),
                 },
             });
         }
     }
-    for (i, h) in d.hists.iter().enumerate() {
-        let mut h = h.clone();
-        h.timestamps = d.ts[i % 10].clone();
-        series.push(BlockSeries {
-            labels: Labels::from_pairs([
-                ("__name__", "latency_seconds"),
-                ("instance", &format!("host{}", i % 10)),
-                ("id", &i.to_string()),
-            ]),
-            data: BlockSeriesData::Histogram { runs: vec![h] },
-        });
-    }
+    let hists: Vec<BlockSeries> = d
+        .hists
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut h = h.clone();
+            h.timestamps = d.ts[i % 10].clone();
+            BlockSeries {
+                labels: Labels::from_pairs([
+                    ("__name__", "latency_seconds"),
+                    ("instance", &target(i)),
+                    ("id", &i.to_string()),
+                ]),
+                data: BlockSeriesData::Histogram { runs: vec![h] },
+            }
+        })
+        .collect();
+    let f = block_bytes(floats);
+    let h = block_bytes(hists);
+    println!(
+        "  block on disk, 100 counters + 100 gauges: {f} bytes = {:.3} per sample",
+        f as f64 / (2.0 * samples)
+    );
+    println!(
+        "  block on disk, {HISTOGRAMS} histograms: {h} bytes = {:.3} per classic-series sample",
+        h as f64 / per_view
+    );
+}
+
+/// Writes `series` as one block and returns the bytes of all its files.
+fn block_bytes(series: Vec<BlockSeries>) -> u64 {
+    let dir = tempfile::tempdir().expect("tempdir");
     let meta =
         write_block(dir.path(), START, START + 86_400_000 + 15_000, series).expect("write block");
-    let on_disk: u64 = std::fs::read_dir(dir.path().join(&meta.id))
+    std::fs::read_dir(dir.path().join(&meta.id))
         .expect("block dir")
         .filter_map(|e| e.ok()?.metadata().ok())
         .map(|m| m.len())
-        .sum();
-    let float_samples = meta.stats.num_float_samples as f64;
-    let view_samples =
-        float_samples + meta.stats.num_histogram_samples as f64 * (BOUNDS.len() + 3) as f64;
-    println!(
-        "  whole block on disk (10 targets sharing timestamps): {on_disk} bytes = {:.3} per float sample (histograms excluded: {:.3}), {:.3} per classic-series sample overall",
-        on_disk as f64 / float_samples,
-        (on_disk as f64 - hb as f64) / float_samples,
-        on_disk as f64 / view_samples
-    );
+        .sum()
 }
 
 fn benches(c: &mut Criterion) {

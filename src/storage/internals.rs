@@ -9,6 +9,7 @@ pub use super::block::{
 
 /// Block column codecs (see `storage-format.md`, section 4).
 pub mod codec {
+    pub use crate::storage::block::encode_histogram;
     pub use crate::storage::codec::{
         CodecError, decode_timestamps, decode_values, encode_timestamps, encode_values,
     };

@@ -8,8 +8,9 @@
 //! | footer  | 8     | `u32` CRC32C of bytes `0..footer`, magic `WPCE` |
 //!
 //! Payloads are a timestamps column, a values column, or a histogram record
-//! (`uvarint buckets`, count column, sum column, then per bucket a flag byte
-//! `0` + values column, or `1` = "same as the count column"). Index chunk
+//! (`uvarint buckets`, count column, sum column, then per bucket a flag byte:
+//! `0` + values column, `1` = "same as the count column", or `2` + values
+//! column of differences from the previous bucket column). Index chunk
 //! refs are record offsets. The whole-file CRC is checked when a block is
 //! opened; each record's CRC again when it is read.
 
@@ -107,29 +108,47 @@ impl ColumnWriter {
     }
 }
 
-/// Encodes the histogram record of `run`'s rows `range`.
-pub(crate) fn encode_histogram(
-    run: &HistogramRun,
-    range: std::ops::Range<usize>,
-    out: &mut Vec<u8>,
-) {
+/// Encodes the histogram record of `run`'s rows `range`. Each bucket column
+/// is stored as the smallest of: its values (flag 0), "same as count" (flag
+/// 1), or its differences from the previous bucket column (flag 2, only when
+/// adding them back reproduces every value bit for bit). Differences of
+/// cumulative counts are per-bucket counts, whose increments vary much less.
+pub fn encode_histogram(run: &HistogramRun, range: std::ops::Range<usize>, out: &mut Vec<u8>) {
     let count = run.count.get(range.clone()).unwrap_or(&[]);
     put_uvarint(out, run.buckets.len() as u64);
     encode_values(count, out);
     encode_values(run.sum.get(range.clone()).unwrap_or(&[]), out);
+    let same = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    let mut prev: Option<&[f64]> = None;
+    let mut plain = Vec::new();
+    let mut diff = Vec::new();
     for b in &run.buckets {
         let col = b.get(range.clone()).unwrap_or(&[]);
-        if col.len() == count.len()
-            && col
-                .iter()
-                .zip(count)
-                .all(|(a, b)| a.to_bits() == b.to_bits())
-        {
+        if same(col, count) {
             out.push(1);
+            prev = Some(col);
+            continue;
+        }
+        plain.clear();
+        encode_values(col, &mut plain);
+        diff.clear();
+        if let Some(p) = prev.filter(|p| p.len() == col.len()) {
+            let d: Vec<f64> = col.iter().zip(p).map(|(c, p)| c - p).collect();
+            let back: Vec<f64> = d.iter().zip(p).map(|(d, p)| p + d).collect();
+            if same(&back, col) {
+                encode_values(&d, &mut diff);
+            }
+        }
+        if !diff.is_empty() && diff.len() < plain.len() {
+            out.push(2);
+            out.extend_from_slice(&diff);
         } else {
             out.push(0);
-            encode_values(col, out);
+            out.extend_from_slice(&plain);
         }
+        prev = Some(col);
     }
 }
 
@@ -249,25 +268,7 @@ pub(crate) fn read_histogram(
 ) -> Result<HistogramCols, StorageError> {
     let (p, base) = record(path, b, off)?;
     let mut c = Cursor::with_base(p, base);
-    let r = (|| {
-        let got_nb = c.count(1 << 16, "histogram record")?;
-        let count = read_values(&mut c)?;
-        let sum = read_values(&mut c)?;
-        let mut buckets = Vec::with_capacity(got_nb);
-        for _ in 0..got_nb {
-            match c.u8("histogram bucket flag")? {
-                0 => buckets.push(read_values(&mut c)?),
-                1 => buckets.push(count.clone()),
-                f => return Err(c.err("histogram bucket flag", format!("unknown flag {f}"))),
-            }
-        }
-        Ok(HistogramCols {
-            buckets,
-            sum,
-            count,
-        })
-    })()
-    .map_err(|e| codec(path, e))?;
+    let r = parse_histogram(&mut c).map_err(|e| codec(path, e))?;
     check_len(path, off, r.buckets.len(), nb)?;
     check_len(path, off, r.count.len(), n)?;
     check_len(path, off, r.sum.len(), n)?;
@@ -276,6 +277,48 @@ pub(crate) fn read_histogram(
     }
     done(path, &c)?;
     Ok(r)
+}
+
+/// Parses a histogram record payload (the shapes are checked by the caller).
+pub(crate) fn parse_histogram(c: &mut Cursor<'_>) -> Result<HistogramCols, CodecError> {
+    let got_nb = c.count(1 << 16, "histogram record")?;
+    let count = read_values(c)?;
+    let sum = read_values(c)?;
+    let mut buckets = Vec::with_capacity(got_nb);
+    for _ in 0..got_nb {
+        match c.u8("histogram bucket flag")? {
+            0 => buckets.push(read_values(c)?),
+            1 => buckets.push(count.clone()),
+            2 => {
+                let at = c.offset();
+                let d = read_values(c)?;
+                let prev: &Vec<f64> = buckets.last().ok_or_else(|| CodecError {
+                    what: "histogram record",
+                    offset: at,
+                    reason: "first bucket column cannot be a difference".into(),
+                })?;
+                if prev.len() != d.len() {
+                    return Err(CodecError {
+                        what: "histogram record",
+                        offset: at,
+                        reason: format!(
+                            "difference column has {} rows, previous {}",
+                            d.len(),
+                            prev.len()
+                        ),
+                    });
+                }
+                let col = prev.iter().zip(&d).map(|(p, d)| p + d).collect();
+                buckets.push(col);
+            }
+            f => return Err(c.err("histogram bucket flag", format!("unknown flag {f}"))),
+        }
+    }
+    Ok(HistogramCols {
+        buckets,
+        sum,
+        count,
+    })
 }
 
 fn check_len(path: &Path, off: u64, got: usize, want: usize) -> Result<(), StorageError> {
@@ -306,5 +349,136 @@ pub(crate) fn codec(path: &Path, e: CodecError) -> StorageError {
         path: path.to_path_buf(),
         offset: e.offset as u64,
         reason: format!("cannot decode {}: {}", e.what, e.reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::STALE_NAN_BITS;
+
+    fn round_trip(run: &HistogramRun) -> usize {
+        let n = run.timestamps.len();
+        let mut b = vec![0xaa];
+        encode_histogram(run, 0..n, &mut b);
+        let len = b.len() - 1;
+        b.push(0x55);
+        let mut c = Cursor::new(&b);
+        c.u8("junk").unwrap();
+        let h = parse_histogram(&mut c).unwrap();
+        assert_eq!(c.rest(), &[0x55]);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&h.count), bits(&run.count));
+        assert_eq!(bits(&h.sum), bits(&run.sum));
+        assert_eq!(h.buckets.len(), run.buckets.len());
+        for (a, b) in h.buckets.iter().zip(&run.buckets) {
+            assert_eq!(bits(a), bits(b));
+        }
+        len
+    }
+
+    fn cumulative(per_bucket: &[Vec<u32>]) -> Vec<Vec<f64>> {
+        let mut acc = vec![0f64; per_bucket.first().map_or(0, Vec::len)];
+        let mut cols = Vec::new();
+        for b in per_bucket {
+            for (a, x) in acc.iter_mut().zip(b) {
+                *a += f64::from(*x);
+            }
+            cols.push(acc.clone());
+        }
+        cols
+    }
+
+    #[test]
+    fn golden_small_record() {
+        // Two rows, bounds [1]: bucket 0 = [1, 2], +Inf = count = [3, 5].
+        let run = HistogramRun {
+            upper_bounds: Arc::from(vec![1.0]),
+            timestamps: vec![10, 20],
+            buckets: vec![vec![1.0, 2.0], vec![3.0, 5.0]],
+            sum: vec![0.5, 1.5],
+            count: vec![3.0, 5.0],
+        };
+        let mut b = Vec::new();
+        encode_histogram(&run, 0..2, &mut b);
+        #[rustfmt::skip]
+        let want = [
+            2,                          // bucket columns
+            2, 1, 0, 0, 1, 2, 6, 10, 0, // count: DECIMAL e=0, raw [3, 5]
+            2, 1, 1, 0, 1, 2, 10, 30, 0, // sum: DECIMAL e=1, raw [5, 15]
+            0, 2, 1, 0, 0, 1, 2, 2, 4, 0, // bucket 0: flag 0, raw [1, 2]
+            1,                          // +Inf bucket: same as count
+        ];
+        assert_eq!(b, want);
+        round_trip(&run);
+    }
+
+    #[test]
+    fn rejects_bad_flags() {
+        // One row: count and sum columns are DECIMAL CONST 0, no exceptions.
+        let col = [1, 1, 0, 0, 0, 0, 0];
+        let rec = |tail: &[u8]| [&[1u8][..], &col, &col, tail].concat();
+        let ok = rec(&[0, 1, 1, 0, 0, 0, 0, 0]);
+        assert!(parse_histogram(&mut Cursor::new(&ok)).is_ok());
+        let diff_first = rec(&[2, 1, 1, 0, 0, 0, 0, 0]);
+        let e = parse_histogram(&mut Cursor::new(&diff_first))
+            .err()
+            .map(|e| e.reason);
+        assert_eq!(
+            e.as_deref(),
+            Some("first bucket column cannot be a difference")
+        );
+        let e = parse_histogram(&mut Cursor::new(&rec(&[7])))
+            .err()
+            .map(|e| e.reason);
+        assert_eq!(e.as_deref(), Some("unknown flag 7"));
+    }
+
+    proptest! {
+        #[test]
+        fn histogram_columns_round_trip(
+            per in proptest::collection::vec(proptest::collection::vec(0u32..1000, 40), 1..8),
+            sums in proptest::collection::vec(proptest::num::f64::ANY, 40),
+            stale_at in proptest::option::of(0usize..40),
+        ) {
+            let mut buckets = cumulative(&per);
+            let mut count = buckets.last().cloned().unwrap_or_default();
+            let mut sum = sums;
+            if let Some(i) = stale_at {
+                let stale = f64::from_bits(STALE_NAN_BITS);
+                for b in &mut buckets { b[i] = stale; }
+                count[i] = stale;
+                sum[i] = stale;
+            }
+            let run = HistogramRun {
+                upper_bounds: Arc::from((1..per.len()).map(|i| i as f64).collect::<Vec<_>>()),
+                timestamps: (0..40).collect(),
+                buckets,
+                sum,
+                count,
+            };
+            round_trip(&run);
+        }
+
+        #[test]
+        fn float_buckets_round_trip(cols in proptest::collection::vec(proptest::collection::vec(proptest::num::f64::ANY, 10), 1..5)) {
+            let run = HistogramRun {
+                upper_bounds: Arc::from((1..cols.len()).map(|i| i as f64).collect::<Vec<_>>()),
+                timestamps: (0..10).collect(),
+                count: cols.last().cloned().unwrap_or_default(),
+                sum: cols[0].clone(),
+                buckets: cols,
+            };
+            round_trip(&run);
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_histogram(&mut Cursor::new(&bytes));
+        }
     }
 }

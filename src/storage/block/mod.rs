@@ -27,6 +27,7 @@ mod writer;
 use std::sync::Arc;
 
 pub use blocks::{Blocks, BlocksOptions};
+pub use columns::encode_histogram;
 pub use meta::{BlockFile, BlockMeta, BlockStats, Compaction};
 pub use reader::Block;
 pub use writer::write_block;
