@@ -208,7 +208,9 @@ fn lock_dir(dir: &Path) -> Result<File, StorageError> {
 
 fn to_block_series(labels: crate::model::Labels, data: HeadSeriesData) -> BlockSeries {
     let data = match data {
-        HeadSeriesData::Float { timestamps, values } => BlockSeriesData::Float { timestamps, values },
+        HeadSeriesData::Float { timestamps, values } => {
+            BlockSeriesData::Float { timestamps, values }
+        }
         HeadSeriesData::Histogram(runs) => BlockSeriesData::Histogram {
             runs: runs
                 .into_iter()
@@ -275,7 +277,9 @@ impl Db {
         )?;
         head.set_wal(wal.clone());
         let counters = DbCounters::default();
-        counters.replayed_records.store(out.records, Ordering::Relaxed);
+        counters
+            .replayed_records
+            .store(out.records, Ordering::Relaxed);
         let inner = Arc::new(Inner {
             opts,
             head,
@@ -360,7 +364,8 @@ impl Db {
                 for e in std::fs::read_dir(b.dir()).map_err(io("list block directory", b.dir()))? {
                     let e = e.map_err(io("list block directory", b.dir()))?;
                     let to = bdst.join(e.file_name());
-                    std::fs::hard_link(e.path(), &to).map_err(io("hard-link block file into snapshot", &to))?;
+                    std::fs::hard_link(e.path(), &to)
+                        .map_err(io("hard-link block file into snapshot", &to))?;
                 }
             }
             let head = &self.inner.head;
@@ -371,7 +376,8 @@ impl Db {
                         &tmp,
                         min,
                         max.saturating_add(1),
-                        head.series_data(min, max).map(|(l, d)| to_block_series(l, d)),
+                        head.series_data(min, max)
+                            .map(|(l, d)| to_block_series(l, d)),
                     )?;
                 }
             }
@@ -501,7 +507,9 @@ impl Inner {
             Ok(())
         })();
         if res.is_err() {
-            self.counters.maintenance_errors.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .maintenance_errors
+                .fetch_add(1, Ordering::Relaxed);
         }
         res
     }
@@ -588,7 +596,11 @@ impl Appendable for Db {
 }
 
 impl Querier for Db {
-    fn select(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
+    fn select(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<Series>, StorageError> {
         let mut v = self.inner.blocks.select(hints, matchers)?;
         // Head results come last so they win at equal timestamps.
         v.extend(self.inner.head.select(hints, matchers));
@@ -605,8 +617,17 @@ impl Querier for Db {
         Ok(crate::storage::merge::sort_histograms(v))
     }
 
-    fn label_names(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut set: BTreeSet<String> = self.inner.blocks.label_names(hints, matchers)?.into_iter().collect();
+    fn label_names(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError> {
+        let mut set: BTreeSet<String> = self
+            .inner
+            .blocks
+            .label_names(hints, matchers)?
+            .into_iter()
+            .collect();
         set.extend(self.inner.head.label_names(hints, matchers));
         Ok(set.into_iter().collect())
     }

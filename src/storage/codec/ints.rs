@@ -163,7 +163,14 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        let cases: &[&[u8]] = &[&[], &[9], &[1, 5, 0], &[1, 1, 0, 0], &[2, 3, 1, 2, 3], &[1, 200]];
+        let cases: &[&[u8]] = &[
+            &[],
+            &[9],
+            &[1, 5, 0],
+            &[1, 1, 0, 0],
+            &[2, 3, 1, 2, 3],
+            &[1, 200],
+        ];
         for bad in cases {
             assert!(decode_ints(&mut Cursor::new(bad), 2).is_err(), "{bad:?}");
         }

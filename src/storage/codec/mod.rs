@@ -16,8 +16,10 @@ pub(crate) mod timestamps;
 pub(crate) mod values;
 
 pub(crate) use cursor::{Cursor, put_uvarint, put_varint};
-pub(crate) use timestamps::{decode_timestamps, encode_timestamps, read_timestamps};
-pub(crate) use values::{decode_values, encode_values, read_values};
+pub(crate) use timestamps::read_timestamps;
+pub use timestamps::{decode_timestamps, encode_timestamps};
+pub(crate) use values::read_values;
+pub use values::{decode_values, encode_values};
 
 /// Upper bound on the number of values in one column. Block writers split
 /// longer series into several chunks; decoders reject larger counts so that
@@ -27,11 +29,11 @@ pub(crate) const MAX_COLUMN_LEN: usize = 1 << 20;
 /// A column could not be decoded.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("cannot decode {what} at byte {offset}: {reason}")]
-pub(crate) struct CodecError {
+pub struct CodecError {
     /// Which structure was being read ("timestamps column", "uvarint", ...).
-    pub(crate) what: &'static str,
+    pub what: &'static str,
     /// Offset from the start of the slice handed to the outermost decoder.
-    pub(crate) offset: usize,
+    pub offset: usize,
     /// What did not hold.
-    pub(crate) reason: String,
+    pub reason: String,
 }

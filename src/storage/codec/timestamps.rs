@@ -23,7 +23,7 @@ const MODE_GRID: u8 = 1;
 
 /// Appends the timestamp column for `ts` (any order; block writers pass
 /// strictly increasing milliseconds).
-pub(crate) fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
+pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
     put_uvarint(out, ts.len() as u64);
     let (t0, t1) = match ts {
         [] => return,
@@ -54,7 +54,10 @@ pub(crate) fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
         .iter()
         .enumerate()
         .skip(1)
-        .map(|(i, &t)| t.wrapping_sub(t0).wrapping_sub((i as i64).wrapping_mul(step)))
+        .map(|(i, &t)| {
+            t.wrapping_sub(t0)
+                .wrapping_sub((i as i64).wrapping_mul(step))
+        })
         .collect();
     encode_ints(&residuals, &mut grid);
 
@@ -71,7 +74,7 @@ fn grid_step(ts: &[i64]) -> i64 {
 
 /// Decodes a timestamp column from the start of `input`; returns the
 /// timestamps and the unread tail. Offsets in errors are relative to `input`.
-pub(crate) fn decode_timestamps(input: &[u8]) -> Result<(Vec<i64>, &[u8]), CodecError> {
+pub fn decode_timestamps(input: &[u8]) -> Result<(Vec<i64>, &[u8]), CodecError> {
     let mut c = Cursor::new(input);
     let ts = read_timestamps(&mut c)?;
     Ok((ts, c.rest()))
@@ -146,7 +149,9 @@ mod tests {
         let mut x: u64 = 42;
         let ts: Vec<i64> = (0..5760)
             .map(|i| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 1_700_000_000_000 + i * 15_000 + ((x >> 33) % 11) as i64 - 5
             })
             .collect();

@@ -65,7 +65,7 @@ const POW10_I: [i64; MAX_EXP + 1] = [
 ];
 
 /// Appends the value column for `vals`.
-pub(crate) fn encode_values(vals: &[f64], out: &mut Vec<u8>) {
+pub fn encode_values(vals: &[f64], out: &mut Vec<u8>) {
     put_uvarint(out, vals.len() as u64);
     if vals.is_empty() {
         return;
@@ -204,7 +204,7 @@ fn encode_xor(vals: &[f64]) -> Vec<u8> {
 
 /// Decodes a value column from the start of `input`; returns the values and
 /// the unread tail. Offsets in errors are relative to `input`.
-pub(crate) fn decode_values(input: &[u8]) -> Result<(Vec<f64>, &[u8]), CodecError> {
+pub fn decode_values(input: &[u8]) -> Result<(Vec<f64>, &[u8]), CodecError> {
     let mut c = Cursor::new(input);
     let v = read_values(&mut c)?;
     Ok((v, c.rest()))
@@ -344,7 +344,15 @@ mod tests {
         v[99] = other_nan;
         let len = assert_round_trip(&v);
         assert!(len < 100, "{len}");
-        assert_round_trip(&[stale, stale, f64::NAN, -0.0, 0.0, f64::MIN_POSITIVE, f64::MAX]);
+        assert_round_trip(&[
+            stale,
+            stale,
+            f64::NAN,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+        ]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::storage::codec::{CodecError, Cursor, MAX_COLUMN_LEN};
 /// Bytes an index is read from.
 enum Data {
     Map(Mmap),
+    #[cfg(test)]
     Owned(Vec<u8>),
 }
 
@@ -26,6 +27,7 @@ impl Data {
     fn bytes(&self) -> &[u8] {
         match self {
             Data::Map(m) => m,
+            #[cfg(test)]
             Data::Owned(v) => v,
         }
     }
@@ -84,14 +86,20 @@ impl IndexReader {
         };
         let b = data.bytes();
         if b.len() < 8 + TOC_LEN {
-            return Err(corrupt(0, format!("file is {} bytes, too short for an index", b.len())));
+            return Err(corrupt(
+                0,
+                format!("file is {} bytes, too short for an index", b.len()),
+            ));
         }
         if b.get(0..4) != Some(&INDEX_MAGIC[..]) {
             return Err(corrupt(0, "bad magic: not a watchpost index file".into()));
         }
         let version = b.get(4).copied().unwrap_or(0);
         if version != INDEX_VERSION {
-            return Err(corrupt(4, format!("unsupported index version {version}, want {INDEX_VERSION}")));
+            return Err(corrupt(
+                4,
+                format!("unsupported index version {version}, want {INDEX_VERSION}"),
+            ));
         }
         if b.get(5..8) != Some(&[0u8, 0, 0][..]) {
             return Err(corrupt(5, "reserved header bytes are not zero".into()));
@@ -110,7 +118,10 @@ impl IndexReader {
             let len = c.u64_le("TOC").map_err(|e| codec(&path, e))? as usize;
             let end = off.checked_add(len).and_then(|e| e.checked_add(4));
             if off < 8 || end.is_none_or(|e| e > toc_start) {
-                return Err(corrupt(toc_start + i * 16, format!("section {i} at {off}+{len} is outside the file")));
+                return Err(corrupt(
+                    toc_start + i * 16,
+                    format!("section {i} at {off}+{len} is outside the file"),
+                ));
             }
             let body = b.get(off..off + len).unwrap_or(&[]);
             let crc = b.get(off + len..off + len + 4).unwrap_or(&[0; 4]);
@@ -123,10 +134,22 @@ impl IndexReader {
         let n_series = c.u64_le("TOC").map_err(|e| codec(&path, e))?;
         let [sym, series, offsets, postings, table] = secs;
         if offsets.len as u64 != n_series.saturating_mul(8) || n_series > u64::from(u32::MAX) {
-            return Err(corrupt(offsets.off, format!("series offset table has {} bytes for {n_series} series", offsets.len)));
+            return Err(corrupt(
+                offsets.off,
+                format!(
+                    "series offset table has {} bytes for {n_series} series",
+                    offsets.len
+                ),
+            ));
         }
         if table.len % TABLE_ENTRY != 0 {
-            return Err(corrupt(table.off, format!("postings table length {} is not a multiple of {TABLE_ENTRY}", table.len)));
+            return Err(corrupt(
+                table.off,
+                format!(
+                    "postings table length {} is not a multiple of {TABLE_ENTRY}",
+                    table.len
+                ),
+            ));
         }
         let symbols = parse_symbols(b.get(sym.off..sym.off + sym.len).unwrap_or(&[]), sym.off)
             .map_err(|e| codec(&path, e))?;
@@ -169,13 +192,16 @@ impl IndexReader {
     }
 
     fn symbol(&self, r: u64, at: usize) -> Result<&Arc<str>, StorageError> {
-        self.symbols
-            .get(r as usize)
-            .ok_or_else(|| self.corrupt(at, format!("symbol ref {r} out of {}", self.symbols.len())))
+        self.symbols.get(r as usize).ok_or_else(|| {
+            self.corrupt(at, format!("symbol ref {r} out of {}", self.symbols.len()))
+        })
     }
 
     fn symbol_ref(&self, s: &str) -> Option<u32> {
-        self.symbols.binary_search_by(|x| (**x).cmp(s)).ok().map(|i| i as u32)
+        self.symbols
+            .binary_search_by(|x| (**x).cmp(s))
+            .ok()
+            .map(|i| i as u32)
     }
 
     fn table_entry(&self, i: usize) -> Option<(u32, u32, u64)> {
@@ -195,7 +221,9 @@ impl IndexReader {
         let mut prev: Option<(u32, u32)> = None;
         for i in 0..self.table_len() {
             let at = self.table.off + i * TABLE_ENTRY;
-            let (n, v, off) = self.table_entry(i).ok_or_else(|| self.corrupt(at, "short postings table".into()))?;
+            let (n, v, off) = self
+                .table_entry(i)
+                .ok_or_else(|| self.corrupt(at, "short postings table".into()))?;
             self.symbol(u64::from(n), at)?;
             self.symbol(u64::from(v), at)?;
             if prev.is_some_and(|p| p >= (n, v)) {
@@ -212,11 +240,21 @@ impl IndexReader {
     /// Reads series `id` (labels, kind, chunk metas).
     pub(crate) fn series(&self, id: u32) -> Result<IndexSeries, StorageError> {
         if id >= self.n_series {
-            return Err(self.corrupt(self.offsets.off, format!("series id {id} out of {}", self.n_series)));
+            return Err(self.corrupt(
+                self.offsets.off,
+                format!("series id {id} out of {}", self.n_series),
+            ));
         }
         let at = self.offsets.off + id as usize * 8;
-        let mut oc = Cursor::with_base(self.section(self.offsets).get(id as usize * 8..).unwrap_or(&[]), at);
-        let off = oc.u64_le("series offset").map_err(|e| codec(&self.path, e))? as usize;
+        let mut oc = Cursor::with_base(
+            self.section(self.offsets)
+                .get(id as usize * 8..)
+                .unwrap_or(&[]),
+            at,
+        );
+        let off = oc
+            .u64_le("series offset")
+            .map_err(|e| codec(&self.path, e))? as usize;
         let body = self.section(self.series);
         let entry = body
             .get(off..)
@@ -234,13 +272,18 @@ impl IndexReader {
             let name = c.uvarint(WHAT)?;
             let value = c.uvarint(WHAT)?;
             let sym = |r: u64| {
-                self.symbols
-                    .get(r as usize)
-                    .cloned()
-                    .ok_or_else(|| c.err(WHAT, format!("symbol ref {r} out of {}", self.symbols.len())))
+                self.symbols.get(r as usize).cloned().ok_or_else(|| {
+                    c.err(
+                        WHAT,
+                        format!("symbol ref {r} out of {}", self.symbols.len()),
+                    )
+                })
             };
             let (name, value) = (sym(name)?, sym(value)?);
-            if name.is_empty() || value.is_empty() || labels.last().is_some_and(|l: &Label| l.name >= name) {
+            if name.is_empty()
+                || value.is_empty()
+                || labels.last().is_some_and(|l: &Label| l.name >= name)
+            {
                 return Err(c.err(WHAT, "labels empty, unsorted or repeated"));
             }
             labels.push(Label { name, value });
@@ -344,7 +387,9 @@ impl IndexReader {
         let Some(n) = self.symbol_ref(name) else {
             return Vec::new();
         };
-        let start = partition_point(self.table_len(), |i| self.table_entry(i).is_some_and(|e| e.0 < n));
+        let start = partition_point(self.table_len(), |i| {
+            self.table_entry(i).is_some_and(|e| e.0 < n)
+        });
         let mut out = Vec::new();
         for i in start..self.table_len() {
             match self.table_entry(i) {

@@ -55,7 +55,10 @@ impl IndexReader {
         Ok(ids)
     }
 
-    fn eval<'a>(&self, matchers: impl Iterator<Item = &'a Matcher>) -> Result<Vec<u32>, StorageError> {
+    fn eval<'a>(
+        &self,
+        matchers: impl Iterator<Item = &'a Matcher>,
+    ) -> Result<Vec<u32>, StorageError> {
         let mut pos: Option<Vec<u32>> = None;
         let mut neg: Vec<Vec<u32>> = Vec::new();
         for m in matchers {

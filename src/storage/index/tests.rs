@@ -10,7 +10,8 @@ use super::*;
 use crate::model::{MatchOp, Matcher};
 
 fn s(pairs: &[(&str, &str)], kind: SeriesKind, n: i64) -> IndexSeries {
-    let bounds: Option<Arc<[f64]>> = (kind == SeriesKind::Histogram).then(|| Arc::from(vec![0.1, 1.0]));
+    let bounds: Option<Arc<[f64]>> =
+        (kind == SeriesKind::Histogram).then(|| Arc::from(vec![0.1, 1.0]));
     IndexSeries {
         labels: Labels::from_pairs(pairs.iter().copied()),
         kind,
@@ -29,9 +30,21 @@ fn s(pairs: &[(&str, &str)], kind: SeriesKind, n: i64) -> IndexSeries {
 fn sample() -> Vec<IndexSeries> {
     let mut v = vec![
         s(&[("__name__", "up"), ("job", "api")], SeriesKind::Float, 1),
-        s(&[("__name__", "up"), ("job", "db"), ("zone", "a")], SeriesKind::Float, 2),
-        s(&[("__name__", "lat"), ("job", "api")], SeriesKind::Histogram, 3),
-        s(&[("__name__", "lat_bucket"), ("job", "old"), ("le", "0.5")], SeriesKind::Float, 1),
+        s(
+            &[("__name__", "up"), ("job", "db"), ("zone", "a")],
+            SeriesKind::Float,
+            2,
+        ),
+        s(
+            &[("__name__", "lat"), ("job", "api")],
+            SeriesKind::Histogram,
+            3,
+        ),
+        s(
+            &[("__name__", "lat_bucket"), ("job", "old"), ("le", "0.5")],
+            SeriesKind::Float,
+            1,
+        ),
     ];
     v.sort_by(|a, b| a.labels.cmp(&b.labels));
     v
@@ -42,7 +55,9 @@ fn reader(series: &[IndexSeries]) -> IndexReader {
 }
 
 fn names(r: &IndexReader, ids: &[u32]) -> Vec<String> {
-    ids.iter().map(|&i| r.series(i).unwrap().labels.to_string()).collect()
+    ids.iter()
+        .map(|&i| r.series(i).unwrap().labels.to_string())
+        .collect()
 }
 
 fn m(op: MatchOp, n: &str, v: &str) -> Matcher {
@@ -63,7 +78,11 @@ fn round_trip_series() {
 #[test]
 fn postings_and_label_values() {
     let r = reader(&sample());
-    let names_v: Vec<String> = r.label_values("__name__").iter().map(|s| s.to_string()).collect();
+    let names_v: Vec<String> = r
+        .label_values("__name__")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(names_v, ["lat_bucket", "lat_count", "lat_sum", "up"]);
     let ln: Vec<String> = r.label_names().iter().map(|s| s.to_string()).collect();
     assert_eq!(ln, ["__name__", "job", "le", "zone"]);
@@ -76,16 +95,29 @@ fn matcher_semantics() {
     let r = reader(&sample());
     let sel = |ms: &[Matcher]| names(&r, &r.select_ids(ms).unwrap());
     assert_eq!(sel(&[Matcher::equal("__name__", "up")]).len(), 2);
-    assert_eq!(sel(&[Matcher::equal("zone", "")]).len(), 3, "absent label matches empty");
+    assert_eq!(
+        sel(&[Matcher::equal("zone", "")]).len(),
+        3,
+        "absent label matches empty"
+    );
     assert_eq!(sel(&[m(MatchOp::NotEqual, "zone", "a")]).len(), 3);
-    assert_eq!(sel(&[m(MatchOp::RegexMatch, "zone", ".+")]), [r#"up{job="db", zone="a"}"#]);
+    assert_eq!(
+        sel(&[m(MatchOp::RegexMatch, "zone", ".+")]),
+        [r#"up{job="db", zone="a"}"#]
+    );
     assert_eq!(sel(&[m(MatchOp::RegexNoMatch, "job", "api|db")]).len(), 1);
     assert_eq!(sel(&[]).len(), 4);
     // The histogram is found through its view name, and stays a candidate
     // for an `le` matcher next to the classic float `le` series.
-    assert_eq!(sel(&[Matcher::equal("__name__", "lat_sum")]), [r#"lat{job="api"}"#]);
+    assert_eq!(
+        sel(&[Matcher::equal("__name__", "lat_sum")]),
+        [r#"lat{job="api"}"#]
+    );
     assert!(sel(&[Matcher::equal("__name__", "lat")]).is_empty());
-    let le = sel(&[Matcher::equal("__name__", "lat_bucket"), Matcher::equal("le", "0.5")]);
+    let le = sel(&[
+        Matcher::equal("__name__", "lat_bucket"),
+        Matcher::equal("le", "0.5"),
+    ]);
     assert_eq!(le.len(), 2, "{le:?}");
     assert!(sel(&[Matcher::equal("__name__", "up"), Matcher::equal("job", "x")]).is_empty());
 }
@@ -112,7 +144,10 @@ fn golden_tiny_index() {
     assert_eq!(b.get(..want.len()), Some(&want[..]));
     assert_eq!(b.len(), want.len() + TOC_LEN);
     let toc = &b[want.len()..];
-    assert_eq!(&toc[0..16], &[8, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        &toc[0..16],
+        &[8, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]
+    );
     assert_eq!(&toc[80..88], &[1, 0, 0, 0, 0, 0, 0, 0]);
 }
 
@@ -122,7 +157,10 @@ fn every_flipped_byte_is_detected() {
     for i in 0..b.len() {
         let mut c = b.clone();
         c[i] ^= 0x5a;
-        assert!(IndexReader::from_bytes(Path::new("index"), c).is_err(), "flip at {i} not detected");
+        assert!(
+            IndexReader::from_bytes(Path::new("index"), c).is_err(),
+            "flip at {i} not detected"
+        );
     }
 }
 
@@ -135,7 +173,10 @@ fn exercise(bytes: Vec<u8>) {
         for n in r.label_names() {
             let _ = r.label_values(&n);
         }
-        let _ = r.select_ids(&[m(MatchOp::RegexMatch, "__name__", ".+"), Matcher::equal("le", "1")]);
+        let _ = r.select_ids(&[
+            m(MatchOp::RegexMatch, "__name__", ".+"),
+            Matcher::equal("le", "1"),
+        ]);
     }
 }
 

@@ -38,11 +38,13 @@ fn section(out: &mut Vec<u8>, body: &[u8]) -> (u64, u64) {
     (off, body.len() as u64)
 }
 
-/// Encodes the index for `series` (sorted by labels, unique; ids are their
-/// positions) into bytes.
+/// Encodes the index for `series` (sorted by (labels, kind), unique; ids are
+/// their positions) into bytes.
 pub(crate) fn encode_index(series: &[IndexSeries]) -> Vec<u8> {
     debug_assert!(
-        series.windows(2).all(|w| w[0].labels < w[1].labels),
+        series
+            .windows(2)
+            .all(|w| (&w[0].labels, w[0].kind as u8) < (&w[1].labels, w[1].kind as u8)),
         "bug: index series not sorted/unique"
     );
     let pairs: Vec<Vec<(String, String)>> = series.iter().map(posting_pairs).collect();
@@ -95,7 +97,9 @@ pub(crate) fn encode_index(series: &[IndexSeries]) -> Vec<u8> {
             put_uvarint(&mut body, c.val_ref);
             if s.kind == SeriesKind::Histogram {
                 let b = c.bounds.as_deref().unwrap_or(&[]);
-                if prev_bounds.is_some_and(|p| p.len() == b.len() && p.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())) {
+                if prev_bounds.is_some_and(|p| {
+                    p.len() == b.len() && p.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                }) {
                     body.push(0);
                 } else {
                     body.push(1);
