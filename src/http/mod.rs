@@ -3,6 +3,7 @@
 //! [`Backend`] trait and the seam traits, and maps every error to a status
 //! in [`error`].
 
+pub mod backend;
 pub mod error;
 pub mod handlers;
 pub mod json;
