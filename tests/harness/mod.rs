@@ -47,11 +47,12 @@ impl Server {
             let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent && line.contains("HTTP server listening") {
-                    if let Some(a) = line.split("address=").nth(1) {
-                        let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_string());
-                        sent = true;
-                    }
+                if !sent
+                    && line.contains("HTTP server listening")
+                    && let Some(a) = line.split("address=").nth(1)
+                {
+                    let _ = tx.send(a.split_whitespace().next().unwrap_or("").to_string());
+                    sent = true;
                 }
                 let mut l = log2.lock().unwrap();
                 l.push_str(&line);
@@ -80,10 +81,10 @@ impl Server {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if let Ok(r) = self.try_req("GET", "/-/ready", &[], b"") {
-                if r.status == 200 {
-                    return;
-                }
+            if let Ok(r) = self.try_req("GET", "/-/ready", &[], b"")
+                && r.status == 200
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
