@@ -215,3 +215,85 @@ fn second_server_on_same_directory_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("lock"));
     assert!(s.stop().success());
 }
+
+/// `promtool query instant|range|series|labels` (Debian's Prometheus 2.42)
+/// against watchpost: a real client must work unchanged. Skips loudly
+/// without promtool; fails instead under `WATCHPOST_REQUIRE_ALL=1`.
+#[test]
+fn promtool_queries_work() {
+    let have = Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("WATCHPOST_REQUIRE_ALL").as_deref() != Ok("1"),
+            "promtool is required (WATCHPOST_REQUIRE_ALL=1) but not installed"
+        );
+        eprintln!(
+            "SKIPPED promtool_queries_work: promtool not installed (apt-get install prometheus)"
+        );
+        return;
+    }
+    let (_tmp, data) = tempdir();
+    let s = Server::start(&data, &[]);
+    s.wait_ready();
+    // Whole seconds, so promtool's second-resolution flags hit the samples.
+    let t0 = (now_ms() / 1000 - 120) * 1000;
+    let mut body = String::new();
+    for i in 0..8 {
+        let t = t0 + i * 15_000;
+        body.push_str(&format!(
+            "node_load1{{instance=\"a:9100\",job=\"node\"}} {}.5 {t}\n",
+            i
+        ));
+        body.push_str(&format!(
+            "node_load1{{instance=\"b:9100\",job=\"node\"}} {} {t}\n",
+            i * 2
+        ));
+    }
+    assert_eq!(import(&s, &body).status, 204);
+    let at = (t0 + 7 * 15_000) / 1000;
+    let run = |args: &[&str]| {
+        let out = Command::new("promtool")
+            .arg("query")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run(&["instant", &format!("--time={at}"), &s.base, "node_load1"]);
+    assert!(
+        out.contains("node_load1{instance=\"a:9100\", job=\"node\"} => 7.5"),
+        "{out}"
+    );
+    assert!(
+        out.contains("node_load1{instance=\"b:9100\", job=\"node\"} => 14"),
+        "{out}"
+    );
+    let out = run(&[
+        "range",
+        &format!("--start={}", t0 / 1000),
+        &format!("--end={at}"),
+        "--step=15s",
+        &s.base,
+        "sum(node_load1)",
+    ]);
+    assert!(out.contains("{} =>"), "{out}");
+    assert!(out.contains("21.5 @["), "{out}");
+    let out = run(&["series", "--match=node_load1{instance=\"b:9100\"}", &s.base]);
+    assert_eq!(
+        out.trim(),
+        "{__name__=\"node_load1\", instance=\"b:9100\", job=\"node\"}",
+        "{out}"
+    );
+    let out = run(&["labels", &s.base, "instance"]);
+    assert_eq!(out.trim(), "a:9100\nb:9100", "{out}");
+    assert!(s.stop().success());
+}
