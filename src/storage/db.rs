@@ -527,10 +527,7 @@ impl Inner {
         let delay = (dur / 2).max(self.opts.ooo_window_ms);
         let head = &self.head;
         let mut cut_any = false;
-        loop {
-            let (Some(min), Some(max)) = (head.min_t(), head.max_t()) else {
-                break;
-            };
+        while let (Some(min), Some(max)) = (head.min_t(), head.max_t()) {
             // `min` (not the boundary) so a range whose block write failed
             // is retried: its samples are still in the head.
             let start = min;

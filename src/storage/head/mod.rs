@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 pub(crate) use append::HeadAppender;
-pub(crate) use read::{HeadSeriesData, HistRunData};
+pub(crate) use read::HeadSeriesData;
 pub(crate) use replay::ReplayState;
 use series::MemSeries;
 

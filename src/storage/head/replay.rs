@@ -84,10 +84,10 @@ impl Head {
             }
             Record::Bounds(v) => {
                 for BoundsRecord { series_ref, bounds } in v {
-                    if let Some(s) = self.lookup(series_ref, st) {
-                        if let SeriesData::Histogram { logged_bounds, .. } = &mut *s.data.lock() {
-                            *logged_bounds = Some(bounds.clone());
-                        }
+                    if let Some(s) = self.lookup(series_ref, st)
+                        && let SeriesData::Histogram { logged_bounds, .. } = &mut *s.data.lock()
+                    {
+                        *logged_bounds = Some(bounds.clone());
                     }
                     st.bounds.insert(series_ref, bounds);
                 }
