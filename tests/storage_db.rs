@@ -259,6 +259,7 @@ fn histogram_views_are_queryable() {
         vals,
         vec!["lat_bucket", "lat_count", "lat_sum", "old_bucket"]
     );
+    assert_eq!(db.series_count().unwrap(), 6);
     let les = db.label_values("le", &all(), &[]).unwrap();
     assert_eq!(les, vec!["+Inf", "0.005", "1"]);
     let les = db
@@ -337,4 +338,41 @@ fn snapshot_holds_blocks_and_head() {
     let copy = Db::open(opts(&snap)).unwrap();
     assert_eq!(copy.stats().blocks, 2);
     assert_eq!(copy.select(&all(), &[re(METRIC_NAME, ".+")]).unwrap(), want);
+}
+
+#[test]
+fn db_is_shareable_and_interval_sync_fsyncs_in_background() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Db>();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.wal_sync = watchpost::storage::WalSyncPolicy::Interval(std::time::Duration::from_millis(5));
+    let db = Arc::new(Db::open(o).unwrap());
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let mut a = db.appender();
+                    a.append(&series("c", &format!("w{w}")), i * 1000, i as f64)
+                        .unwrap();
+                    a.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // The background syncer fsyncs within a few intervals (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.stats().wal_fsyncs == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(db.stats().wal_fsyncs > 0);
+    let got = db
+        .select(&all(), &[Matcher::equal(METRIC_NAME, "c")])
+        .unwrap();
+    assert_eq!(got.len(), 4);
+    assert!(got.iter().all(|s| s.timestamps.len() == 50));
 }

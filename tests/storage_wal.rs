@@ -61,7 +61,7 @@ fn visible_commits(db: &Db) -> Vec<usize> {
     let got = db
         .select(&SelectHints::range(i64::MIN, i64::MAX), &[all])
         .unwrap();
-    let mut per_commit = vec![0usize; COMMITS];
+    let mut per_commit = [0usize; COMMITS];
     for s in &got {
         for &t in &s.timestamps {
             per_commit[(t / 1000 - 1) as usize] += 1;
