@@ -384,6 +384,10 @@ impl Parser<'_> {
             TokenKind::LParen => {
                 self.next();
                 let inner = self.parse_expr(0)?;
+                if self.peek().kind == TokenKind::Eof {
+                    let t = self.peek().span.clone();
+                    return Err(self.error(t, "unclosed left parenthesis"));
+                }
                 let close = self.expect(TokenKind::RParen, "paren expression", "\")\"")?;
                 self.node(
                     Expr::Paren(Box::new(inner.expr)),
@@ -404,7 +408,7 @@ impl Parser<'_> {
                 {
                     return self.parse_aggregate(op);
                 }
-                if Self::is_non_metric_keyword(word) || word.eq_ignore_ascii_case("offset") {
+                if Self::is_non_metric_keyword(word) {
                     return Err(self.unexpected("", None));
                 }
                 if next.kind == TokenKind::LParen {
@@ -435,9 +439,19 @@ impl Parser<'_> {
             }
             match self.peek().kind {
                 TokenKind::Comma => {
-                    self.next();
+                    let comma = self.next();
+                    if self.peek().kind == TokenKind::RParen {
+                        return Err(self.error(
+                            comma.span,
+                            "trailing commas not allowed in function call args",
+                        ));
+                    }
                 }
                 TokenKind::RParen => {}
+                TokenKind::Eof => {
+                    let t = self.peek().span.clone();
+                    return Err(self.error(t, "unclosed left parenthesis"));
+                }
                 _ => return Err(self.unexpected(context, Some("\",\" or \")\""))),
             }
         }
@@ -536,6 +550,9 @@ impl Parser<'_> {
             end = self.prev_end();
         }
         let span = op_tok.span.start..end;
+        if args.is_empty() {
+            return Err(self.error(span, "no arguments for aggregate expression provided"));
+        }
         let want = if takes_param(op) { 2 } else { 1 };
         if args.len() != want {
             return Err(self.error(
@@ -592,7 +609,7 @@ impl Parser<'_> {
     /// `[range]` on a selector or `[range:step]` on any instant expression.
     fn parse_range_or_subquery(&mut self, node: Node) -> Result<Node, ParseError> {
         let open = self.next();
-        let range = self.parse_duration_operand("range")?;
+        let range = self.parse_duration_operand("subquery or range selector")?;
         if range.0 <= 0 {
             return Err(self.error(range.1, "duration must be greater than 0"));
         }
@@ -612,8 +629,8 @@ impl Parser<'_> {
                 return Err(self.error(
                     node.span.clone(),
                     format!(
-                        "subquery is only allowed on instant vector, got {}",
-                        node.ty
+                        "subquery is only allowed on instant vector, got {} instead",
+                        go_type_name(node.ty)
                     ),
                 ));
             }
@@ -662,6 +679,28 @@ impl Parser<'_> {
         &mut self,
         context: &str,
     ) -> Result<(i64, std::ops::Range<usize>), ParseError> {
+        // A sign directly before a number: `[-1]` is a (bad) negative range.
+        let sign = self.peek().clone();
+        if matches!(sign.kind, TokenKind::Sub | TokenKind::Add)
+            && matches!(
+                self.peek_at(1).kind,
+                TokenKind::Number(_) | TokenKind::Duration(_)
+            )
+            && !matches!(
+                self.peek_at(2).kind,
+                TokenKind::Add
+                    | TokenKind::Sub
+                    | TokenKind::Mul
+                    | TokenKind::Div
+                    | TokenKind::Mod
+                    | TokenKind::Pow
+            )
+        {
+            self.next();
+            let (ms, span) = self.parse_duration_operand(context)?;
+            let ms = if sign.kind == TokenKind::Sub { -ms } else { ms };
+            return Ok((ms, sign.span.start..span.end));
+        }
         let t = self.peek().clone();
         let ms = match t.kind {
             TokenKind::Duration(ms) => ms,
@@ -683,9 +722,9 @@ impl Parser<'_> {
                 if matches!(w.as_str(), "step" | "range" | "min_of" | "max_of") {
                     return Err(self.experimental_duration_expr(t.span));
                 }
-                return Err(self.unexpected(context, Some("duration")));
+                return Err(self.unexpected(context, Some("number or duration")));
             }
-            _ => return Err(self.unexpected(context, Some("duration"))),
+            _ => return Err(self.unexpected(context, Some("number or duration"))),
         };
         self.next();
         if binary_op(self).is_some() {
@@ -705,19 +744,7 @@ impl Parser<'_> {
 
     fn parse_offset(&mut self, mut node: Node) -> Result<Node, ParseError> {
         let kw = self.next();
-        let neg = match self.peek().kind {
-            TokenKind::Sub => {
-                self.next();
-                true
-            }
-            TokenKind::Add => {
-                self.next();
-                false
-            }
-            _ => false,
-        };
-        let (ms, dspan) = self.parse_duration_operand("offset")?;
-        let off = if neg { -ms } else { ms };
+        let (off, dspan) = self.parse_duration_operand("offset")?;
         let already = match &mut node.expr {
             Expr::VectorSelector(vs) => std::mem::replace(&mut vs.offset, off) != 0,
             Expr::MatrixSelector(ms) => std::mem::replace(&mut ms.selector.offset, off) != 0,
@@ -778,7 +805,7 @@ impl Parser<'_> {
                 if !ms.is_finite() || ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
                     return Err(self.error(
                         t.span.start..v.span.end,
-                        format!("timestamp out of bounds for @ modifier: {secs}"),
+                        format!("timestamp out of bounds for @ modifier: {}", go_float(secs)),
                     ));
                 }
                 (AtModifier::Timestamp(ms as i64), v.span.end)
@@ -820,5 +847,30 @@ pub fn aggregate_name(op: AggregateOp) -> &'static str {
         AggregateOp::Quantile => "quantile",
         AggregateOp::Limitk => "limitk",
         AggregateOp::LimitRatio => "limit_ratio",
+    }
+}
+
+/// Go's `ValueType` names, used in a few Prometheus messages.
+fn go_type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Scalar => "scalar",
+        ValueType::Vector => "vector",
+        ValueType::Matrix => "matrix",
+        ValueType::String => "string",
+    }
+}
+
+/// A float the way Go's `%f` prints it (`+Inf`, `-Inf`, `NaN`, `1.500000`).
+fn go_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v:.6}")
     }
 }

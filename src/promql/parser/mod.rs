@@ -68,6 +68,9 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
 /// Parses a PromQL expression.
 pub fn parse_with_options(input: &str, opts: &ParseOptions) -> Result<Expr, ParseError> {
     let mut p = Parser::new(input, *opts);
+    if p.peek().kind == TokenKind::Eof {
+        return Err(p.error(0..0, "no expression found in input"));
+    }
     let node = p.parse_expr(0)?;
     p.expect_eof()?;
     Ok(node.expr)
@@ -235,7 +238,6 @@ impl<'a> Parser<'a> {
             | TokenKind::Lss
             | TokenKind::Gte
             | TokenKind::Lte
-            | TokenKind::Assign
             | TokenKind::EqlRegex
             | TokenKind::NeqRegex
             | TokenKind::At => format!("<op:{text}>"),
@@ -276,10 +278,13 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn expect_eof(&mut self) -> Result<(), ParseError> {
-        if self.peek().kind == TokenKind::Eof {
-            Ok(())
-        } else {
-            Err(self.unexpected("", None))
+        match self.peek().kind {
+            TokenKind::Eof => Ok(()),
+            TokenKind::RParen => {
+                let t = self.peek().span.clone();
+                Err(self.error(t, "unexpected right parenthesis ')'"))
+            }
+            _ => Err(self.unexpected("", None)),
         }
     }
 
