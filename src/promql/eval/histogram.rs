@@ -8,7 +8,7 @@ use crate::model::{Labels, METRIC_NAME};
 
 use super::super::ast::Call;
 use super::super::engine::EvalError;
-use super::{Collector, Ctx, Grid, Series, go_format_g};
+use super::{Collector, Ctx, Grid, Series, drop_name, go_format_g};
 
 /// Relative tolerance below which bucket count differences are float noise.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
@@ -136,10 +136,13 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>)
         let ub = b.ub;
         let interpolate = |v: f64| -> f64 {
             if lb == f64::NEG_INFINITY {
-                // The first bucket: nothing is known below its bound; treat
-                // it like Prometheus does (all of it sits at the bound, or
-                // linearly from 0 for a positive bound).
-                if ub <= 0.0 || v < 0.0 {
+                // The first bucket has infinite width: for a bound <= 0 its
+                // observations count as lying below any value inside it; for
+                // a positive bound they are spread linearly over (0, ub].
+                if ub <= 0.0 {
+                    return b.count;
+                }
+                if v < 0.0 {
                     return rank;
                 }
                 return rank + (b.count - rank) * (v / ub);
@@ -229,7 +232,7 @@ impl<'a> Ctx<'a> {
             let n = bg.labels.len();
             let id = *idx.entry(key.clone()).or_insert(n);
             if id == n {
-                bg.labels.push(key.without_metric_name());
+                bg.labels.push(drop_name(&key));
                 bg.names.push(name);
             }
             bg.member.push(Some((id, ub)));
@@ -248,6 +251,36 @@ impl<'a> Ctx<'a> {
         self.quantile_over_buckets(&q, &v, g)
     }
 
+    /// `histogram_quantiles(buckets, "label", q1, q2, ...)` (experimental in
+    /// Prometheus 3.x): one output series per quantile, told apart by `label`.
+    pub(crate) fn eval_histogram_quantiles(
+        &mut self,
+        c: &Call,
+        g: &Grid,
+    ) -> Result<Vec<Series>, EvalError> {
+        let v = self.eval_vector(&c.args[0], g)?;
+        let label = self.eval_string(&c.args[1], g)?;
+        let mut col = Collector::new(g.n);
+        for qe in &c.args[2..] {
+            let q = self.eval_scalar(qe, g)?;
+            let mut value = go_format_g(q.first().copied().unwrap_or(f64::NAN));
+            if value.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+                value.push_str(".0");
+            }
+            for s in self.quantile_over_buckets(&q, &v, g)? {
+                let mut b = s.labels.builder();
+                b.set(label.as_str(), value.as_str());
+                let slot = col.slot(b.build(), false);
+                for (i, x) in s.vals.iter().enumerate() {
+                    if let Some(x) = x {
+                        col.set(slot, i, *x)?;
+                    }
+                }
+            }
+        }
+        Ok(col.finish())
+    }
+
     /// The generic `histogram_quantile` over an evaluated bucket vector.
     pub(crate) fn quantile_over_buckets(
         &mut self,
@@ -264,7 +297,7 @@ impl<'a> Ctx<'a> {
             .map(|l| col.slot(l.clone(), false))
             .collect();
         let mut buf: Vec<Vec<Bucket>> = vec![Vec::new(); bg.labels.len()];
-        for i in 0..g.n {
+        for (i, &qi) in q.iter().enumerate().take(g.n) {
             self.check_deadline()?;
             for b in &mut buf {
                 b.clear();
@@ -274,13 +307,10 @@ impl<'a> Ctx<'a> {
                     buf[*id].push(Bucket { ub: *ub, count: x });
                 }
             }
-            if !buf.iter().all(Vec::is_empty)
-                && !warned
-                && (q[i].is_nan() || q[i] < 0.0 || q[i] > 1.0)
-            {
+            if !warned && !(0.0..=1.0).contains(&qi) {
                 self.warn(format!(
                     "quantile value should be between 0 and 1, got {}",
-                    go_format_g(q[i])
+                    go_format_g(qi)
                 ));
                 warned = true;
             }
@@ -288,7 +318,7 @@ impl<'a> Ctx<'a> {
                 if b.is_empty() {
                     continue;
                 }
-                let (r, forced) = bucket_quantile(q[i], b);
+                let (r, forced) = bucket_quantile(qi, b);
                 if forced {
                     self.info(format!(
                         "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",

@@ -19,7 +19,7 @@ mod selector;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::model::{Labels, Sample};
+use crate::model::{Labels, METRIC_NAME, Sample};
 use crate::storage::Querier;
 
 use super::ast::{AtModifier, Expr, UnaryOp};
@@ -107,6 +107,8 @@ pub(crate) struct Ctx<'a> {
     /// Start and end of the top-level query (for `@ start()` / `@ end()`).
     pub query_start: i64,
     pub query_end: i64,
+    /// Step of the top-level query in ms (0 for instant queries).
+    pub query_step: i64,
     deadline: Instant,
     samples: usize,
     series: usize,
@@ -307,7 +309,7 @@ pub(crate) fn finalize_names(series: Vec<Series>, n: usize) -> Result<Vec<Series
     let mut c = Collector::new(n);
     for s in series {
         let labels = if s.drop_name {
-            s.labels.without_metric_name()
+            drop_name(&s.labels)
         } else {
             s.labels
         };
@@ -337,6 +339,7 @@ pub(crate) fn run(
         q,
         query_start: start,
         query_end: end,
+        query_step: if instant { 0 } else { step },
         deadline: Instant::now() + opts.timeout,
         samples: 0,
         series: 0,
@@ -377,7 +380,7 @@ pub(crate) fn run(
                 .into_iter()
                 .map(|r| RangeSeries {
                     labels: if r.drop_name {
-                        r.labels.without_metric_name()
+                        drop_name(&r.labels)
                     } else {
                         r.labels
                     },
@@ -440,6 +443,26 @@ pub(crate) fn run(
         warnings: ctx.warnings,
         infos: ctx.infos,
     })
+}
+
+/// Labels removed together when an operation drops the metric name:
+/// `__name__` and the `__type__`/`__unit__` metadata labels.
+pub(crate) const NAME_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
+/// Removes the name labels from a builder.
+pub(crate) fn drop_name_labels(b: &mut crate::model::LabelsBuilder) {
+    for n in NAME_LABELS {
+        b.del(n);
+    }
+}
+
+/// A copy of `l` without the name labels.
+pub(crate) fn drop_name(l: &Labels) -> Labels {
+    if NAME_LABELS.iter().any(|n| l.get(n).is_some()) {
+        l.drop_names(&NAME_LABELS)
+    } else {
+        l.clone()
+    }
 }
 
 /// Removes any number of enclosing parentheses.
