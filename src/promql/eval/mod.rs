@@ -526,7 +526,8 @@ pub(crate) fn go_format_f(f: f64) -> String {
     }
 }
 
-/// Formats a float like Go's `%v`/`strconv.FormatFloat(f, 'g', -1, 64)`
+/// Formats a float like Go's `fmt` `%v` (shortest representation; exponent
+/// form below 1e-4 and from 1e21 on)
 /// (shortest representation, exponent for large/small magnitudes).
 pub(crate) fn go_format_g(f: f64) -> String {
     if f.is_nan() {
