@@ -34,6 +34,12 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Maximum number of output steps of a range query (Prometheus: 11,000).
     pub max_steps: usize,
+    /// Evaluate `histogram_quantile(q, rate(x_bucket[w]))` and
+    /// `histogram_quantile(q, sum by (le, ...) (rate(x_bucket[w])))` from
+    /// histogram columns (`Querier::select_histograms`) instead of joining
+    /// one float series per bucket. Results are identical; off only for
+    /// testing that claim.
+    pub histogram_fast_path: bool,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +51,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
             max_steps: 11_000,
+            histogram_fast_path: true,
         }
     }
 }

@@ -14,8 +14,8 @@ use super::{
 
 /// Running state of one (group, step) cell for the simple aggregations.
 #[derive(Clone, Copy, Default)]
-struct Acc {
-    seen: bool,
+pub(crate) struct Acc {
+    pub(crate) seen: bool,
     count: f64,
     value: f64,
     kahan: f64,
@@ -318,7 +318,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
+pub(crate) fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
     if !c.seen {
         c.seen = true;
         c.count = 1.0;
@@ -370,7 +370,7 @@ fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
     }
 }
 
-fn finish(op: AggregateOp, c: &Acc) -> f64 {
+pub(crate) fn finish(op: AggregateOp, c: &Acc) -> f64 {
     match op {
         AggregateOp::Sum => c.value + c.kahan,
         AggregateOp::Avg if c.non_finite.is_some() => c.non_finite.unwrap_or(f64::NAN),

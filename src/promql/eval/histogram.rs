@@ -200,6 +200,15 @@ pub(crate) fn parse_le(s: &str) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
+/// One output group of `histogram_quantile`: output labels, metric name
+/// (for annotations) and its buckets as (upper bound, value per step), in
+/// input order.
+pub(crate) struct QuantileGroup<'v> {
+    pub labels: Labels,
+    pub name: String,
+    pub buckets: Vec<(f64, &'v [Option<f64>])>,
+}
+
 /// Classic buckets of a vector grouped by labels-without-`le`.
 pub(crate) struct BucketGroups {
     /// Output labels (no `le`, no `__name__`) per group.
@@ -247,6 +256,9 @@ impl<'a> Ctx<'a> {
         g: &Grid,
     ) -> Result<Vec<Series>, EvalError> {
         let q = self.eval_scalar(&c.args[0], g)?;
+        if let Some(fast) = self.histogram_quantile_fast(c, &q, g)? {
+            return Ok(fast);
+        }
         let v = self.eval_vector(&c.args[1], g)?;
         self.quantile_over_buckets(&q, &v, g)
     }
@@ -289,24 +301,41 @@ impl<'a> Ctx<'a> {
         g: &Grid,
     ) -> Result<Vec<Series>, EvalError> {
         let bg = self.bucket_groups(v);
+        let mut groups: Vec<QuantileGroup> = bg
+            .labels
+            .into_iter()
+            .zip(bg.names)
+            .map(|(labels, name)| QuantileGroup {
+                labels,
+                name,
+                buckets: Vec::new(),
+            })
+            .collect();
+        for (s, m) in v.iter().zip(&bg.member) {
+            if let Some((id, ub)) = m {
+                groups[*id].buckets.push((*ub, &s.vals));
+            }
+        }
+        self.quantiles_of_groups(q, &groups, g)
+    }
+
+    /// The shared core of the generic and the column path: per step and
+    /// group, gathers the buckets present and computes the quantile.
+    pub(crate) fn quantiles_of_groups(
+        &mut self,
+        q: &[f64],
+        groups: &[QuantileGroup],
+        g: &Grid,
+    ) -> Result<Vec<Series>, EvalError> {
         let mut warned = false;
         let mut col = Collector::new(g.n);
-        let slots: Vec<usize> = bg
-            .labels
+        let slots: Vec<usize> = groups
             .iter()
-            .map(|l| col.slot(l.clone(), false))
+            .map(|gr| col.slot(gr.labels.clone(), false))
             .collect();
-        let mut buf: Vec<Vec<Bucket>> = vec![Vec::new(); bg.labels.len()];
+        let mut buf: Vec<Bucket> = Vec::new();
         for (i, &qi) in q.iter().enumerate().take(g.n) {
             self.check_deadline()?;
-            for b in &mut buf {
-                b.clear();
-            }
-            for (s, m) in v.iter().zip(&bg.member) {
-                if let (Some((id, ub)), Some(x)) = (m, s.vals[i]) {
-                    buf[*id].push(Bucket { ub: *ub, count: x });
-                }
-            }
             if !warned && !(0.0..=1.0).contains(&qi) {
                 self.warn(format!(
                     "quantile value should be between 0 and 1, got {}",
@@ -314,18 +343,24 @@ impl<'a> Ctx<'a> {
                 ));
                 warned = true;
             }
-            for (id, b) in buf.iter_mut().enumerate() {
-                if b.is_empty() {
+            for (gr, &slot) in groups.iter().zip(&slots) {
+                buf.clear();
+                buf.extend(
+                    gr.buckets
+                        .iter()
+                        .filter_map(|(ub, vals)| vals[i].map(|count| Bucket { ub: *ub, count })),
+                );
+                if buf.is_empty() {
                     continue;
                 }
-                let (r, forced) = bucket_quantile(qi, b);
+                let (r, forced) = bucket_quantile(qi, &mut buf);
                 if forced {
                     self.info(format!(
                         "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",
-                        bg.names[id]
+                        gr.name
                     ));
                 }
-                col.set(slots[id], i, r)?;
+                col.set(slot, i, r)?;
             }
         }
         Ok(col.finish())

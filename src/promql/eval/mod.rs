@@ -13,6 +13,7 @@ mod aggregate;
 mod binary;
 mod functions;
 mod histogram;
+mod histogram_fast;
 mod rollup;
 mod selector;
 
@@ -528,7 +529,6 @@ pub(crate) fn go_format_f(f: f64) -> String {
 
 /// Formats a float like Go's `fmt` `%v` (shortest representation; exponent
 /// form below 1e-4 and from 1e21 on)
-/// (shortest representation, exponent for large/small magnitudes).
 pub(crate) fn go_format_g(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();

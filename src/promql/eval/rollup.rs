@@ -200,7 +200,7 @@ impl<'a> Ctx<'a> {
 /// first and last sample (with counter resets for counters), extrapolated
 /// towards the window edges unless the series seems to start or end inside
 /// the window.
-fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
+pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
     let n = w.vs.len();
     if n < 2 {
         return None;

@@ -1,0 +1,242 @@
+//! The column path of `histogram_quantile`:
+//! `histogram_quantile(q, rate(x_bucket[w]))` and
+//! `histogram_quantile(q, sum by (le, ...) (rate(x_bucket[w])))` (also with
+//! `increase`) read histogram-typed series through
+//! [`Querier::select_histograms`](crate::storage::Querier::select_histograms)
+//! as whole columns, and classic float `le` series through `select` with
+//! `skip_histogram_views`. Window bounds are computed once per histogram
+//! series (all its buckets share timestamps) instead of once per `le` series,
+//! and no per-bucket label sets are built or hashed.
+//!
+//! Results are identical to the generic path: the same rate function runs on
+//! the same samples, sums run in the same order (sorted by series labels)
+//! with the same compensated summation, and the quantile core is shared.
+
+use std::collections::HashMap;
+
+use crate::model::{Labels, METRIC_NAME, MatchOp, is_stale_nan};
+use crate::storage::SelectHints;
+
+use super::super::ast::{AggregateOp, Call, Expr};
+use super::super::engine::EvalError;
+use super::aggregate::{Acc, accumulate, finish};
+use super::histogram::{QuantileGroup, parse_le};
+use super::rollup::{Window, extrapolated_rate};
+use super::selector::windows;
+use super::{Ctx, Grid, Series, drop_name, strip_parens};
+
+/// One bucket source: base labels (the `_bucket` labels without `le`), bound
+/// and its rate per step.
+struct BucketRates {
+    base: Labels,
+    ub: f64,
+    vals: Vec<Option<f64>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// Returns `None` when the call does not have one of the supported shapes
+    /// (or a histogram's bounds change inside the range); the caller then
+    /// takes the generic path.
+    pub(crate) fn histogram_quantile_fast(
+        &mut self,
+        c: &Call,
+        q: &[f64],
+        g: &Grid,
+    ) -> Result<Option<Vec<Series>>, EvalError> {
+        if !self.opts.histogram_fast_path || c.args.len() != 2 {
+            return Ok(None);
+        }
+        let is_rate_call = |e: &Expr| matches!(e, Expr::Call(rc) if (rc.func == "rate" || rc.func == "increase") && rc.args.len() == 1);
+        let (rate_call, by): (&Call, Option<&[String]>) = match strip_parens(&c.args[1]) {
+            Expr::Call(rc) if is_rate_call(strip_parens(&c.args[1])) => (rc, None),
+            Expr::Aggregate(a)
+                if a.op == AggregateOp::Sum
+                    && !a.without
+                    && a.param.is_none()
+                    && a.grouping.iter().any(|l| l == "le")
+                    && is_rate_call(strip_parens(&a.expr)) =>
+            {
+                match strip_parens(&a.expr) {
+                    Expr::Call(rc) => (rc, Some(&a.grouping)),
+                    _ => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        let Expr::MatrixSelector(ms) = strip_parens(&rate_call.args[0]) else {
+            return Ok(None);
+        };
+        let vs = &ms.selector;
+        let named_bucket = vs.matchers.iter().any(|m| {
+            m.name == METRIC_NAME && m.op == MatchOp::Equal && m.value.ends_with("_bucket")
+        });
+        if !named_bucket || g.n == 0 {
+            return Ok(None);
+        }
+        let ends: Vec<i64> = match &vs.at {
+            Some(at) => vec![self.at_time(at) - vs.offset; g.n],
+            None => (0..g.n).map(|i| g.t(i) - vs.offset).collect(),
+        };
+        let hints = SelectHints {
+            min_t: ends[0] - ms.range + 1,
+            max_t: ends[ends.len() - 1],
+            labels_only: false,
+            skip_histogram_views: true,
+        };
+        let hists = self.q.select_histograms(&hints, &vs.matchers)?;
+        {
+            let mut seen: Vec<&Labels> = hists.iter().map(|h| &h.labels).collect();
+            seen.sort();
+            if seen.windows(2).any(|w| w[0] == w[1]) {
+                // Bounds changed inside the range: one label set comes back
+                // as several runs; the generic path handles that.
+                return Ok(None);
+            }
+        }
+        let classic = self.q.select(&hints, &vs.matchers)?;
+        self.add_series(classic.len() + hists.len())?;
+        self.add_samples(
+            classic.iter().map(|s| s.timestamps.len()).sum::<usize>()
+                + hists
+                    .iter()
+                    .map(|h| h.timestamps.len() * (h.buckets.len() + 2))
+                    .sum::<usize>(),
+        )?;
+        let is_counter = true;
+        let is_rate = rate_call.func == "rate";
+        let rate_of = |ts: &[i64], vs: &[f64], ws: &[(usize, usize)]| -> Vec<Option<f64>> {
+            ws.iter()
+                .enumerate()
+                .map(|(i, &(a, b))| {
+                    if b - a < 2 {
+                        return None;
+                    }
+                    let w = Window {
+                        ts: &ts[a..b],
+                        vs: &vs[a..b],
+                        range_start: ends[i] - ms.range,
+                        range_end: ends[i],
+                        range: ms.range,
+                        t: g.t(i),
+                    };
+                    extrapolated_rate(&w, is_counter, is_rate)
+                })
+                .collect()
+        };
+        let mut rates: Vec<BucketRates> = Vec::new();
+        for s in classic {
+            self.check_deadline()?;
+            let le = s.labels.get("le").unwrap_or("").to_string();
+            let Some(ub) = parse_le(&le) else {
+                let name = s.labels.get(METRIC_NAME).unwrap_or("").to_string();
+                self.warn(format!(
+                    "bucket label \"le\" is missing or has a malformed value of \"{le}\" for metric name \"{name}\""
+                ));
+                continue;
+            };
+            let (ts, v): (Vec<i64>, Vec<f64>) = s
+                .timestamps
+                .iter()
+                .zip(&s.values)
+                .filter(|(_, x)| !is_stale_nan(**x))
+                .map(|(t, x)| (*t, *x))
+                .unzip();
+            let ws = windows(&ts, &ends, ms.range);
+            rates.push(BucketRates {
+                base: s.labels.drop_names(&["le"]),
+                ub,
+                vals: rate_of(&ts, &v, &ws),
+            });
+        }
+        for h in hists {
+            self.check_deadline()?;
+            // A stale marker covers the whole sample (all columns).
+            let keep: Vec<usize> = (0..h.timestamps.len())
+                .filter(|&j| !is_stale_nan(h.count[j]))
+                .collect();
+            let ts: Vec<i64> = keep.iter().map(|&j| h.timestamps[j]).collect();
+            let ws = windows(&ts, &ends, ms.range);
+            let bounds = h
+                .upper_bounds
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::INFINITY));
+            for (ub, column) in bounds.zip(&h.buckets) {
+                let v: Vec<f64> = keep.iter().map(|&j| column[j]).collect();
+                rates.push(BucketRates {
+                    base: h.labels.clone(),
+                    ub,
+                    vals: rate_of(&ts, &v, &ws),
+                });
+            }
+        }
+        // The generic path sees series in label order (le included); within
+        // one base label set buckets keep their bound order.
+        rates.sort_by(|a, b| a.base.cmp(&b.base));
+        rates.retain(|r| r.vals.iter().any(Option::is_some));
+        let out = match by {
+            None => {
+                let mut index: HashMap<&Labels, usize> = HashMap::new();
+                let mut groups: Vec<QuantileGroup> = Vec::new();
+                for r in &rates {
+                    let id = *index.entry(&r.base).or_insert_with(|| {
+                        groups.push(QuantileGroup {
+                            labels: drop_name(&r.base),
+                            name: r.base.get(METRIC_NAME).unwrap_or("").to_string(),
+                            buckets: Vec::new(),
+                        });
+                        groups.len() - 1
+                    });
+                    groups[id].buckets.push((r.ub, &r.vals));
+                }
+                self.quantiles_of_groups(q, &groups, g)?
+            }
+            Some(by) => {
+                // sum by (le, L...): accumulate per (L group, bound) in input
+                // order with the aggregation's own summation.
+                let keep: Vec<&String> = by.iter().filter(|l| *l != "le").collect();
+                let mut index: HashMap<(Labels, u64), usize> = HashMap::new();
+                let mut sums: Vec<(Labels, f64, Vec<Acc>)> = Vec::new();
+                for r in &rates {
+                    let key = r.base.keep(&keep);
+                    let id = *index
+                        .entry((key.clone(), r.ub.to_bits()))
+                        .or_insert_with(|| {
+                            sums.push((key, r.ub, vec![Acc::default(); g.n]));
+                            sums.len() - 1
+                        });
+                    for (acc, v) in sums[id].2.iter_mut().zip(&r.vals) {
+                        if let Some(v) = v {
+                            accumulate(AggregateOp::Sum, acc, *v);
+                        }
+                    }
+                }
+                let summed: Vec<(Labels, f64, Vec<Option<f64>>)> = sums
+                    .into_iter()
+                    .map(|(k, ub, accs)| {
+                        let vals = accs
+                            .iter()
+                            .map(|a| a.seen.then(|| finish(AggregateOp::Sum, a)))
+                            .collect();
+                        (k, ub, vals)
+                    })
+                    .collect();
+                let mut index: HashMap<&Labels, usize> = HashMap::new();
+                let mut groups: Vec<QuantileGroup> = Vec::new();
+                for (k, ub, vals) in &summed {
+                    let id = *index.entry(k).or_insert_with(|| {
+                        groups.push(QuantileGroup {
+                            labels: drop_name(k),
+                            name: k.get(METRIC_NAME).unwrap_or("").to_string(),
+                            buckets: Vec::new(),
+                        });
+                        groups.len() - 1
+                    });
+                    groups[id].buckets.push((*ub, vals));
+                }
+                self.quantiles_of_groups(q, &groups, g)?
+            }
+        };
+        Ok(Some(out))
+    }
+}
