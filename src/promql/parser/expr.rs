@@ -383,6 +383,10 @@ impl Parser<'_> {
             }
             TokenKind::LParen => {
                 self.next();
+                if self.peek().kind == TokenKind::Eof {
+                    let t = self.peek().span.clone();
+                    return Err(self.error(t, "unclosed left parenthesis"));
+                }
                 let inner = self.parse_expr(0)?;
                 if self.peek().kind == TokenKind::Eof {
                     let t = self.peek().span.clone();
