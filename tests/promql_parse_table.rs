@@ -123,6 +123,20 @@ fn structural_cases() {
         ),
         ("foo == 1", bin(Eql, vs("foo"), num(1.0))),
         ("2.5 / bar", bin(Div, num(2.5), vs("bar"))),
+        (
+            "foo offset 100 + 2",
+            bin(
+                Add,
+                Expr::VectorSelector(VectorSelector {
+                    offset: 100_000,
+                    ..match vs("foo") {
+                        Expr::VectorSelector(v) => v,
+                        _ => unreachable!(),
+                    }
+                }),
+                num(2.0),
+            ),
+        ),
     ];
     for (input, want) in cases {
         let got = p(input);

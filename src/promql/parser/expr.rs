@@ -808,15 +808,16 @@ impl Parser<'_> {
                 self.peek_at(1).kind,
                 TokenKind::Number(_) | TokenKind::Duration(_)
             )
-            && !matches!(
-                self.peek_at(2).kind,
-                TokenKind::Add
-                    | TokenKind::Sub
-                    | TokenKind::Mul
-                    | TokenKind::Div
-                    | TokenKind::Mod
-                    | TokenKind::Pow
-            )
+            && (context == "offset"
+                || !matches!(
+                    self.peek_at(2).kind,
+                    TokenKind::Add
+                        | TokenKind::Sub
+                        | TokenKind::Mul
+                        | TokenKind::Div
+                        | TokenKind::Mod
+                        | TokenKind::Pow
+                ))
         {
             self.next();
             let (ms, span) = self.parse_duration_operand(context)?;
@@ -849,7 +850,10 @@ impl Parser<'_> {
             _ => return Err(self.unexpected(context, Some("number or duration"))),
         };
         self.next();
-        if binary_op(self).is_some() {
+        // Inside brackets an operator after the duration can only be an
+        // (experimental) duration expression; after `offset` it is an
+        // ordinary binary operator: `foo offset 5m + 1`.
+        if context != "offset" && binary_op(self).is_some() {
             let s = self.peek().span.clone();
             return Err(self.experimental_duration_expr(s));
         }
