@@ -429,6 +429,7 @@ impl<'a> Ctx<'a> {
                 Ok(Val::Vector(col.finish()))
             }
             "histogram_quantile" => Ok(Val::Vector(self.eval_histogram_quantile(c, g)?)),
+            "info" => Ok(Val::Vector(self.eval_info(c, g)?)),
             "histogram_quantiles" => Ok(Val::Vector(self.eval_histogram_quantiles(c, g)?)),
             "histogram_fraction" => Ok(Val::Vector(self.eval_histogram_fraction(c, g)?)),
             other => Err(EvalError::BadData(format!(

@@ -14,6 +14,7 @@ mod binary;
 mod functions;
 mod histogram;
 mod histogram_fast;
+mod info;
 mod rollup;
 mod selector;
 
