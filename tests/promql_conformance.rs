@@ -10,8 +10,9 @@
 //! `msg:` / `regex:` texts included), result kind, label sets, values with
 //! upstream's tolerance, matrix timestamps and order, `expect ordered`, the
 //! annotation rules of §6.3, and for instant evals the range-mode cross-check
-//! of §7.2 (the same query as a range query from T-1m to T+1m). Not done:
-//! the `@`-invariance re-runs of §7.2 step 3. Annotation texts are compared
+//! of §7.2 (the same query as a range query from T-1m to T+1m) and the
+//! `@`-invariance runs of §7.2 step 3 (the query with every selector pinned
+//! `@ T`, evaluated at -10T, 0, T/5, T, 10T). Annotation texts are compared
 //! without the trailing `(line:col)` position, since the AST carries no
 //! positions.
 //!
@@ -34,341 +35,15 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use watchpost::model::{Labels, Matcher, stale_nan};
-use watchpost::promql::ast::Expr;
-use watchpost::promql::{
-    Engine, EngineOptions, SeriesValue, Value, parse, parse_duration, parse_series_desc,
-};
+use watchpost::promql::ast::{AtModifier, Expr};
+use watchpost::promql::{Engine, EngineOptions, SeriesValue, Value, parse, parse_series_desc};
 use watchpost::storage::Appendable;
 use watchpost::storage::memory::MemStorage;
 
-// ---------------------------------------------------------------------------
-// Script model
+mod promql_support;
 
-/// A label set and its (timestamp ms, value) points.
-type SeriesPoints = (Labels, Vec<(i64, f64)>);
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
-    Instant { t: i64 },
-    Range { start: i64, end: i64, step: i64 },
-}
-
-#[derive(Debug, Clone)]
-enum Expected {
-    /// Series lines (line number, text).
-    Series(Vec<(usize, String)>),
-    Scalar(f64),
-    Str(String),
-}
-
-#[derive(Debug, Clone)]
-struct ExpectLine {
-    kind: String,
-    msg: Option<String>,
-    regex: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Eval {
-    line: usize,
-    kind: Kind,
-    query: String,
-    expects: Vec<ExpectLine>,
-    expected: Expected,
-    /// `expect range vector from t1 to t2 step d`.
-    range_vector: Option<(i64, i64, i64)>,
-}
-
-#[derive(Debug, Clone)]
-enum Cmd {
-    Load {
-        line: usize,
-        step: i64,
-        nhcb: bool,
-        lines: Vec<(usize, String)>,
-    },
-    Clear,
-    Eval(Box<Eval>),
-}
-
-fn rest_after_tokens(s: &str, n: usize) -> Option<&str> {
-    let mut rest = s.trim_start();
-    for _ in 0..n {
-        let end = rest.find(char::is_whitespace)?;
-        rest = rest[end..].trim_start();
-    }
-    Some(rest)
-}
-
-fn dur(s: &str) -> Result<i64, String> {
-    parse_duration(s).map_err(|e| format!("bad duration {s:?}: {}", e.message()))
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)` then `ParseFloat(s, 64)`.
-fn go_number(s: &str) -> Option<f64> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let clean = body.replace('_', "");
-    let int = if let Some(h) = clean
-        .strip_prefix("0x")
-        .or_else(|| clean.strip_prefix("0X"))
-    {
-        i64::from_str_radix(h, 16).ok()
-    } else if let Some(o) = clean
-        .strip_prefix("0o")
-        .or_else(|| clean.strip_prefix("0O"))
-    {
-        i64::from_str_radix(o, 8).ok()
-    } else if let Some(b) = clean
-        .strip_prefix("0b")
-        .or_else(|| clean.strip_prefix("0B"))
-    {
-        i64::from_str_radix(b, 2).ok()
-    } else if clean.len() > 1 && clean.starts_with('0') && clean.bytes().all(|b| b.is_ascii_digit())
-    {
-        i64::from_str_radix(&clean[1..], 8).ok()
-    } else if !clean.is_empty() && clean.bytes().all(|b| b.is_ascii_digit()) {
-        clean.parse::<i64>().ok()
-    } else {
-        None
-    };
-    if let Some(i) = int {
-        if body.contains('_')
-            && !(body.starts_with("0x") || body.starts_with("0o") || body.starts_with("0b"))
-        {
-            return None;
-        }
-        return Some(if neg { -(i as f64) } else { i as f64 });
-    }
-    if s.contains('_') {
-        return None;
-    }
-    let lower = s.to_ascii_lowercase();
-    let ok = lower
-        .trim_start_matches(['+', '-'])
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b".e+-".contains(&b))
-        || matches!(
-            lower.trim_start_matches(['+', '-']),
-            "inf" | "infinity" | "nan"
-        );
-    if !ok {
-        return None;
-    }
-    s.parse::<f64>().ok()
-}
-
-/// Go-style unquoting of `"..."`, `'...'` or `` `...` ``.
-fn unquote(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    if s.len() >= 2 && s.starts_with('`') && s.ends_with('`') {
-        return Ok(s[1..s.len() - 1].to_string());
-    }
-    if s.len() < 2
-        || !(s.starts_with('"') && s.ends_with('"') || s.starts_with('\'') && s.ends_with('\''))
-    {
-        return Err(format!("not a quoted string: {s}"));
-    }
-    let inner = &s[1..s.len() - 1];
-    let mut out = String::new();
-    let mut it = inner.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some('"') => out.push('"'),
-            Some('\'') => out.push('\''),
-            Some(o) => return Err(format!("unsupported escape \\{o}")),
-            None => return Err("trailing backslash".into()),
-        }
-    }
-    Ok(out)
-}
-
-fn parse_script(text: &str) -> Result<Vec<Cmd>, String> {
-    let lines: Vec<String> = text
-        .split('\n')
-        .map(|l| {
-            let t = l.trim_matches([' ', '\t', '\r']);
-            if t.starts_with('#') {
-                String::new()
-            } else {
-                t.to_string()
-            }
-        })
-        .collect();
-    let mut cmds = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let l = &lines[i];
-        let lineno = i + 1;
-        if l.is_empty() {
-            i += 1;
-            continue;
-        }
-        let first = l
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let body_end = |start: usize| {
-            let mut j = start;
-            while j < lines.len() && !lines[j].is_empty() {
-                j += 1;
-            }
-            j
-        };
-        if first == "clear" {
-            cmds.push(Cmd::Clear);
-            i += 1;
-        } else if first.starts_with("load") {
-            let parts: Vec<&str> = l.split_whitespace().collect();
-            if parts.len() != 2 {
-                return Err(format!("line {lineno}: bad load header"));
-            }
-            let step = dur(parts[1]).map_err(|e| format!("line {lineno}: {e}"))?;
-            let end = body_end(i + 1);
-            let body = (i + 1..end).map(|j| (j + 1, lines[j].clone())).collect();
-            cmds.push(Cmd::Load {
-                line: lineno,
-                step,
-                nhcb: parts[0] == "load_with_nhcb",
-                lines: body,
-            });
-            i = end;
-        } else if first.starts_with("eval") {
-            let word = l.split_whitespace().next().unwrap_or("");
-            let mut expects = Vec::new();
-            match word {
-                "eval" => {}
-                "eval_fail" => expects.push(ExpectLine {
-                    kind: "fail".into(),
-                    msg: None,
-                    regex: None,
-                }),
-                "eval_warn" => expects.push(ExpectLine {
-                    kind: "warn".into(),
-                    msg: None,
-                    regex: None,
-                }),
-                "eval_info" => expects.push(ExpectLine {
-                    kind: "info".into(),
-                    msg: None,
-                    regex: None,
-                }),
-                "eval_ordered" => expects.push(ExpectLine {
-                    kind: "ordered".into(),
-                    msg: None,
-                    regex: None,
-                }),
-                _ => return Err(format!("line {lineno}: unknown command {word}")),
-            }
-            let toks: Vec<&str> = l.split_whitespace().collect();
-            let (kind, query) = match toks.get(1).copied() {
-                Some("instant") if toks.get(2) == Some(&"at") && toks.len() > 4 => {
-                    let t = dur(toks[3]).map_err(|e| format!("line {lineno}: {e}"))?;
-                    (
-                        Kind::Instant { t },
-                        rest_after_tokens(l, 4).unwrap_or("").to_string(),
-                    )
-                }
-                Some("range")
-                    if toks.len() > 8
-                        && toks[2] == "from"
-                        && toks[4] == "to"
-                        && toks[6] == "step" =>
-                {
-                    let p = |s| dur(s).map_err(|e| format!("line {lineno}: {e}"));
-                    (
-                        Kind::Range {
-                            start: p(toks[3])?,
-                            end: p(toks[5])?,
-                            step: p(toks[7])?,
-                        },
-                        rest_after_tokens(l, 8).unwrap_or("").to_string(),
-                    )
-                }
-                _ => return Err(format!("line {lineno}: bad eval header: {l}")),
-            };
-            let mut series = Vec::new();
-            let mut expected = None;
-            let mut range_vector = None;
-            let mut j = i + 1;
-            while j < lines.len() && !lines[j].is_empty() {
-                let b = &lines[j];
-                if let Some(r) = b.strip_prefix("expect range vector") {
-                    let t: Vec<&str> = r.split_whitespace().collect();
-                    if t.len() != 6 || t[0] != "from" || t[2] != "to" || t[4] != "step" {
-                        return Err(format!("line {}: bad expect range vector", j + 1));
-                    }
-                    let p = |s| dur(s).map_err(|e| format!("line {}: {e}", j + 1));
-                    range_vector = Some((p(t[1])?, p(t[3])?, p(t[5])?));
-                } else if let Some(r) = b.strip_prefix("expect string") {
-                    expected = Some(Expected::Str(
-                        unquote(r).map_err(|e| format!("line {}: {e}", j + 1))?,
-                    ));
-                } else if b.split(' ').next() == Some("expect") {
-                    let rest = b["expect".len()..].trim();
-                    let (k, tail) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-                    let tail = tail.trim();
-                    let mut e = ExpectLine {
-                        kind: k.to_string(),
-                        msg: None,
-                        regex: None,
-                    };
-                    if let Some(m) = tail.strip_prefix("msg:") {
-                        e.msg = Some(m.trim().to_string());
-                    } else if let Some(m) = tail.strip_prefix("regex:") {
-                        e.regex = Some(m.trim().to_string());
-                    }
-                    expects.push(e);
-                } else if let Some(v) = go_number(b) {
-                    expected = Some(Expected::Scalar(v));
-                    j += 1;
-                    break;
-                } else if b.starts_with("expected_fail_message")
-                    || b.starts_with("expected_fail_regexp")
-                {
-                    let (k, v) = b.split_once(char::is_whitespace).unwrap_or((b, ""));
-                    if let Some(f) = expects.iter_mut().find(|e| e.kind == "fail") {
-                        if k == "expected_fail_message" {
-                            f.msg = Some(v.trim().to_string());
-                        } else {
-                            f.regex = Some(v.trim().to_string());
-                        }
-                    }
-                    j += 1;
-                    break;
-                } else {
-                    series.push((j + 1, b.clone()));
-                }
-                j += 1;
-            }
-            let expected = expected.unwrap_or(Expected::Series(series));
-            cmds.push(Cmd::Eval(Box::new(Eval {
-                line: lineno,
-                kind,
-                query,
-                expects,
-                expected,
-                range_vector,
-            })));
-            i = j;
-        } else {
-            return Err(format!("line {lineno}: unknown command {l:?}"));
-        }
-    }
-    Ok(cmds)
-}
-
+use promql_support::compare::*;
+use promql_support::script::*;
 // ---------------------------------------------------------------------------
 // Classification
 
@@ -483,225 +158,6 @@ fn labels_part(line: &str) -> &str {
         }
     }
     line
-}
-
-// ---------------------------------------------------------------------------
-// Comparison
-
-const MIN_NORMAL: f64 = 2.2250738585072014e-308;
-
-fn almost_equal(a: f64, b: f64) -> bool {
-    let sa = a.to_bits() == stale_nan().to_bits();
-    let sb = b.to_bits() == stale_nan().to_bits();
-    if sa || sb {
-        return sa && sb;
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let diff = (a - b).abs();
-    let sum = a.abs() + b.abs();
-    if a == 0.0 || b == 0.0 || sum < MIN_NORMAL {
-        return diff < 1e-6 * MIN_NORMAL;
-    }
-    diff / sum.min(f64::MAX) < 1e-6
-}
-
-fn strip_position(s: &str) -> &str {
-    let t = s.trim_end();
-    if t.ends_with(')')
-        && let Some(p) = t.rfind(" (")
-    {
-        let inner = &t[p + 2..t.len() - 1];
-        if inner.split(':').count() == 2
-            && inner
-                .split(':')
-                .all(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return &t[..p];
-        }
-    }
-    t
-}
-
-fn strip_regex_position(r: &str) -> String {
-    // Loose position patterns such as ` \([0-9]+:[0-9]+\)` at the end.
-    if let Some(p) = r.rfind("\\(")
-        && (r.ends_with("\\)") || r.ends_with("\\)$"))
-    {
-        return r[..p].trim_end().to_string();
-    }
-    strip_position(r).to_string()
-}
-
-fn check_annotations(kind: &str, got: &[String], expects: &[ExpectLine]) -> Result<(), String> {
-    let wanted: Vec<&ExpectLine> = expects.iter().filter(|e| e.kind == kind).collect();
-    let none = expects.iter().any(|e| e.kind == format!("no_{kind}"));
-    if none && !got.is_empty() {
-        return Err(format!("expected no {kind} annotations, got {got:?}"));
-    }
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    if got.is_empty() {
-        return Err(format!("expected {kind} annotations, got none"));
-    }
-    let matches = |e: &ExpectLine, g: &str| -> bool {
-        if let Some(m) = &e.msg {
-            strip_position(m) == g
-        } else if let Some(r) = &e.regex {
-            regex::Regex::new(&strip_regex_position(r))
-                .map(|re| re.is_match(g))
-                .unwrap_or(false)
-        } else {
-            true
-        }
-    };
-    for e in &wanted {
-        if !got.iter().any(|g| matches(e, g)) {
-            return Err(format!(
-                "expected {kind} {:?}/{:?} not among {got:?}",
-                e.msg, e.regex
-            ));
-        }
-    }
-    for g in got {
-        if !wanted.iter().any(|e| matches(e, g)) {
-            return Err(format!("unexpected {kind} annotation {g:?}"));
-        }
-    }
-    Ok(())
-}
-
-/// Expected series: labels and (timestamp, value) points.
-fn expected_series(
-    lines: &[(usize, String)],
-    times: &dyn Fn(usize) -> i64,
-    nslots: Option<usize>,
-) -> Result<Vec<SeriesPoints>, String> {
-    let mut out = Vec::new();
-    for (ln, text) in lines {
-        let d = parse_series_desc(text)
-            .map_err(|e| format!("line {ln}: bad expected series: {}", e.message()))?;
-        if let Some(n) = nslots
-            && d.values.len() > n
-        {
-            {
-                return Err(format!(
-                    "line {ln}: expected series has {} slots, query has {n} steps",
-                    d.values.len()
-                ));
-            }
-        }
-        let mut pts = Vec::new();
-        for (k, v) in d.values.iter().enumerate() {
-            match v {
-                SeriesValue::Float(f) => pts.push((times(k), *f)),
-                SeriesValue::Stale => pts.push((times(k), stale_nan())),
-                SeriesValue::Omitted => {}
-            }
-        }
-        out.push((d.labels, pts));
-    }
-    Ok(out)
-}
-
-fn compare_vector(
-    got: &[(Labels, f64)],
-    exp: &[(Labels, Vec<(i64, f64)>)],
-    ordered: bool,
-) -> Result<(), String> {
-    for (l, p) in exp {
-        if p.len() != 1 {
-            return Err(format!(
-                "expected instant series {l} needs exactly one value"
-            ));
-        }
-    }
-    if got.len() != exp.len() {
-        return Err(format!(
-            "expected {} series, got {}: {}",
-            exp.len(),
-            got.len(),
-            show_vec(got)
-        ));
-    }
-    for (i, (l, p)) in exp.iter().enumerate() {
-        let Some(pos) = got.iter().position(|(gl, _)| gl == l) else {
-            return Err(format!(
-                "expected series {l} missing; got {}",
-                show_vec(got)
-            ));
-        };
-        if ordered && pos != i {
-            return Err(format!("series {l} at position {pos}, expected {i}"));
-        }
-        if !almost_equal(p[0].1, got[pos].1) {
-            return Err(format!(
-                "series {l}: expected {}, got {}",
-                p[0].1, got[pos].1
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn show_vec(v: &[(Labels, f64)]) -> String {
-    let mut s = String::new();
-    for (l, x) in v.iter().take(6) {
-        let _ = write!(s, "{l} {x}; ");
-    }
-    s
-}
-
-fn compare_matrix(
-    got: &[(Labels, Vec<(i64, f64)>)],
-    exp: &[(Labels, Vec<(i64, f64)>)],
-) -> Result<(), String> {
-    if got.windows(2).any(|w| w[0].0 >= w[1].0) {
-        return Err("matrix not sorted by labels".into());
-    }
-    if got.len() != exp.len() {
-        let names: Vec<String> = got.iter().map(|g| g.0.to_string()).collect();
-        return Err(format!(
-            "expected {} series, got {}: {names:?}",
-            exp.len(),
-            got.len()
-        ));
-    }
-    for (l, pts) in exp {
-        let Some((_, gp)) = got.iter().find(|(gl, _)| gl == l) else {
-            return Err(format!("expected series {l} missing"));
-        };
-        if gp.len() != pts.len() {
-            return Err(format!("series {l}: expected points {pts:?}, got {gp:?}"));
-        }
-        for (a, b) in pts.iter().zip(gp) {
-            if a.0 != b.0 || !almost_equal(a.1, b.1) {
-                return Err(format!("series {l}: expected points {pts:?}, got {gp:?}"));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn matrix_points(v: &Value) -> Option<Vec<SeriesPoints>> {
-    match v {
-        Value::Matrix(m) => Some(
-            m.iter()
-                .map(|s| {
-                    (
-                        s.labels.clone(),
-                        s.samples.iter().map(|p| (p.t, p.v)).collect(),
-                    )
-                })
-                .collect(),
-        ),
-        _ => None,
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -842,13 +298,36 @@ impl Runner {
     }
 
     fn run_eval(&self, ev: &Eval, expr: &Expr) -> Result<(), String> {
-        let expect_fail = ev.expects.iter().find(|e| e.kind == "fail");
-        let ordered = ev.expects.iter().any(|e| e.kind == "ordered");
         let t_inst = match (ev.kind, ev.range_vector) {
             (Kind::Instant { .. }, Some((_, t2, _))) => t2,
             (Kind::Instant { t }, None) => t,
-            _ => 0,
+            (Kind::Range { .. }, _) => return self.run_at(ev, expr, 0),
         };
+        self.run_at(ev, expr, t_inst)?;
+        // @-invariance runs (FORMAT.md §7.2 step 3): pin every selector and
+        // subquery without `@` to T and evaluate at other times.
+        if !calls_time_dependent(expr) {
+            let mut pinned = expr.clone();
+            pin_at(&mut pinned, t_inst);
+            let times = if t_inst == 0 {
+                vec![-1000, 0, 1000]
+            } else {
+                vec![-10 * t_inst, 0, t_inst / 5, t_inst, 10 * t_inst]
+            };
+            for t in times {
+                self.run_at(ev, &pinned, t)
+                    .map_err(|e| format!("@-invariance run of `{pinned}` at {t} ms: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One run: the query at `t_inst` (instant) or over the eval's range,
+    /// checked against all expectations, plus the range-mode cross-check.
+    fn run_at(&self, ev: &Eval, expr: &Expr, t_inst: i64) -> Result<(), String> {
+        QUERIES_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let expect_fail = ev.expects.iter().find(|e| e.kind == "fail");
+        let ordered = ev.expects.iter().any(|e| e.kind == "ordered");
         let res = match ev.kind {
             Kind::Instant { .. } => self.engine.instant(&self.store, expr, t_inst),
             Kind::Range { start, end, step } => {
@@ -1043,6 +522,70 @@ fn run_file(name: &str, text: &str) -> Vec<CaseResult> {
     out
 }
 
+/// Number of runs (base, @-invariance) made, for the summary line.
+static QUERIES_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Functions whose result depends on the evaluation time, outside
+/// subqueries (FORMAT.md §7.2 step 3): their evals get no @-invariance runs.
+fn calls_time_dependent(e: &Expr) -> bool {
+    const TIME_FUNCS: &[&str] = &[
+        "time",
+        "timestamp",
+        "minute",
+        "hour",
+        "day_of_week",
+        "day_of_month",
+        "day_of_year",
+        "days_in_month",
+        "month",
+        "year",
+        "predict_linear",
+        "start",
+        "end",
+        "range",
+        "step",
+    ];
+    match e {
+        Expr::Call(c) => {
+            TIME_FUNCS.contains(&c.func.as_str()) || c.args.iter().any(calls_time_dependent)
+        }
+        Expr::Paren(x) | Expr::Unary(_, x) => calls_time_dependent(x),
+        Expr::Binary(b) => calls_time_dependent(&b.lhs) || calls_time_dependent(&b.rhs),
+        Expr::Aggregate(a) => {
+            calls_time_dependent(&a.expr) || a.param.as_deref().is_some_and(calls_time_dependent)
+        }
+        _ => false,
+    }
+}
+
+/// Sets `@ t` on every selector and subquery that has no `@` timestamp yet
+/// (`@ start()`/`@ end()` are re-pinned), without entering subqueries.
+fn pin_at(e: &mut Expr, t: i64) {
+    let fix = |at: &mut Option<AtModifier>| {
+        if !matches!(at, Some(AtModifier::Timestamp(_))) {
+            *at = Some(AtModifier::Timestamp(t));
+        }
+    };
+    match e {
+        Expr::VectorSelector(vs) => fix(&mut vs.at),
+        Expr::MatrixSelector(ms) => fix(&mut ms.selector.at),
+        Expr::Subquery(sq) => fix(&mut sq.at),
+        Expr::Paren(x) | Expr::Unary(_, x) => pin_at(x, t),
+        Expr::Binary(b) => {
+            pin_at(&mut b.lhs, t);
+            pin_at(&mut b.rhs, t);
+        }
+        Expr::Call(c) => c.args.iter_mut().for_each(|a| pin_at(a, t)),
+        Expr::Aggregate(a) => {
+            pin_at(&mut a.expr, t);
+            if let Some(p) = a.param.as_deref_mut() {
+                pin_at(p, t);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+    }
+}
+
 fn upstream_dir() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("WATCHPOST_PROMQL_TESTDATA") {
         return Some(PathBuf::from(p)).filter(|p| p.is_dir());
@@ -1180,6 +723,10 @@ fn upstream_conformance() {
         pct(tot[0].0, tot[0].1)
     );
     println!("TOTAL all float-only:    {fp}/{ft} ({:.1}%)", pct(fp, ft));
+    println!(
+        "runs (base + @-invariance, each with its range-mode cross-check): {}",
+        QUERIES_RUN.load(std::sync::atomic::Ordering::Relaxed)
+    );
     println!(
         "TOTAL native histogram:  {}/{} (reported, not listed)",
         tot[2].0, tot[2].1
