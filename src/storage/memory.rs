@@ -336,7 +336,22 @@ impl Querier for MemStorage {
             });
         }
         if !hints.skip_histogram_views {
+            let mut added = false;
             for (l, (ts, hs)) in &inner.hists {
+                // Cheap pre-checks before building any view: the family's
+                // own labels, and the three possible view names.
+                let family_ok = matchers
+                    .iter()
+                    .filter(|m| m.name != METRIC_NAME && m.name != "le")
+                    .all(|m| m.matches(l.get(&m.name).unwrap_or("")));
+                let family = l.metric_name().unwrap_or("");
+                let name_ok = ["_bucket", "_sum", "_count"].iter().any(|suf| {
+                    let n = format!("{family}{suf}");
+                    matchers.iter().filter(|m| m.name == METRIC_NAME).all(|m| m.matches(&n))
+                });
+                if !family_ok || !name_ok {
+                    continue;
+                }
                 let (a, b) = cut(ts, hints.min_t, hints.max_t);
                 if a == b && !hints.labels_only {
                     continue;
@@ -344,10 +359,13 @@ impl Querier for MemStorage {
                 for v in Self::views(l, ts, hs, a, b) {
                     if matches_all(&v.labels, matchers) {
                         out.push(v);
+                        added = true;
                     }
                 }
             }
-            out.sort_by(|x, y| x.labels.cmp(&y.labels));
+            if added {
+                out.sort_by(|x, y| x.labels.cmp(&y.labels));
+            }
         }
         if hints.labels_only {
             for s in &mut out {

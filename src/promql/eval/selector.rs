@@ -112,6 +112,16 @@ impl<'a> Ctx<'a> {
         Ok(stored
             .into_iter()
             .map(|s| {
+                // Most series hold no stale marker: keep their columns as
+                // they are instead of copying.
+                if !s.values.iter().any(|x| is_stale_nan(*x)) {
+                    return RangeData {
+                        labels: s.labels,
+                        drop_name: false,
+                        ts: s.timestamps,
+                        vs: s.values,
+                    };
+                }
                 let (mut ts, mut v) = (
                     Vec::with_capacity(s.timestamps.len()),
                     Vec::with_capacity(s.values.len()),
