@@ -347,7 +347,10 @@ impl Querier for MemStorage {
                 let family = l.metric_name().unwrap_or("");
                 let name_ok = ["_bucket", "_sum", "_count"].iter().any(|suf| {
                     let n = format!("{family}{suf}");
-                    matchers.iter().filter(|m| m.name == METRIC_NAME).all(|m| m.matches(&n))
+                    matchers
+                        .iter()
+                        .filter(|m| m.name == METRIC_NAME)
+                        .all(|m| m.matches(&n))
                 });
                 if !family_ok || !name_ok {
                     continue;

@@ -192,7 +192,9 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        Ok(col.finish())
+        let out = col.finish();
+        self.add_samples(out.len() * g.n)?;
+        Ok(out)
     }
 }
 

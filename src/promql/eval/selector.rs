@@ -91,6 +91,8 @@ impl<'a> Ctx<'a> {
                 }
             }
             if any {
+                // Dense per-step columns are what the query holds in memory.
+                self.add_samples(g.n)?;
                 out.push(Series {
                     labels: s.labels,
                     drop_name: false,
