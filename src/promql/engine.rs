@@ -4,7 +4,7 @@
 //! Semantics follow Prometheus 3.x: left-open lookback and range windows
 //! `(t - d, t]`, a 5 minute default lookback, staleness markers that end a
 //! series, delayed `__name__` removal, `@` and negative offsets. The work is
-//! done in [`super::eval`], split by function family.
+//! done in the private `eval` module, split by function family.
 //!
 //! Range queries select each series once for the whole range and slide over
 //! the decoded columns; no chunk is read twice for different steps.
