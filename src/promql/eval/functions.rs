@@ -430,6 +430,14 @@ impl<'a> Ctx<'a> {
             }
             "histogram_quantile" => Ok(Val::Vector(self.eval_histogram_quantile(c, g)?)),
             "info" => Ok(Val::Vector(self.eval_info(c, g)?)),
+            // These read native-histogram samples only and skip floats; this
+            // engine holds no native histograms (classic histograms are
+            // float `le` series), so the result is always empty.
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => {
+                self.eval_vector(&c.args[0], g)?;
+                Ok(Val::Vector(Vec::new()))
+            }
             "histogram_quantiles" => Ok(Val::Vector(self.eval_histogram_quantiles(c, g)?)),
             "histogram_fraction" => Ok(Val::Vector(self.eval_histogram_fraction(c, g)?)),
             other => Err(EvalError::BadData(format!(
