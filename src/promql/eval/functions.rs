@@ -150,6 +150,19 @@ impl<'a> Ctx<'a> {
     /// Evaluates a function call.
     pub(crate) fn eval_call(&mut self, c: &Call, g: &Grid) -> Result<Val, EvalError> {
         let name = c.func.as_str();
+        // The parser checks calls; hand-built ASTs get the same check here so
+        // that a wrong argument count is an error, never an index panic.
+        let Some(sig) = crate::promql::get_function(name) else {
+            return Err(EvalError::BadData(format!(
+                "unknown function with name \"{name}\""
+            )));
+        };
+        if c.args.len() < sig.min_args() || sig.max_args().is_some_and(|m| c.args.len() > m) {
+            return Err(EvalError::BadData(format!(
+                "wrong number of arguments for function \"{name}\": got {}",
+                c.args.len()
+            )));
+        }
         if is_rollup(name) {
             return Ok(Val::Vector(self.eval_rollup(c, g)?));
         }
