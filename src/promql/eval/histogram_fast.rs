@@ -1,7 +1,8 @@
 //! The column path of `histogram_quantile`:
-//! `histogram_quantile(q, rate(x_bucket[w]))` and
+//! `histogram_quantile(q, rate(x_bucket[w]))`,
 //! `histogram_quantile(q, sum by (le, ...) (rate(x_bucket[w])))` (also with
-//! `increase`) read histogram-typed series through
+//! `increase`), `histogram_quantile(q, x_bucket)` and
+//! `histogram_quantile(q, sum by (le, ...) (x_bucket))` read histogram-typed series through
 //! [`Querier::select_histograms`](crate::storage::Querier::select_histograms)
 //! as whole columns, and classic float `le` series through `select` with
 //! `skip_histogram_views`. Window bounds are computed once per histogram
@@ -17,7 +18,7 @@ use std::collections::HashMap;
 use crate::model::{Labels, METRIC_NAME, MatchOp, is_stale_nan};
 use crate::storage::SelectHints;
 
-use super::super::ast::{AggregateOp, Call, Expr};
+use super::super::ast::{AggregateOp, Call, Expr, VectorSelector};
 use super::super::engine::EvalError;
 use super::aggregate::{Acc, accumulate, finish};
 use super::histogram::{QuantileGroup, parse_le};
@@ -47,38 +48,46 @@ impl<'a> Ctx<'a> {
             return Ok(None);
         }
         let is_rate_call = |e: &Expr| matches!(e, Expr::Call(rc) if (rc.func == "rate" || rc.func == "increase") && rc.args.len() == 1);
-        let (rate_call, by): (&Call, Option<&[String]>) = match strip_parens(&c.args[1]) {
-            Expr::Call(rc) if is_rate_call(strip_parens(&c.args[1])) => (rc, None),
+        let is_source = |e: &Expr| is_rate_call(e) || matches!(e, Expr::VectorSelector(_));
+        let (inner, by): (&Expr, Option<&[String]>) = match strip_parens(&c.args[1]) {
+            e if is_source(e) => (e, None),
             Expr::Aggregate(a)
                 if a.op == AggregateOp::Sum
                     && !a.without
                     && a.param.is_none()
                     && a.grouping.iter().any(|l| l == "le")
-                    && is_rate_call(strip_parens(&a.expr)) =>
+                    && is_source(strip_parens(&a.expr)) =>
             {
-                match strip_parens(&a.expr) {
-                    Expr::Call(rc) => (rc, Some(&a.grouping)),
-                    _ => return Ok(None),
-                }
+                (strip_parens(&a.expr), Some(&a.grouping))
             }
             _ => return Ok(None),
         };
-        let Expr::MatrixSelector(ms) = strip_parens(&rate_call.args[0]) else {
-            return Ok(None);
+        // The bucket source: `rate`/`increase` over a range, or the plain
+        // cumulative counts (`histogram_quantile(0.9, x_bucket)`).
+        let (vs, rate): (&VectorSelector, Option<(&Call, i64)>) = match inner {
+            Expr::VectorSelector(vs) => (vs, None),
+            Expr::Call(rc) => match strip_parens(&rc.args[0]) {
+                Expr::MatrixSelector(ms) => (&ms.selector, Some((rc, ms.range))),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
         };
-        let vs = &ms.selector;
         let named_bucket = vs.matchers.iter().any(|m| {
             m.name == METRIC_NAME && m.op == MatchOp::Equal && m.value.ends_with("_bucket")
         });
         if !named_bucket || g.n == 0 {
             return Ok(None);
         }
+        // Reference time per step: window end for rates, lookup time for
+        // plain selectors.
         let ends: Vec<i64> = match &vs.at {
             Some(at) => vec![self.at_time(at) - vs.offset; g.n],
             None => (0..g.n).map(|i| g.t(i) - vs.offset).collect(),
         };
+        let lookback = self.opts.lookback_delta_ms;
+        let reach = rate.map_or(lookback, |(_, range)| range);
         let hints = SelectHints {
-            min_t: ends[0] - ms.range + 1,
+            min_t: ends[0] - reach + 1,
             max_t: ends[ends.len() - 1],
             labels_only: false,
             skip_histogram_views: true,
@@ -102,9 +111,11 @@ impl<'a> Ctx<'a> {
                     .map(|h| h.timestamps.len() * (h.buckets.len() + 2))
                     .sum::<usize>(),
         )?;
-        let is_counter = true;
-        let is_rate = rate_call.func == "rate";
-        let rate_of = |ts: &[i64], vs: &[f64], ws: &[(usize, usize)]| -> Vec<Option<f64>> {
+        // Rate of one column (stale markers already removed).
+        let rate_of = |ts: &[i64], v: &[f64], ws: &[(usize, usize)]| -> Vec<Option<f64>> {
+            let Some((rc, range)) = rate else {
+                return Vec::new();
+            };
             ws.iter()
                 .enumerate()
                 .map(|(i, &(a, b))| {
@@ -113,15 +124,35 @@ impl<'a> Ctx<'a> {
                     }
                     let w = Window {
                         ts: &ts[a..b],
-                        vs: &vs[a..b],
-                        range_start: ends[i] - ms.range,
+                        vs: &v[a..b],
+                        range_start: ends[i] - range,
                         range_end: ends[i],
-                        range: ms.range,
+                        range,
                         t: g.t(i),
                     };
-                    extrapolated_rate(&w, is_counter, is_rate)
+                    extrapolated_rate(&w, true, rc.func == "rate")
                 })
                 .collect()
+        };
+        // Index (+1) of the sample visible at each step's reference time,
+        // 0 when none is (lookback, staleness judged on `stale_col`).
+        let visible = |ts: &[i64], stale_col: &[f64]| -> Vec<usize> {
+            let mut j = 0;
+            ends.iter()
+                .map(|&rt| {
+                    while j < ts.len() && ts[j] <= rt {
+                        j += 1;
+                    }
+                    if j > 0 && ts[j - 1] > rt - lookback && !is_stale_nan(stale_col[j - 1]) {
+                        j
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        };
+        let pick = |vis: &[usize], col: &[f64]| -> Vec<Option<f64>> {
+            vis.iter().map(|&j| (j > 0).then(|| col[j - 1])).collect()
         };
         let mut rates: Vec<BucketRates> = Vec::new();
         for s in classic {
@@ -134,40 +165,56 @@ impl<'a> Ctx<'a> {
                 ));
                 continue;
             };
-            let (ts, v): (Vec<i64>, Vec<f64>) = s
-                .timestamps
-                .iter()
-                .zip(&s.values)
-                .filter(|(_, x)| !is_stale_nan(**x))
-                .map(|(t, x)| (*t, *x))
-                .unzip();
-            let ws = windows(&ts, &ends, ms.range);
+            let vals = if rate.is_some() {
+                let (ts, v): (Vec<i64>, Vec<f64>) = s
+                    .timestamps
+                    .iter()
+                    .zip(&s.values)
+                    .filter(|(_, x)| !is_stale_nan(**x))
+                    .map(|(t, x)| (*t, *x))
+                    .unzip();
+                let ws = windows(&ts, &ends, reach);
+                rate_of(&ts, &v, &ws)
+            } else {
+                pick(&visible(&s.timestamps, &s.values), &s.values)
+            };
             rates.push(BucketRates {
                 base: s.labels.drop_names(&["le"]),
                 ub,
-                vals: rate_of(&ts, &v, &ws),
+                vals,
             });
         }
         for h in hists {
             self.check_deadline()?;
-            // A stale marker covers the whole sample (all columns).
-            let keep: Vec<usize> = (0..h.timestamps.len())
-                .filter(|&j| !is_stale_nan(h.count[j]))
-                .collect();
-            let ts: Vec<i64> = keep.iter().map(|&j| h.timestamps[j]).collect();
-            let ws = windows(&ts, &ends, ms.range);
             let bounds = h
                 .upper_bounds
                 .iter()
                 .copied()
                 .chain(std::iter::once(f64::INFINITY));
-            for (ub, column) in bounds.zip(&h.buckets) {
-                let v: Vec<f64> = keep.iter().map(|&j| column[j]).collect();
-                rates.push(BucketRates {
-                    base: h.labels.clone(),
-                    ub,
-                    vals: rate_of(&ts, &v, &ws),
-                });
+            if rate.is_some() {
+                // A stale marker covers the whole sample (all columns).
+                let keep: Vec<usize> = (0..h.timestamps.len())
+                    .filter(|&j| !is_stale_nan(h.count[j]))
+                    .collect();
+                let ts: Vec<i64> = keep.iter().map(|&j| h.timestamps[j]).collect();
+                let ws = windows(&ts, &ends, reach);
+                for (ub, column) in bounds.zip(&h.buckets) {
+                    let v: Vec<f64> = keep.iter().map(|&j| column[j]).collect();
+                    rates.push(BucketRates {
+                        base: h.labels.clone(),
+                        ub,
+                        vals: rate_of(&ts, &v, &ws),
+                    });
+                }
+            } else {
+                let vis = visible(&h.timestamps, &h.count);
+                for (ub, column) in bounds.zip(&h.buckets) {
+                    rates.push(BucketRates {
+                        base: h.labels.clone(),
+                        ub,
+                        vals: pick(&vis, column),
+                    });
+                }
             }
         }
         // The generic path sees series in label order (le included); within

@@ -353,6 +353,9 @@ fn histogram_column_path_matches_generic_path() {
         "histogram_quantile(0.9, sum by (le, job) (rate(lat_bucket[5m])))",
         "histogram_quantile(0.75, sum by (job, le) (increase(lat_bucket[10m] offset 1m)))",
         "histogram_quantile(0.2, rate(lat_bucket[5m] @ 1200))",
+        "histogram_quantile(0.95, lat_bucket)",
+        "histogram_quantile(0.5, sum by (le) (lat_bucket{instance=\"a\"} offset 30s))",
+        "histogram_quantile(0.7, lat_bucket @ 900)",
     ];
     let mut checked = 0;
     for q in queries {
@@ -437,6 +440,11 @@ fn histogram_quantile_reads_columns_not_views() {
         "no per-bucket view series were read"
     );
     assert_eq!(rec.column_selects.load(Ordering::Relaxed), 1);
+    // The seed's dashboards query cumulative buckets directly.
+    let e = crate::promql::parse("histogram_quantile(0.95, lat_bucket)").unwrap();
+    Engine::default().instant(&rec, &e, 600_000).unwrap();
+    assert_eq!(rec.view_selects.load(Ordering::Relaxed), 0);
+    assert_eq!(rec.column_selects.load(Ordering::Relaxed), 2);
     // Other shapes take the generic path.
     let e =
         crate::promql::parse("histogram_quantile(0.95, sum by (le) (rate(lat_bucket[5m])) * 2)")
