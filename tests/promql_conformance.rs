@@ -34,11 +34,50 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use watchpost::model::ManualClock;
 use watchpost::model::{Labels, Matcher, stale_nan};
 use watchpost::promql::ast::{AtModifier, Expr};
 use watchpost::promql::{Engine, EngineOptions, SeriesValue, Value, parse, parse_series_desc};
-use watchpost::storage::Appendable;
 use watchpost::storage::memory::MemStorage;
+use watchpost::storage::{Appendable, Db, DbOptions, Querier, WalSyncPolicy};
+
+/// The storage the scripts run against: the real database in a temporary
+/// directory (default), or the in-memory test double with
+/// `WATCHPOST_PROMQL_BACKEND=memory`.
+enum Store {
+    Db(Db, tempfile::TempDir),
+    Memory(MemStorage),
+}
+
+impl Store {
+    fn new() -> Store {
+        if std::env::var("WATCHPOST_PROMQL_BACKEND").as_deref() == Ok("memory") {
+            return Store::Memory(MemStorage::new());
+        }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut opts = DbOptions::new(dir.path());
+        // Script data lives around the Unix epoch: no retention, no
+        // out-of-order limit, no background block cutting, no fsync wait.
+        opts.retention_time_ms = 0;
+        opts.ooo_window_ms = i64::MAX / 4;
+        opts.maintenance_interval = None;
+        opts.wal_sync = WalSyncPolicy::Interval(std::time::Duration::from_secs(3600));
+        opts.clock = std::sync::Arc::new(ManualClock::new(0));
+        Store::Db(Db::open(opts).expect("open database"), dir)
+    }
+    fn querier(&self) -> &dyn Querier {
+        match self {
+            Store::Db(db, _) => db,
+            Store::Memory(m) => m,
+        }
+    }
+    fn appendable(&self) -> &dyn Appendable {
+        match self {
+            Store::Db(db, _) => db,
+            Store::Memory(m) => m,
+        }
+    }
+}
 
 mod promql_support;
 
@@ -178,7 +217,7 @@ struct CaseResult {
 }
 
 struct Runner {
-    store: MemStorage,
+    store: Store,
     engine: Engine,
     /// Label sets of series that hold histogram samples (not loaded).
     hist_series: Vec<Labels>,
@@ -195,7 +234,7 @@ impl Runner {
             ..EngineOptions::default()
         };
         Runner {
-            store: MemStorage::new(),
+            store: Store::new(),
             engine: Engine::new(opts),
             hist_series: Vec::new(),
             start_timestamps: false,
@@ -204,7 +243,7 @@ impl Runner {
     }
 
     fn clear(&mut self) {
-        self.store.clear();
+        self.store = Store::new();
         self.hist_series.clear();
         self.start_timestamps = false;
         self.type_unit = false;
@@ -251,7 +290,7 @@ impl Runner {
                 }
             }
         }
-        let mut app = self.store.appender();
+        let mut app = self.store.appendable().appender();
         for (l, pts) in &series {
             for (t, v) in pts {
                 app.append(l, *t, *v).map_err(|e| e.to_string())?;
@@ -329,9 +368,10 @@ impl Runner {
         let expect_fail = ev.expects.iter().find(|e| e.kind == "fail");
         let ordered = ev.expects.iter().any(|e| e.kind == "ordered");
         let res = match ev.kind {
-            Kind::Instant { .. } => self.engine.instant(&self.store, expr, t_inst),
+            Kind::Instant { .. } => self.engine.instant(self.store.querier(), expr, t_inst),
             Kind::Range { start, end, step } => {
-                self.engine.range(&self.store, expr, start, end, step)
+                self.engine
+                    .range(self.store.querier(), expr, start, end, step)
             }
         };
         if let Some(f) = expect_fail {
@@ -353,7 +393,13 @@ impl Runner {
         if let (Kind::Instant { .. }, false) = (ev.kind, skip_cross) {
             let r = self
                 .engine
-                .range(&self.store, expr, t_inst - 60_000, t_inst + 60_000, 60_000)
+                .range(
+                    self.store.querier(),
+                    expr,
+                    t_inst - 60_000,
+                    t_inst + 60_000,
+                    60_000,
+                )
                 .map_err(|e| format!("range-mode cross-check failed: {e}"))?;
             if ordered {
                 return Ok(());
