@@ -45,7 +45,11 @@ use watchpost::storage::{Appendable, Db, DbOptions, Querier, WalSyncPolicy};
 /// directory (default), or the in-memory test double with
 /// `WATCHPOST_PROMQL_BACKEND=memory`.
 enum Store {
-    Db(Db, tempfile::TempDir),
+    Db {
+        db: Db,
+        /// Removed (with the data) when the store is dropped.
+        _dir: tempfile::TempDir,
+    },
     Memory(MemStorage),
 }
 
@@ -63,17 +67,20 @@ impl Store {
         opts.maintenance_interval = None;
         opts.wal_sync = WalSyncPolicy::Interval(std::time::Duration::from_secs(3600));
         opts.clock = std::sync::Arc::new(ManualClock::new(0));
-        Store::Db(Db::open(opts).expect("open database"), dir)
+        Store::Db {
+            db: Db::open(opts).expect("open database"),
+            _dir: dir,
+        }
     }
     fn querier(&self) -> &dyn Querier {
         match self {
-            Store::Db(db, _) => db,
+            Store::Db { db, .. } => db,
             Store::Memory(m) => m,
         }
     }
     fn appendable(&self) -> &dyn Appendable {
         match self {
-            Store::Db(db, _) => db,
+            Store::Db { db, .. } => db,
             Store::Memory(m) => m,
         }
     }
