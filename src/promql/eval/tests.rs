@@ -252,9 +252,14 @@ fn subquery_steps_are_aligned() {
 /// Loads histogram-typed series (stored as columns) and classic float `le`
 /// series, with counter resets, gaps and a stale marker.
 fn histogram_fixture() -> MemStorage {
+    let s = MemStorage::new();
+    load_histogram_fixture(&s);
+    s
+}
+
+fn load_histogram_fixture(s: &dyn Appendable) {
     use crate::model::HistogramSample;
     use std::sync::Arc;
-    let s = MemStorage::new();
     let mut a = s.appender();
     let bounds: Arc<[f64]> = Arc::from(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
     let mut seed = 7u64;
@@ -314,7 +319,6 @@ fn histogram_fixture() -> MemStorage {
         }
     }
     a.commit().unwrap();
-    s
 }
 
 fn bits(v: &Value) -> Vec<(String, Vec<(i64, u64)>)> {
@@ -340,7 +344,39 @@ fn bits(v: &Value) -> Vec<(String, Vec<(i64, u64)>)> {
 
 #[test]
 fn histogram_column_path_matches_generic_path() {
-    let s = histogram_fixture();
+    compare_histogram_paths(&histogram_fixture());
+}
+
+/// The same comparison over the real database (histograms stored as columns
+/// by the storage engine, views derived by it).
+#[test]
+fn histogram_column_path_matches_generic_path_on_db() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = crate::storage::DbOptions::new(dir.path());
+    opts.retention_time_ms = 0;
+    opts.ooo_window_ms = i64::MAX / 4;
+    opts.maintenance_interval = None;
+    let db = crate::storage::Db::open(opts).unwrap();
+    load_histogram_fixture(&db);
+    compare_histogram_paths(&db);
+    // And the column path was really taken on the real storage.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rec = Recording {
+        inner: &db,
+        view_selects: AtomicUsize::new(0),
+        column_selects: AtomicUsize::new(0),
+    };
+    let e =
+        crate::promql::parse("histogram_quantile(0.9, sum by (le, job) (rate(lat_bucket[5m])))")
+            .unwrap();
+    Engine::default()
+        .range(&rec, &e, 0, 1_800_000, 30_000)
+        .unwrap();
+    assert_eq!(rec.view_selects.load(Ordering::Relaxed), 0);
+    assert_eq!(rec.column_selects.load(Ordering::Relaxed), 1);
+}
+
+fn compare_histogram_paths(s: &dyn crate::storage::Querier) {
     let fast = Engine::default();
     let slow = Engine::new(EngineOptions {
         histogram_fast_path: false,
@@ -361,14 +397,14 @@ fn histogram_column_path_matches_generic_path() {
     for q in queries {
         let e = crate::promql::parse(q).unwrap();
         for t in [300_000, 612_345, 1_200_000, 1_790_000] {
-            let a = fast.instant(&s, &e, t).unwrap();
-            let b = slow.instant(&s, &e, t).unwrap();
+            let a = fast.instant(s, &e, t).unwrap();
+            let b = slow.instant(s, &e, t).unwrap();
             assert_eq!(bits(&a.value), bits(&b.value), "{q} at {t}");
             assert_eq!(a.infos, b.infos, "{q} at {t}");
             checked += bits(&a.value).len();
         }
-        let a = fast.range(&s, &e, 0, 1_800_000, 30_000).unwrap();
-        let b = slow.range(&s, &e, 0, 1_800_000, 30_000).unwrap();
+        let a = fast.range(s, &e, 0, 1_800_000, 30_000).unwrap();
+        let b = slow.range(s, &e, 0, 1_800_000, 30_000).unwrap();
         assert_eq!(bits(&a.value), bits(&b.value), "{q} as range query");
         checked += bits(&a.value).len();
     }
@@ -377,7 +413,7 @@ fn histogram_column_path_matches_generic_path() {
 
 /// A querier that records which kinds of reads the engine made.
 struct Recording<'a> {
-    inner: &'a MemStorage,
+    inner: &'a dyn crate::storage::Querier,
     view_selects: std::sync::atomic::AtomicUsize,
     column_selects: std::sync::atomic::AtomicUsize,
 }
