@@ -33,13 +33,14 @@ pub(crate) fn scalar_op(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
 }
 
 /// The matching signature of a series: the `on` labels, or all labels but
-/// the `ignoring` ones and `__name__`.
+/// the `ignoring` ones and `__name__` (`__type__`/`__unit__` do take part in
+/// matching, as upstream's type-and-unit scripts require).
 fn signature(l: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
         l.keep(&m.labels)
     } else {
         let mut b = l.builder();
-        drop_name_labels(&mut b);
+        b.del(crate::model::METRIC_NAME);
         for n in &m.labels {
             b.del(n);
         }
