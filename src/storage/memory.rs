@@ -1,7 +1,8 @@
 //! `MemStorage`: an in-memory [`Querier`] + [`Appendable`] **test double**
-//! with plain vectors and no durability. It exists so the PromQL engine,
-//! its conformance runner and benchmarks can run without the real database;
-//! production code uses the real `Db`.
+//! with plain vectors and no durability. It lets the PromQL engine's unit
+//! tests and benchmarks run without the real database (the conformance
+//! runner uses the real `Db` by default and this double with
+//! `WATCHPOST_PROMQL_BACKEND=memory`); production code uses `Db`.
 //!
 //! Histogram series are stored whole and exposed like the real storage:
 //! through [`Querier::select`] as `<name>_bucket{le=...}`, `<name>_sum` and
