@@ -348,6 +348,7 @@ pub(crate) fn run(
         warnings: Vec::new(),
         infos: Vec::new(),
     };
+    check_time_bounds(expr, &[start, end, step])?;
     let g = Grid::new(start, end, step);
     if !instant
         && matches!(
@@ -465,6 +466,61 @@ pub(crate) fn drop_name(l: &Labels) -> Labels {
     } else {
         l.clone()
     }
+}
+
+/// Largest magnitude (ms, about 31,700 years) accepted for query times,
+/// offsets, ranges, steps and `@` timestamps. Keeping every input below it
+/// means the time arithmetic of nested selectors and subqueries cannot
+/// overflow an `i64`.
+const MAX_TIME_MAGNITUDE_MS: i64 = 1_000_000_000_000_000;
+
+fn check_time_bounds(e: &Expr, extra: &[i64]) -> Result<(), EvalError> {
+    fn visit(e: &Expr, out: &mut Vec<i64>) {
+        let at = |a: &Option<AtModifier>, out: &mut Vec<i64>| {
+            if let Some(AtModifier::Timestamp(t)) = a {
+                out.push(*t);
+            }
+        };
+        match e {
+            Expr::VectorSelector(vs) => {
+                out.push(vs.offset);
+                at(&vs.at, out);
+            }
+            Expr::MatrixSelector(ms) => {
+                out.extend([ms.selector.offset, ms.range]);
+                at(&ms.selector.at, out);
+            }
+            Expr::Subquery(sq) => {
+                out.extend([sq.offset, sq.range, sq.step.unwrap_or(0)]);
+                at(&sq.at, out);
+                visit(&sq.expr, out);
+            }
+            Expr::Paren(x) | Expr::Unary(_, x) => visit(x, out),
+            Expr::Binary(b) => {
+                visit(&b.lhs, out);
+                visit(&b.rhs, out);
+            }
+            Expr::Call(c) => c.args.iter().for_each(|a| visit(a, out)),
+            Expr::Aggregate(a) => {
+                visit(&a.expr, out);
+                if let Some(p) = &a.param {
+                    visit(p, out);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        }
+    }
+    let mut times = extra.to_vec();
+    visit(e, &mut times);
+    if let Some(t) = times
+        .iter()
+        .find(|t| t.unsigned_abs() > MAX_TIME_MAGNITUDE_MS as u64)
+    {
+        return Err(EvalError::BadData(format!(
+            "time, offset, range or step of {t} ms is out of the supported range (±{MAX_TIME_MAGNITUDE_MS} ms)"
+        )));
+    }
+    Ok(())
 }
 
 /// Removes any number of enclosing parentheses.

@@ -488,3 +488,32 @@ fn histogram_quantile_reads_columns_not_views() {
     Engine::default().instant(&rec, &e, 600_000).unwrap();
     assert_eq!(rec.view_selects.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn huge_offsets_are_rejected_not_overflowed() {
+    let s = MemStorage::new();
+    let e = Engine::default();
+    let mut parsed = 0;
+    for q in [
+        "x offset 100000000y",
+        "rate(x[100000000y])",
+        "x @ 9e15",
+        "max_over_time(x[1m:1m] offset -100000000y)",
+    ] {
+        // The parser may reject some of these itself; those it accepts must
+        // fail cleanly here.
+        let Ok(expr) = crate::promql::parse(q) else {
+            continue;
+        };
+        parsed += 1;
+        assert!(
+            matches!(e.instant(&s, &expr, 0), Err(EvalError::BadData(_))),
+            "{q}"
+        );
+    }
+    assert!(parsed >= 2, "only {parsed} of the queries parsed");
+    assert!(matches!(
+        e.instant(&s, &vs("x"), i64::MAX),
+        Err(EvalError::BadData(_))
+    ));
+}
