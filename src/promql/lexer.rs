@@ -232,8 +232,12 @@ pub fn lex(input: &str) -> Vec<Token> {
             },
             b'0'..=b'9' => match lex_number_or_duration(b, i) {
                 Ok((k, end)) => {
+                    let is_err = matches!(k, TokenKind::Error(_));
                     i = end;
                     push!(k, start, i);
+                    if is_err {
+                        return toks;
+                    }
                 }
                 Err(end) => fail!(
                     start,
@@ -335,10 +339,24 @@ fn lex_number_or_duration(b: &[u8], start: usize) -> Result<(TokenKind, usize), 
     let followed_by_word = i < b.len() && (is_ident_char(b[i]) || b[i] == b'.');
     if !followed_by_word {
         let text = std::str::from_utf8(&b[start..i]).map_err(|_| i)?;
-        return text
-            .parse::<f64>()
-            .map(|v| (TokenKind::Number(v), i))
-            .map_err(|_| i);
+        // Like Go's base-detecting ParseInt: a leading 0 means octal.
+        if is_int
+            && text.len() > 1
+            && text.starts_with('0')
+            && let Ok(v) = u64::from_str_radix(&text[1..], 8)
+        {
+            return Ok((TokenKind::Number(v as f64), i));
+        }
+        let v: f64 = text.parse().map_err(|_| i)?;
+        if v.is_infinite() {
+            return Ok((
+                TokenKind::Error(format!(
+                    "error parsing number: {text:?}: value out of range"
+                )),
+                i,
+            ));
+        }
+        return Ok((TokenKind::Number(v), i));
     }
     // Duration: integer followed by units, e.g. 1h30m.
     if is_int && int_only_end > int_start {
@@ -419,7 +437,7 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), (String, usi
             }
             b'\\' => {
                 let Some(&e) = b.get(i + 1) else {
-                    return Err(("unterminated quoted string".into(), start));
+                    return Err(("escape sequence not terminated".into(), start));
                 };
                 i += 2;
                 match e {
@@ -451,8 +469,19 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), (String, usi
                             _ => 8,
                         };
                         let hex = input.get(i..i + n).unwrap_or("");
-                        if hex.len() != n || !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
-                            return Err(("invalid hex escape sequence".into(), i - 2));
+                        if let Some(bad) =
+                            input[i..].chars().take(n).find(|c| !c.is_ascii_hexdigit())
+                        {
+                            return Err((
+                                format!(
+                                    "illegal character U+{:04X} {bad:?} in escape sequence",
+                                    bad as u32
+                                ),
+                                i - 2,
+                            ));
+                        }
+                        if hex.len() != n {
+                            return Err(("escape sequence not terminated".into(), i - 2));
                         }
                         let v = u32::from_str_radix(hex, 16).unwrap_or(u32::MAX);
                         if e == b'x' {
@@ -468,7 +497,10 @@ fn lex_quoted(input: &str, start: usize) -> Result<(String, usize), (String, usi
                     }
                     _ => {
                         let ch = input[i - 1..].chars().next().unwrap_or('?');
-                        return Err((format!("unknown escape sequence {ch:?}"), i - 2));
+                        return Err((
+                            format!("unknown escape sequence U+{:04X} {ch:?}", ch as u32),
+                            i - 2,
+                        ));
                     }
                 }
             }

@@ -43,21 +43,40 @@ use std::ops::Range;
 /// 2 MiB thread.
 pub const DEFAULT_MAX_DEPTH: usize = 500;
 
+/// Default stack budget of the recursive-descent parser, in bytes. Half of
+/// the smallest thread stack the crate runs on (2 MiB: test threads, tokio
+/// workers), so parsing never overflows even in debug builds, where each
+/// nesting level takes several KiB.
+pub const DEFAULT_STACK_BUDGET: usize = 1 << 20;
+
 /// Parser settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseOptions {
-    /// Maximum nesting depth; deeper input is rejected with
-    /// [`ParseErrorKind::TooDeep`]. The caller must make sure its stack can
-    /// hold the resulting tree when raising this.
+    /// Maximum height of the expression tree (parentheses, calls and chains
+    /// of binary operators all count); higher trees are rejected with
+    /// [`ParseErrorKind::TooDeep`]. Callers that raise it must make sure
+    /// their stack can hold the tree when printing, evaluating or dropping it.
     pub max_depth: usize,
+    /// Maximum stack the parser itself may use, in bytes; deeper nesting is
+    /// rejected with [`ParseErrorKind::TooDeep`].
+    pub stack_budget: usize,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             max_depth: DEFAULT_MAX_DEPTH,
+            stack_budget: DEFAULT_STACK_BUDGET,
         }
     }
+}
+
+/// An address on the current stack (for measuring stack use; never
+/// dereferenced).
+#[inline(never)]
+fn stack_position() -> usize {
+    let probe = 0u8;
+    std::hint::black_box(&probe) as *const u8 as usize
 }
 
 /// Parses a PromQL expression with default options.
@@ -68,6 +87,9 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
 /// Parses a PromQL expression.
 pub fn parse_with_options(input: &str, opts: &ParseOptions) -> Result<Expr, ParseError> {
     let mut p = Parser::new(input, *opts);
+    if p.peek().kind == TokenKind::Eof {
+        return Err(p.error(0..0, "no expression found in input"));
+    }
     let node = p.parse_expr(0)?;
     p.expect_eof()?;
     Ok(node.expr)
@@ -106,6 +128,8 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     /// Current recursion depth of `parse_expr`.
     nesting: usize,
+    /// Stack position when parsing started.
+    stack_base: usize,
     opts: ParseOptions,
     /// Set while parsing the label-selector argument of `info()`, which
     /// Prometheus allows to match the empty string (`{data=~".*"}`).
@@ -150,6 +174,7 @@ impl<'a> Parser<'a> {
             toks: lex(input),
             pos: 0,
             nesting: 0,
+            stack_base: stack_position(),
             opts,
             allow_empty_selector: false,
         }
@@ -235,7 +260,6 @@ impl<'a> Parser<'a> {
             | TokenKind::Lss
             | TokenKind::Gte
             | TokenKind::Lte
-            | TokenKind::Assign
             | TokenKind::EqlRegex
             | TokenKind::NeqRegex
             | TokenKind::At => format!("<op:{text}>"),
@@ -276,17 +300,22 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn expect_eof(&mut self) -> Result<(), ParseError> {
-        if self.peek().kind == TokenKind::Eof {
-            Ok(())
-        } else {
-            Err(self.unexpected("", None))
+        match self.peek().kind {
+            TokenKind::Eof => Ok(()),
+            TokenKind::RParen => {
+                let t = self.peek().span.clone();
+                Err(self.error(t, "unexpected right parenthesis ')'"))
+            }
+            _ => Err(self.unexpected("", None)),
         }
     }
 
     /// Enters one level of recursion, enforcing the depth limit.
     pub(crate) fn enter(&mut self) -> Result<(), ParseError> {
         self.nesting += 1;
-        if self.nesting > self.opts.max_depth {
+        if self.nesting > self.opts.max_depth
+            || stack_position().abs_diff(self.stack_base) > self.opts.stack_budget
+        {
             let span = self.peek().span.clone();
             return Err(self.too_deep(span));
         }

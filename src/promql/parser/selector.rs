@@ -85,6 +85,9 @@ impl Parser<'_> {
                     end = self.next().span.end;
                     break;
                 }
+                if t.kind == TokenKind::Eof {
+                    return Err(self.error(t.span, "unexpected end of input inside braces"));
+                }
                 matchers.push(self.parse_matcher()?);
                 match self.peek().kind {
                     TokenKind::Comma => {
