@@ -165,6 +165,9 @@ pub const SELF_METRICS: &[(&str, SelfKind, &str)] = &[
 /// Live-series type label values, indexed like `StatsdMetrics::live_series`.
 pub const LIVE_TYPES: [&str; 4] = ["counter", "gauge", "histogram", "set"];
 
+/// One flattened self-metric sample: series name, labels, value.
+pub type FlatSample = (String, Vec<(String, String)>, f64);
+
 /// The value of one self-metric series.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SelfValue {
@@ -486,7 +489,7 @@ impl StatsdMetrics {
 
     /// Every self-metric as (series name, labels, value) triples; histograms
     /// expanded into `_bucket{le}`, `_sum` and `_count`.
-    pub fn snapshot_flat(&self) -> Vec<(String, Vec<(String, String)>, f64)> {
+    pub fn snapshot_flat(&self) -> Vec<FlatSample> {
         let mut out = Vec::new();
         for s in self.snapshot() {
             let labels: Vec<(String, String)> = s
