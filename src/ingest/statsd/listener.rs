@@ -812,6 +812,14 @@ fn kernel_drops(inodes: &[u64]) -> u64 {
 mod tests {
     use super::*;
 
+    /// The server handle is shared with HTTP handlers (admin flush).
+    #[test]
+    fn server_handle_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<StatsdServer>();
+        check::<Arc<StatsdMetrics>>();
+    }
+
     #[test]
     fn listen_address_flag() {
         assert_eq!(parse_listen_addrs("").unwrap(), vec![]);
