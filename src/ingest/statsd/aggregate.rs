@@ -451,16 +451,15 @@ impl Aggregator {
                     counts[i] += w;
                     *sum += x * w;
                 }
-                (State::Set(members), Value::Member(m)) => {
-                    if !members.contains(m) {
-                        if members.len() >= max_members {
-                            self.metrics.set_overflow.fetch_add(1, RELAXED);
-                        } else {
-                            members.insert(Box::from(m));
-                        }
+                (State::Set(members), Value::Member(m)) if !members.contains(m) => {
+                    if members.len() >= max_members {
+                        self.metrics.set_overflow.fetch_add(1, RELAXED);
+                    } else {
+                        members.insert(Box::from(m));
                     }
                 }
-                // The parser never pairs a set with a number or the reverse.
+                // A member already in the set; the parser never pairs a set
+                // with a number or the reverse.
                 _ => {}
             }
         }

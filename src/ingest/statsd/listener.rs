@@ -94,6 +94,27 @@ impl Default for StatsdConfig {
     }
 }
 
+/// Parses a listen-address flag: comma-separated `host:port` items, each
+/// resolved (so `localhost:8125` may give both 127.0.0.1 and ::1); an empty
+/// string means "disabled" and gives an empty list.
+pub fn parse_listen_addrs(s: &str) -> Result<Vec<SocketAddr>, StatsdError> {
+    use std::net::ToSocketAddrs;
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let addrs = part.to_socket_addrs().map_err(|e| {
+            StatsdError::Config(format!(
+                "invalid listen address {part:?}: {e} (want host:port, e.g. 127.0.0.1:8125 or [::1]:8125)"
+            ))
+        })?;
+        for a in addrs {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The StatsD door could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -790,6 +811,31 @@ fn kernel_drops(inodes: &[u64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server handle is shared with HTTP handlers (admin flush).
+    #[test]
+    fn server_handle_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<StatsdServer>();
+        check::<Arc<StatsdMetrics>>();
+    }
+
+    #[test]
+    fn listen_address_flag() {
+        assert_eq!(parse_listen_addrs("").unwrap(), vec![]);
+        assert_eq!(
+            parse_listen_addrs("127.0.0.1:8125, [::1]:9125").unwrap(),
+            vec![
+                SocketAddr::from(([127, 0, 0, 1], 8125)),
+                "[::1]:9125".parse().unwrap()
+            ]
+        );
+        let e = parse_listen_addrs("127.0.0.1").unwrap_err().to_string();
+        assert!(
+            e.contains("\"127.0.0.1\"") && e.contains("host:port"),
+            "{e}"
+        );
+    }
 
     /// A full queue drops and counts; the reader never blocks on it.
     #[test]

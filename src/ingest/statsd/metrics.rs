@@ -165,6 +165,9 @@ pub const SELF_METRICS: &[(&str, SelfKind, &str)] = &[
 /// Live-series type label values, indexed like `StatsdMetrics::live_series`.
 pub const LIVE_TYPES: [&str; 4] = ["counter", "gauge", "histogram", "set"];
 
+/// One flattened self-metric sample: series name, labels, value.
+pub type FlatSample = (String, Vec<(String, String)>, f64);
+
 /// The value of one self-metric series.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SelfValue {
@@ -486,7 +489,7 @@ impl StatsdMetrics {
 
     /// Every self-metric as (series name, labels, value) triples; histograms
     /// expanded into `_bucket{le}`, `_sum` and `_count`.
-    pub fn snapshot_flat(&self) -> Vec<(String, Vec<(String, String)>, f64)> {
+    pub fn snapshot_flat(&self) -> Vec<FlatSample> {
         let mut out = Vec::new();
         for s in self.snapshot() {
             let labels: Vec<(String, String)> = s
@@ -512,6 +515,56 @@ impl StatsdMetrics {
             }
         }
         out
+    }
+}
+
+impl StatsdMetrics {
+    /// Appends every self-metric in the Prometheus text exposition format
+    /// (version 0.0.4: `# HELP`, `# TYPE`, then samples), for `/metrics`.
+    pub fn write_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let flat = self.snapshot_flat();
+        for (family, kind, help) in SELF_METRICS {
+            let kind = match kind {
+                SelfKind::Counter => "counter",
+                SelfKind::Gauge => "gauge",
+                SelfKind::Histogram => "histogram",
+            };
+            let _ = writeln!(out, "# HELP {family} {help}");
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            for (name, labels, v) in &flat {
+                let belongs = name == family
+                    || (kind == "histogram"
+                        && name
+                            .strip_prefix(family)
+                            .is_some_and(|s| matches!(s, "_bucket" | "_sum" | "_count")));
+                if !belongs {
+                    continue;
+                }
+                out.push_str(name);
+                if !labels.is_empty() {
+                    out.push('{');
+                    for (i, (k, val)) in labels.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(k);
+                        out.push_str("=\"");
+                        for c in val.chars() {
+                            match c {
+                                '\\' => out.push_str("\\\\"),
+                                '"' => out.push_str("\\\""),
+                                '\n' => out.push_str("\\n"),
+                                c => out.push(c),
+                            }
+                        }
+                        out.push('"');
+                    }
+                    out.push('}');
+                }
+                let _ = writeln!(out, " {v}");
+            }
+        }
     }
 }
 
@@ -568,6 +621,30 @@ mod tests {
             Some(1.0)
         );
         assert_eq!(find("statsd_flush_duration_seconds_count", &[]), Some(1.0));
+    }
+
+    #[test]
+    fn text_exposition() {
+        let m = StatsdMetrics::new();
+        m.type_conflict("we\"ird\\x", "gauge");
+        m.flush_done(0.002);
+        let mut s = String::new();
+        m.write_text(&mut s);
+        assert!(s.contains("# TYPE statsd_bad_lines_total counter\n"));
+        assert!(s.contains("statsd_bad_lines_total{reason=\"too_long\"} 0\n"));
+        assert!(
+            s.contains("statsd_type_conflicts_total{family=\"we\\\"ird\\\\x\",type=\"gauge\"} 1\n")
+        );
+        assert!(s.contains("# TYPE statsd_flush_duration_seconds histogram\n"));
+        assert!(s.contains("statsd_flush_duration_seconds_bucket{le=\"0.0025\"} 1\n"));
+        assert!(s.contains("statsd_flush_duration_seconds_bucket{le=\"+Inf\"} 1\n"));
+        assert!(s.contains("statsd_flush_duration_seconds_count 1\n"));
+        assert!(s.contains("statsd_live_series{type=\"set\"} 0\n"));
+        // Every sample line belongs to a family announced just before.
+        let families: Vec<&str> = SELF_METRICS.iter().map(|f| f.0).collect();
+        for line in s.lines().filter(|l| !l.starts_with('#')) {
+            assert!(families.iter().any(|f| line.starts_with(f)), "{line}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub use aggregate::{
 };
 pub use listener::{
     FlushReport, LocalAddrs, StatsdConfig, StatsdError, StatsdFlushError, StatsdServer,
+    parse_listen_addrs,
 };
 pub use mapping::{MappingConfig, MappingError};
 pub use metrics::StatsdMetrics;

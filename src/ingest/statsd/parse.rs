@@ -117,13 +117,13 @@ pub enum MetricType {
 impl MetricType {
     /// Parses a type code exactly (case-sensitive).
     pub fn from_code(s: &str) -> Option<Self> {
-        Some(match s {
-            "c" => MetricType::Counter,
-            "g" => MetricType::Gauge,
-            "ms" => MetricType::Timer,
-            "h" => MetricType::Histogram,
-            "d" => MetricType::Distribution,
-            "s" => MetricType::Set,
+        Some(match s.as_bytes() {
+            b"c" => MetricType::Counter,
+            b"g" => MetricType::Gauge,
+            b"ms" => MetricType::Timer,
+            b"h" => MetricType::Histogram,
+            b"d" => MetricType::Distribution,
+            b"s" => MetricType::Set,
             _ => return None,
         })
     }
@@ -254,14 +254,39 @@ pub fn parse_line(raw: &[u8]) -> Result<Parsed<'_>, BadReason> {
     parse_metric(line).map(Parsed::Metric)
 }
 
+/// Position of the ASCII byte `b` in `s`. A plain loop: StatsD fields are a
+/// few bytes long, where `memchr` set-up costs more than it saves.
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.as_bytes().iter().position(|&c| c == b)
+}
+
+/// `s.split(b)` for an ASCII separator (every piece is a valid `&str`
+/// because an ASCII byte is always a char boundary).
+fn split_byte(s: &str, b: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_byte(r, b) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
 fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
-    let colon = line.find(':').ok_or(BadReason::MalformedLine)?;
+    let colon = find_byte(line, b':').ok_or(BadReason::MalformedLine)?;
     if colon == 0 {
         return Err(BadReason::MalformedLine);
     }
     let name_part = &line[..colon];
     let body = &line[colon + 1..];
-    let mut fields = body.split('|');
+    let mut fields = split_byte(body, b'|');
     let f0 = fields.next().unwrap_or("");
     let f1 = fields.next().ok_or(BadReason::MissingType)?;
 
@@ -275,13 +300,13 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
     };
     let mut dog_tags = false;
 
-    if f1.contains(':') {
+    if find_byte(f1, b':').is_some() {
         // Legacy etsy multi-sample form (§3.1 step 4).
         if body.contains("|#") {
             return Err(BadReason::MalformedLine);
         }
         let mut samples: Option<Samples<'_>> = None;
-        for piece in body.split(':') {
+        for piece in split_byte(body, b':') {
             let s = parse_legacy_piece(piece)?;
             match &mut samples {
                 None => samples = Some(Samples::One(s)),
@@ -323,7 +348,9 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
     if out.name.is_empty() {
         return Err(BadReason::MalformedLine);
     }
-    if escaped_len(&out.name) > MAX_NAME_LEN {
+    // Escaping adds at most one byte (the leading `_`), so only long names
+    // need the exact count.
+    if out.name.len() >= MAX_NAME_LEN && escaped_len(&out.name) > MAX_NAME_LEN {
         return Err(BadReason::TooLong);
     }
     finish_tags(&mut out.tags)?;
@@ -331,7 +358,7 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
 }
 
 fn parse_legacy_piece(piece: &str) -> Result<Sample<'_>, BadReason> {
-    let mut parts = piece.split('|');
+    let mut parts = split_byte(piece, b'|');
     let value = parts.next().unwrap_or("");
     let code = parts.next().ok_or(BadReason::MalformedLine)?;
     let rate_field = parts.next();
@@ -372,7 +399,7 @@ fn parse_values(f0: &str, kind: MetricType, rate: f64) -> Result<Samples<'_>, Ba
         }));
     }
     let mut samples: Option<Samples<'_>> = None;
-    for item in f0.split(':') {
+    for item in split_byte(f0, b':') {
         if item.is_empty() {
             continue;
         }
@@ -470,13 +497,13 @@ fn parse_dog_tags<'a>(section: &'a str, out: &mut Line<'a>) {
     if section.is_empty() {
         return;
     }
-    for tag in section.split(',') {
+    for tag in split_byte(section, b',') {
         let tag = tag.strip_prefix('#').unwrap_or(tag);
         if tag.is_empty() {
             continue;
         }
-        match tag.split_once(':') {
-            Some((k, v)) => push_tag(k, v, out),
+        match find_byte(tag, b':') {
+            Some(i) => push_tag(&tag[..i], &tag[i + 1..], out),
             None => out.tag_errors += 1,
         }
     }
@@ -498,6 +525,11 @@ fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
 /// Name-embedded tag styles (§7.2). Returns whether a tag section was found
 /// (even if all its pairs were malformed); sets `out.name`.
 fn split_embedded_tags<'a>(name: &'a str, out: &mut Line<'a>) -> Result<bool, BadReason> {
+    // Common case first: one scan finds no tag syntax at all.
+    if !name.bytes().any(|b| matches!(b, b'[' | b']' | b'#' | b',')) {
+        out.name = Cow::Borrowed(name);
+        return Ok(false);
+    }
     let open = name.find('[');
     let close = name.find(']');
     match (open, close) {
@@ -531,9 +563,9 @@ fn split_embedded_tags<'a>(name: &'a str, out: &mut Line<'a>) -> Result<bool, Ba
 }
 
 fn embedded_pairs<'a>(list: &'a str, out: &mut Line<'a>) {
-    for pair in list.split(',') {
-        match pair.split_once('=') {
-            Some((k, v)) => push_tag(k, v, out),
+    for pair in split_byte(list, b',') {
+        match find_byte(pair, b'=') {
+            Some(i) => push_tag(&pair[..i], &pair[i + 1..], out),
             None => out.tag_errors += 1,
         }
     }
@@ -541,7 +573,7 @@ fn embedded_pairs<'a>(list: &'a str, out: &mut Line<'a>) {
 
 /// Sorts tags by key keeping the last of equal keys, then applies limits.
 fn finish_tags(tags: &mut Vec<Tag<'_>>) -> Result<(), BadReason> {
-    if tags.len() > 1 {
+    if tags.len() > 1 && !tags.windows(2).all(|w| w[0].0 < w[1].0) {
         // Stable sort keeps wire order among equal keys; keep the last one.
         tags.sort_by(|a, b| a.0.cmp(&b.0));
         let mut i = 0;
@@ -572,7 +604,7 @@ fn is_name_char(c: char) -> bool {
 /// leading digit gets a `_` prefix. Borrowed when nothing changes.
 pub fn escape_name(raw: &str) -> Cow<'_, str> {
     let starts_digit = raw.as_bytes().first().is_some_and(u8::is_ascii_digit);
-    if !starts_digit && raw.chars().all(is_name_char) {
+    if !starts_digit && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Cow::Borrowed(raw);
     }
     let mut s = String::with_capacity(raw.len() + 1);
