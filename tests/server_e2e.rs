@@ -297,3 +297,48 @@ fn promtool_queries_work() {
     assert_eq!(out.trim(), "a:9100\nb:9100", "{out}");
     assert!(s.stop().success());
 }
+
+/// StatsD is wired into `serve`: a counter sent over UDP is flushed into
+/// storage and visible through the query API, and SIGTERM flushes the last
+/// window before exiting.
+#[test]
+fn statsd_is_wired_into_serve() {
+    let (_tmp, data) = tempdir();
+    let s = Server::start(
+        &data,
+        &[
+            "--statsd.listen-udp=127.0.0.1:0",
+            "--statsd.flush-interval=200ms",
+        ],
+    );
+    s.wait_ready();
+    // Logged as `StatsD listening addresses=LocalAddrs { udp: [127.0.0.1:PORT], ... }`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let udp = loop {
+        let log = s.log();
+        if let Some(rest) = log.split("udp: [").nth(1) {
+            break rest.split(']').next().unwrap_or("").to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no StatsD address in log:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(b"e2e_jobs:3|c\ne2e_jobs:4|c", &udp).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = values(&instant(&s, "sum(e2e_jobs_total)", now_ms()));
+        if v.first().is_some_and(|(_, x)| x == "7") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "StatsD counter not visible: {v:?}\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(s.stop().success());
+}
