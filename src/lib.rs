@@ -12,4 +12,5 @@
 
 pub mod model;
 pub mod promql;
+pub mod rules;
 pub mod storage;
