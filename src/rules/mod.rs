@@ -4,4 +4,5 @@
 //! and a notify function; they know nothing of storage internals or HTTP.
 
 pub mod duration;
+pub mod file;
 pub mod template;
