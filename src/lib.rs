@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod model;
+pub mod notify;
 pub mod promql;
 pub mod rules;
 pub mod storage;
