@@ -13,5 +13,6 @@
 //! [`Querier::select_histograms`] as whole columns for fast quantiles.
 
 mod api;
+pub mod memory;
 
 pub use api::*;
