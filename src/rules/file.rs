@@ -163,12 +163,24 @@ pub struct RuleFile {
 pub type ExprValidator = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// Loader options.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct LoadOptions {
     /// Accept unknown keys (`check rules --ignore-unknown-fields`).
     pub ignore_unknown_fields: bool,
-    /// PromQL check for `expr`; `None` skips it.
+    /// PromQL check for `expr`; `None` skips it. The default parses with
+    /// [`crate::promql::parse`].
     pub validate_expr: Option<ExprValidator>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            ignore_unknown_fields: false,
+            validate_expr: Some(Arc::new(|e: &str| {
+                crate::promql::parse(e).map(|_| ()).map_err(|err| err.to_string())
+            })),
+        }
+    }
 }
 
 impl fmt::Debug for LoadOptions {

@@ -98,3 +98,30 @@ impl ManagerOptions {
 pub(crate) fn template_query_for(opts: &ManagerOptions) -> template::TemplateQueryFn {
     alerting::template_query(Arc::clone(&opts.query))
 }
+
+/// A [`QueryFn`] over the PromQL engine and a querier: parses each distinct
+/// expression once (cached), evaluates it as an instant query, and turns a
+/// scalar into one label-less sample. Other result types are an error.
+pub fn engine_query_fn(engine: crate::promql::Engine, querier: Arc<dyn Querier>) -> QueryFn {
+    let cache: parking_lot::Mutex<std::collections::HashMap<String, Arc<crate::promql::ast::Expr>>> =
+        parking_lot::Mutex::new(std::collections::HashMap::new());
+    Arc::new(move |q: &str, t: i64| {
+        let expr = {
+            let mut c = cache.lock();
+            match c.get(q) {
+                Some(e) => Arc::clone(e),
+                None => {
+                    let e = Arc::new(crate::promql::parse(q).map_err(|e| e.to_string())?);
+                    c.insert(q.to_string(), Arc::clone(&e));
+                    e
+                }
+            }
+        };
+        let res = engine.instant(querier.as_ref(), &expr, t).map_err(|e| e.to_string())?;
+        match res.value {
+            crate::promql::Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
+            crate::promql::Value::Scalar { v, .. } => Ok(vec![(Labels::empty(), v)]),
+            _ => Err("rule result is not a vector or scalar".into()),
+        }
+    })
+}
