@@ -68,9 +68,10 @@ impl ActiveAlert {
             return false;
         }
         if let Some(r) = self.resolved_at
-            && self.last_sent_at.is_none_or(|s| r > s) {
-                return true;
-            }
+            && self.last_sent_at.is_none_or(|s| r > s)
+        {
+            return true;
+        }
         match self.last_sent_at {
             None => true,
             Some(s) => s + resend_delay_ms < ts,

@@ -177,7 +177,9 @@ impl Default for LoadOptions {
         LoadOptions {
             ignore_unknown_fields: false,
             validate_expr: Some(Arc::new(|e: &str| {
-                crate::promql::parse(e).map(|_| ()).map_err(|err| err.to_string())
+                crate::promql::parse(e)
+                    .map(|_| ())
+                    .map_err(|err| err.to_string())
             })),
         }
     }

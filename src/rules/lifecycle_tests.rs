@@ -627,9 +627,10 @@ fn slow_first_eval() -> Script {
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Arc::new(move |_e: &str, _t: i64| {
         if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
-            && let Some(c) = SLOW_CLOCK.lock().as_ref() {
-                c.advance(150_000);
-            }
+            && let Some(c) = SLOW_CLOCK.lock().as_ref()
+        {
+            c.advance(150_000);
+        }
         Ok(vec![])
     })
 }

@@ -240,9 +240,10 @@ fn stop_handle(h: &GroupHandle) {
     h.stop.store(true, Ordering::SeqCst);
     let t = h.thread.lock().take();
     if let Some(t) = t
-        && t.join().is_err() {
-            tracing::error!("rule group thread panicked");
-        }
+        && t.join().is_err()
+    {
+        tracing::error!("rule group thread panicked");
+    }
 }
 
 /// Writes stale markers for `series` at `t` (removed rules and groups).

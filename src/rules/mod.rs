@@ -13,6 +13,7 @@ pub mod file;
 pub mod group;
 pub mod manager;
 pub mod template;
+pub mod unittest;
 
 #[cfg(test)]
 mod lifecycle_tests;
@@ -103,8 +104,9 @@ pub(crate) fn template_query_for(opts: &ManagerOptions) -> template::TemplateQue
 /// expression once (cached), evaluates it as an instant query, and turns a
 /// scalar into one label-less sample. Other result types are an error.
 pub fn engine_query_fn(engine: crate::promql::Engine, querier: Arc<dyn Querier>) -> QueryFn {
-    let cache: parking_lot::Mutex<std::collections::HashMap<String, Arc<crate::promql::ast::Expr>>> =
-        parking_lot::Mutex::new(std::collections::HashMap::new());
+    let cache: parking_lot::Mutex<
+        std::collections::HashMap<String, Arc<crate::promql::ast::Expr>>,
+    > = parking_lot::Mutex::new(std::collections::HashMap::new());
     Arc::new(move |q: &str, t: i64| {
         let expr = {
             let mut c = cache.lock();
@@ -117,7 +119,9 @@ pub fn engine_query_fn(engine: crate::promql::Engine, querier: Arc<dyn Querier>)
                 }
             }
         };
-        let res = engine.instant(querier.as_ref(), &expr, t).map_err(|e| e.to_string())?;
+        let res = engine
+            .instant(querier.as_ref(), &expr, t)
+            .map_err(|e| e.to_string())?;
         match res.value {
             crate::promql::Value::Vector(v) => Ok(v.into_iter().map(|s| (s.labels, s.v)).collect()),
             crate::promql::Value::Scalar { v, .. } => Ok(vec![(Labels::empty(), v)]),
