@@ -8,6 +8,7 @@
 //! they know nothing of storage internals, HTTP or delivery.
 
 pub mod alerting;
+pub mod check;
 pub mod duration;
 pub mod file;
 pub mod group;
