@@ -147,8 +147,9 @@ impl Group {
     /// Builds a group from its spec. `restore` = run the compat for-state
     /// restore after the second evaluation (process start only).
     pub fn new(spec: GroupSpec, opts: &ManagerOptions, restore: bool) -> Group {
-        // Nothing to restore from: rules count as restored from the start.
-        let restore = restore && opts.restore_querier.is_some();
+        // Compat restore only when there is something to read it from;
+        // otherwise rules count as restored from the start.
+        let compat = restore && opts.restore_querier.is_some();
         let rules = spec
             .rules
             .iter()
@@ -161,14 +162,14 @@ impl Group {
                         status: RuleStatus::default(),
                     },
                     RuleKind::Alerting { .. } => Rule::Alerting {
-                        rule: AlertingRule::new(spec, !restore),
+                        rule: AlertingRule::new(spec, !compat),
                         prev_series: HashSet::new(),
                         status: RuleStatus::default(),
                     },
                 }
             })
             .collect();
-        Group {
+        let mut g = Group {
             name: spec.name.clone(),
             file: spec.file.clone(),
             interval_ms: spec.interval_ms.unwrap_or(opts.evaluation_interval_ms),
@@ -177,9 +178,17 @@ impl Group {
             rules,
             metrics: GroupMetrics::default(),
             evaluations: 0,
-            should_restore: restore,
+            should_restore: compat,
             spec,
+        };
+        if restore {
+            if let Some(dir) = &opts.state_dir {
+                if super::state::load(dir, &mut g, opts.clock.now_ms(), opts.outage_tolerance_ms) {
+                    g.should_restore = false;
+                }
+            }
         }
+        g
     }
 
     /// `<file>;<name>`, the `rule_group` label value.
@@ -370,6 +379,17 @@ impl Group {
         if self.should_restore && self.evaluations >= 2 {
             self.restore_for_state(opts, ts);
             self.should_restore = false;
+        }
+        if let Some(dir) = &opts.state_dir {
+            let has_alerts = self
+                .rules
+                .iter()
+                .any(|r| matches!(r, Rule::Alerting { .. }));
+            if has_alerts {
+                if let Err(e) = super::state::save(dir, self, ts) {
+                    tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
+                }
+            }
         }
     }
 

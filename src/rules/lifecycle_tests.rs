@@ -911,3 +911,125 @@ fn threads_evaluate_on_schedule_and_stop() {
     h.mgr.stop();
     assert_eq!(h.store.series(r#"job:x{i="a"}"#), vec![(next, 1.0)]);
 }
+
+/// Restart with exact state snapshots (restore: exact).
+fn restart_exact(old: &Harness, yaml: &str, script: Script, dir: &Path) -> Harness {
+    let store = old.store.clone();
+    let sent: Arc<Mutex<Vec<(i64, Alert)>>> = Arc::default();
+    let s2 = sent.clone();
+    let clock = old.clock.clone();
+    let c2 = clock.clone();
+    let notify: NotifyFn = Arc::new(move |alerts: Vec<Alert>| {
+        let now = c2.now_ms();
+        s2.lock().extend(alerts.into_iter().map(|a| (now, a)));
+    });
+    let mut opts = ManagerOptions::new(script, notify, store.clone(), Arc::new(clock.clone()));
+    opts.restore_querier = Some(store.clone());
+    opts.state_dir = Some(dir.to_path_buf());
+    let mgr = RuleManager::new(opts);
+    mgr.update(vec![
+        parse_rule_file(Path::new("r.yml"), yaml, &LoadOptions::default()).unwrap(),
+    ]);
+    Harness {
+        mgr,
+        store,
+        sent,
+        clock,
+    }
+}
+
+fn exact_harness(yaml: &str, script: Script, dir: &Path) -> Harness {
+    let d = dir.to_path_buf();
+    harness_with(yaml, script, move |o| o.state_dir = Some(d))
+}
+
+#[test]
+fn exact_restore_pending_4_of_5_minutes_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = alert_rule("    for: 5m\n");
+    let h = exact_harness(&yaml, true_during(&[0..=1000]), dir.path());
+    for m in 0..=3 {
+        h.eval_min("g", m);
+    }
+    // Stopped after 3m (pending 3 of 5 minutes), back for the 4m slot.
+    h.clock.set(4 * M - 1000);
+    let h2 = restart_exact(&h, &yaml, true_during(&[0..=1000]), dir.path());
+    h2.eval_min("g", 4);
+    assert_eq!(
+        (h2.alerts("g")[0].state, h2.alerts("g")[0].active_at),
+        (AlertState::Pending, 0)
+    );
+    h2.eval_min("g", 5);
+    assert_eq!(h2.alerts("g")[0].state, AlertState::Firing);
+    assert_eq!(
+        h2.store.value_at(ALERTS_FIRING, 5 * M),
+        Some(1.0),
+        "restored rules write ALERTS at once"
+    );
+}
+
+#[test]
+fn exact_restore_downtime_not_counted_for_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = alert_rule("    for: 5m\n");
+    let h = exact_harness(&yaml, true_during(&[0..=1000]), dir.path());
+    for m in 0..=3 {
+        h.eval_min("g", m);
+    }
+    h.clock.set(10 * M);
+    let h2 = restart_exact(&h, &yaml, true_during(&[0..=1000]), dir.path());
+    // Last eval at 3m, back at 10m: 6 minutes of missed slots.
+    assert_eq!(h2.alerts("g")[0].active_at, 6 * M);
+}
+
+#[test]
+fn r04_exact_restore_keeps_firing_and_starts_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = alert_rule("    for: 5m\n");
+    let h = exact_harness(&yaml, true_during(&[0..=1000]), dir.path());
+    for m in 0..=7 {
+        h.eval_min("g", m);
+    }
+    assert_eq!(h.sent_at(), vec![5, 7]);
+    h.clock.set(9 * M);
+    let h2 = restart_exact(&h, &yaml, true_during(&[0..=1000]), dir.path());
+    h2.eval_min("g", 9);
+    let a = &h2.alerts("g")[0];
+    assert_eq!((a.state, a.fired_at), (AlertState::Firing, Some(5 * M)));
+    let sent = h2.sent.lock().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1.starts_at_ms, 5 * M, "startsAt unchanged");
+}
+
+#[test]
+fn r08_exact_restore_keeps_resending_resolution() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = alert_rule("");
+    let h = exact_harness(&yaml, true_during(&[0..=2]), dir.path());
+    for m in 0..=8 {
+        h.eval_min("g", m);
+    }
+    h.clock.set(10 * M);
+    let h2 = restart_exact(&h, &yaml, true_during(&[0..=2]), dir.path());
+    h2.eval_min("g", 10);
+    let sent = h2.sent.lock().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].1.ends_at_ms,
+        3 * M,
+        "resolution re-sent after restart"
+    );
+}
+
+#[test]
+fn r06_exact_snapshot_older_than_tolerance_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = alert_rule("    for: 5m\n");
+    let h = exact_harness(&yaml, true_during(&[0..=1000]), dir.path());
+    for m in 0..=7 {
+        h.eval_min("g", m);
+    }
+    h.clock.set(200 * M);
+    let h2 = restart_exact(&h, &yaml, true_during(&[0..=1000]), dir.path());
+    assert!(h2.alerts("g").is_empty());
+}

@@ -13,6 +13,7 @@ pub mod duration;
 pub mod file;
 pub mod group;
 pub mod manager;
+pub mod state;
 pub mod template;
 pub mod unittest;
 
@@ -65,6 +66,9 @@ pub struct ManagerOptions {
     pub outage_tolerance_ms: i64,
     /// Rules with `for` below this are not restored (ms).
     pub for_grace_period_ms: i64,
+    /// Directory for exact alert-state snapshots (`<data>/rules`); `None`
+    /// disables them (then only the compat restore can run).
+    pub state_dir: Option<std::path::PathBuf>,
     /// `$externalLabels` for templates.
     pub external_labels: BTreeMap<String, String>,
     /// `$externalURL` and the generator URL base.
@@ -91,6 +95,7 @@ impl ManagerOptions {
             resend_delay_ms: 60_000,
             outage_tolerance_ms: 3_600_000,
             for_grace_period_ms: 600_000,
+            state_dir: None,
             external_labels: BTreeMap::new(),
             external_url: String::new(),
         }
