@@ -181,12 +181,11 @@ impl Group {
             should_restore: compat,
             spec,
         };
-        if restore {
-            if let Some(dir) = &opts.state_dir {
-                if super::state::load(dir, &mut g, opts.clock.now_ms(), opts.outage_tolerance_ms) {
-                    g.should_restore = false;
-                }
-            }
+        if restore
+            && let Some(dir) = &opts.state_dir
+            && super::state::load(dir, &mut g, opts.clock.now_ms(), opts.outage_tolerance_ms)
+        {
+            g.should_restore = false;
         }
         g
     }
@@ -385,10 +384,8 @@ impl Group {
                 .rules
                 .iter()
                 .any(|r| matches!(r, Rule::Alerting { .. }));
-            if has_alerts {
-                if let Err(e) = super::state::save(dir, self, ts) {
-                    tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
-                }
+            if has_alerts && let Err(e) = super::state::save(dir, self, ts) {
+                tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
             }
         }
     }
