@@ -2,5 +2,7 @@
 //! nothing of rules, PromQL or storage.
 
 pub mod alert;
+pub mod alertmanager;
 
 pub use alert::Alert;
+pub use alertmanager::{AlertmanagerTarget, Notifier};
