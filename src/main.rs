@@ -421,6 +421,9 @@ async fn serve_async(
         external_url,
     );
 
+    let rules = Arc::new(rules);
+    state.set_rules(rules.clone());
+
     let mut http = http;
     let http_result = tokio::select! {
         () = shutdown_signal() => {

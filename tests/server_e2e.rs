@@ -413,6 +413,26 @@ fn rules_and_alerts_are_wired_into_serve() {
         "external labels added: {post}"
     );
 
+    let alerts = s.get(paths::ALERTS).text();
+    assert!(
+        alerts.contains("\"alertname\":\"E2EAlwaysFiring\"")
+            && alerts.contains("\"state\":\"firing\""),
+        "{alerts}"
+    );
+    let rules = s.get(&format!("{}?type=record", paths::RULES)).text();
+    assert!(
+        rules.contains("\"name\":\"e2e:answer\"") && rules.contains("\"type\":\"recording\""),
+        "{rules}"
+    );
+    assert!(
+        !rules.contains("E2EAlwaysFiring"),
+        "type=record filters: {rules}"
+    );
+    let rules = s.get(paths::RULES).text();
+    assert!(
+        rules.contains("\"annotations\":{\"summary\":\"it fires\"}"),
+        "{rules}"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let v = values(&instant(&s, "e2e:answer", now_ms()));

@@ -93,6 +93,7 @@ pub struct AppState {
     pub info: Arc<ServerInfo>,
     /// The query side (engine and limits).
     pub query: Arc<super::query::QueryConfig>,
+    rules: Arc<OnceLock<Arc<crate::rules::RuleManager>>>,
 }
 
 impl AppState {
@@ -115,7 +116,19 @@ impl AppState {
             metadata: Arc::new(RwLock::new(BTreeMap::new())),
             info: Arc::new(info),
             query: Arc::new(query),
+            rules: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Makes the running rule manager visible to `/api/v1/rules` and
+    /// `/api/v1/alerts` (which list nothing before). A second call is ignored.
+    pub fn set_rules(&self, m: Arc<crate::rules::RuleManager>) {
+        let _ = self.rules.set(m);
+    }
+
+    /// The rule manager, once started.
+    pub fn rules(&self) -> Option<&Arc<crate::rules::RuleManager>> {
+        self.rules.get()
     }
 
     /// Makes storage available (call once the WAL is replayed). A second
