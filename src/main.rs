@@ -423,6 +423,13 @@ async fn serve_async(
 
     let rules = Arc::new(rules);
     state.set_rules(rules.clone());
+    let (r, n) = (rules.clone(), notifier.clone());
+    state
+        .metrics
+        .add_source(Arc::new(move || watchpost::http::rules::rule_metrics(&r)));
+    state.metrics.add_source(Arc::new(move || {
+        watchpost::http::rules::notifier_metrics(&n)
+    }));
 
     let mut http = http;
     let http_result = tokio::select! {

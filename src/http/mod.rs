@@ -26,7 +26,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 
 pub use error::{ApiError, ErrorType};
-pub use state::{AppState, Backend, HeadStats, ServerInfo, StorageMetric};
+pub use state::{AppState, Backend, HeadStats, MetricSample, ServerInfo};
 
 /// Builds the router with every route, request metrics, gzip responses
 /// when the client asks, and the import body limit.

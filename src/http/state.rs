@@ -25,11 +25,15 @@ pub struct HeadStats {
     pub max_time: Option<i64>,
 }
 
-/// One storage metric exported on `/metrics` (`watchpost_tsdb_*`).
+/// One sample exported on `/metrics` by a component read at scrape time
+/// (storage's `watchpost_tsdb_*`, rule groups, alert delivery).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StorageMetric {
-    /// Full metric name.
+pub struct MetricSample {
+    /// Full metric name (counters without the `_total` suffix, which the
+    /// encoder adds).
     pub name: String,
+    /// Label pairs; samples of one name must all use the same label names.
+    pub labels: Vec<(String, String)>,
     /// Help text.
     pub help: String,
     /// Counter (monotonic) or gauge.
@@ -50,7 +54,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Head statistics.
     fn head_stats(&self) -> HeadStats;
     /// Storage metrics for `/metrics`, read at scrape time.
-    fn metrics(&self) -> Vec<StorageMetric>;
+    fn metrics(&self) -> Vec<MetricSample>;
 }
 
 /// Metadata for one metric family, from `# TYPE`/`# HELP` lines of imports.
