@@ -372,12 +372,15 @@ async fn serve_async(
         },
     ));
 
+    // One signal listener for the whole run: once installed, a signal with
+    // no live listener would be lost instead of stopping the process.
+    let mut shutdown = Box::pin(shutdown_signal());
     let opts = db_options(&cfg, clock.clone());
     tracing::info!(path = %cfg.storage.path.display(), "opening storage and replaying the WAL");
     let started = std::time::Instant::now();
     let opened = tokio::select! {
         r = tokio::task::spawn_blocking(move || Db::open(opts)) => Some(r),
-        () = shutdown_signal() => None,
+        () = &mut shutdown => None,
     };
     let db =
         match opened {
@@ -433,7 +436,7 @@ async fn serve_async(
 
     let mut http = http;
     let http_result = tokio::select! {
-        () = shutdown_signal() => {
+        () = &mut shutdown => {
             tracing::info!("shutdown requested");
             let _ = stop_tx.send(true);
             (&mut http).await
