@@ -10,6 +10,12 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod promql;
+pub mod rules;
 pub mod storage;
