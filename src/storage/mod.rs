@@ -18,7 +18,12 @@ mod codec;
 mod index;
 
 pub use api::*;
+mod chunk;
+mod files;
+mod head;
+mod merge;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals;
 pub(crate) mod views;
+mod wal;
