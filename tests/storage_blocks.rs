@@ -597,3 +597,94 @@ fn retention_by_time_and_size_waits_for_readers() {
         "0 disables both limits"
     );
 }
+
+/// The worked example of storage-format.md section 5.5, byte for byte.
+#[test]
+fn golden_worked_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = write_block(
+        tmp.path(),
+        0,
+        2 * H,
+        [float(
+            &[("__name__", "up"), ("job", "a")],
+            &[1000, 16000, 31000],
+            &[1.0, 1.0, 0.0],
+        )],
+    )
+    .unwrap();
+    let dir = tmp.path().join(&meta.id);
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let cols = std::fs::read(dir.join("columns")).unwrap();
+    assert_eq!(
+        hex(&cols),
+        "57 50 43 4c 01 00 00 00 \
+         09 03 d0 0f 00 b0 ea 01 00 00 20 2c 9c 63 \
+         0a 03 01 00 00 01 03 02 02 00 00 5c 76 fe 18 \
+         4a ec 5d c7 57 50 43 45"
+    );
+    let index = std::fs::read(dir.join("index")).unwrap();
+    assert_eq!(
+        hex(&index),
+        "57 50 49 58 01 00 00 00 \
+         04 08 5f 5f 6e 61 6d 65 5f 5f 01 61 03 6a 6f 62 02 75 70 1d 83 b0 cb \
+         02 00 03 02 01 00 01 d0 0f b0 ea 01 08 16 eb db dd 42 \
+         00 00 00 00 00 00 00 00 8a b2 28 8c \
+         01 00 01 00 08 79 80 86 \
+         00 00 00 00 03 00 00 00 00 00 00 00 00 00 00 00 \
+         02 00 00 00 01 00 00 00 02 00 00 00 00 00 00 00 74 9e be 2b \
+         08 00 00 00 00 00 00 00 13 00 00 00 00 00 00 00 \
+         1f 00 00 00 00 00 00 00 0e 00 00 00 00 00 00 00 \
+         31 00 00 00 00 00 00 00 08 00 00 00 00 00 00 00 \
+         3d 00 00 00 00 00 00 00 04 00 00 00 00 00 00 00 \
+         45 00 00 00 00 00 00 00 20 00 00 00 00 00 00 00 \
+         01 00 00 00 00 00 00 00 e3 89 6d 41"
+    );
+    let text = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    let crc = &text[text.rfind("\"crc32c\": \"").unwrap() + 11..][..8];
+    let want = format!(
+        r#"{{
+  "magic": "watchpost-block",
+  "version": 1,
+  "id": "{id}",
+  "min_time": 0,
+  "max_time": 7200000,
+  "stats": {{
+    "num_series": 1,
+    "num_float_samples": 3,
+    "num_histogram_samples": 0,
+    "num_chunks": 1
+  }},
+  "compaction": {{
+    "level": 1,
+    "sources": [
+      "{id}"
+    ]
+  }},
+  "files": [
+    {{
+      "name": "columns",
+      "size": 45
+    }},
+    {{
+      "name": "index",
+      "size": 197
+    }}
+  ],
+  "crc32c": "{crc}"
+}}
+"#,
+        id = meta.id
+    );
+    assert_eq!(text, want);
+    let zeroed = want.replace(
+        &format!("\"crc32c\": \"{crc}\""),
+        "\"crc32c\": \"00000000\"",
+    );
+    assert_eq!(format!("{:08x}", crc32c::crc32c(zeroed.as_bytes())), crc);
+}

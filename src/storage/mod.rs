@@ -21,9 +21,9 @@ pub use api::*;
 mod chunk;
 mod files;
 mod head;
-mod merge;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals;
+mod merge;
 pub(crate) mod views;
 mod wal;
