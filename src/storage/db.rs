@@ -208,7 +208,9 @@ fn lock_dir(dir: &Path) -> Result<File, StorageError> {
 
 fn to_block_series(labels: crate::model::Labels, data: HeadSeriesData) -> BlockSeries {
     let data = match data {
-        HeadSeriesData::Float { timestamps, values } => BlockSeriesData::Float { timestamps, values },
+        HeadSeriesData::Float { timestamps, values } => {
+            BlockSeriesData::Float { timestamps, values }
+        }
         HeadSeriesData::Histogram(runs) => BlockSeriesData::Histogram {
             runs: runs
                 .into_iter()
@@ -275,7 +277,9 @@ impl Db {
         )?;
         head.set_wal(wal.clone());
         let counters = DbCounters::default();
-        counters.replayed_records.store(out.records, Ordering::Relaxed);
+        counters
+            .replayed_records
+            .store(out.records, Ordering::Relaxed);
         let inner = Arc::new(Inner {
             opts,
             head,
@@ -360,7 +364,8 @@ impl Db {
                 for e in std::fs::read_dir(b.dir()).map_err(io("list block directory", b.dir()))? {
                     let e = e.map_err(io("list block directory", b.dir()))?;
                     let to = bdst.join(e.file_name());
-                    std::fs::hard_link(e.path(), &to).map_err(io("hard-link block file into snapshot", &to))?;
+                    std::fs::hard_link(e.path(), &to)
+                        .map_err(io("hard-link block file into snapshot", &to))?;
                 }
             }
             let head = &self.inner.head;
@@ -371,7 +376,8 @@ impl Db {
                         &tmp,
                         min,
                         max.saturating_add(1),
-                        head.series_data(min, max).map(|(l, d)| to_block_series(l, d)),
+                        head.series_data(min, max)
+                            .map(|(l, d)| to_block_series(l, d)),
                     )?;
                 }
             }
@@ -383,6 +389,26 @@ impl Db {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         res.map(|()| dst)
+    }
+
+    /// Number of distinct series as readers see them (histogram views
+    /// counted individually) over all blocks and the head. Walks the label
+    /// sets of every series, so it is meant for tools and occasional
+    /// metrics, not hot paths.
+    pub fn series_count(&self) -> Result<u64, StorageError> {
+        let hints = SelectHints {
+            min_t: i64::MIN,
+            max_t: i64::MAX,
+            labels_only: true,
+            skip_histogram_views: false,
+        };
+        let any_name = Matcher::new(
+            crate::model::MatchOp::RegexMatch,
+            crate::model::METRIC_NAME,
+            ".+",
+        )
+        .map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(Querier::select(self, &hints, &[any_name])?.len() as u64)
     }
 
     /// Counters and sizes.
@@ -501,7 +527,9 @@ impl Inner {
             Ok(())
         })();
         if res.is_err() {
-            self.counters.maintenance_errors.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .maintenance_errors
+                .fetch_add(1, Ordering::Relaxed);
         }
         res
     }
@@ -519,10 +547,7 @@ impl Inner {
         let delay = (dur / 2).max(self.opts.ooo_window_ms);
         let head = &self.head;
         let mut cut_any = false;
-        loop {
-            let (Some(min), Some(max)) = (head.min_t(), head.max_t()) else {
-                break;
-            };
+        while let (Some(min), Some(max)) = (head.min_t(), head.max_t()) {
             // `min` (not the boundary) so a range whose block write failed
             // is retried: its samples are still in the head.
             let start = min;
@@ -531,7 +556,10 @@ impl Inner {
             }
             // Never start a block before an earlier cut's end (a forced
             // cut may end mid-window), so blocks from the head never overlap.
-            let block_start = (start.div_euclid(dur) * dur).max(head.boundary().min(start));
+            let block_start = start
+                .div_euclid(dur)
+                .saturating_mul(dur)
+                .max(head.boundary().min(start));
             let block_end = block_start.saturating_add(dur);
             let due = match force_end {
                 Some(end) => block_start < end,
@@ -588,7 +616,11 @@ impl Appendable for Db {
 }
 
 impl Querier for Db {
-    fn select(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError> {
+    fn select(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<Series>, StorageError> {
         let mut v = self.inner.blocks.select(hints, matchers)?;
         // Head results come last so they win at equal timestamps.
         v.extend(self.inner.head.select(hints, matchers));
@@ -605,8 +637,17 @@ impl Querier for Db {
         Ok(crate::storage::merge::sort_histograms(v))
     }
 
-    fn label_names(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut set: BTreeSet<String> = self.inner.blocks.label_names(hints, matchers)?.into_iter().collect();
+    fn label_names(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError> {
+        let mut set: BTreeSet<String> = self
+            .inner
+            .blocks
+            .label_names(hints, matchers)?
+            .into_iter()
+            .collect();
         set.extend(self.inner.head.label_names(hints, matchers));
         Ok(set.into_iter().collect())
     }

@@ -14,16 +14,20 @@
 
 mod api;
 mod block;
-mod codec;
-mod index;
-
-pub use api::*;
 mod chunk;
+mod codec;
+mod db;
 mod files;
 mod head;
-#[cfg(feature = "internals")]
-#[doc(hidden)]
-pub mod internals;
+mod index;
 mod merge;
 pub(crate) mod views;
 mod wal;
+
+pub use api::*;
+pub use db::{Db, DbOptions, DbStats};
+pub use wal::{DEFAULT_SEGMENT_SIZE, WalSyncPolicy};
+
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;

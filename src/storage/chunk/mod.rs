@@ -6,7 +6,7 @@
 mod bits;
 mod xor;
 
-pub(crate) use xor::{XorAppender, XorIter, decode_xor};
+pub(crate) use xor::{XorAppender, XorIter};
 
 /// Most samples a head chunk holds before the head starts a new one: about
 /// 30 minutes at a 15 s scrape interval, small enough that decoding a chunk

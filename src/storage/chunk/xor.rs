@@ -210,11 +210,15 @@ impl<'a> XorIter<'a> {
     }
 
     /// Samples the header promises.
+    #[cfg(test)]
     pub(crate) fn sample_count(&self) -> u16 {
         self.count
     }
 
-    /// The error that stopped iteration early, if any.
+    /// The error that stopped iteration early, if any. (Head chunks are
+    /// produced by [`XorAppender`] in memory, so outside tests an error can
+    /// only be a bug; the head reads them as plain iterators.)
+    #[cfg(test)]
     pub(crate) fn error(&self) -> Option<&ChunkError> {
         self.err.as_ref()
     }
@@ -310,6 +314,7 @@ impl Iterator for XorIter<'_> {
 }
 
 /// Decodes a whole chunk into two columns.
+#[cfg(test)]
 pub(crate) fn decode_xor(bytes: &[u8]) -> Result<(Vec<i64>, Vec<f64>), ChunkError> {
     let mut it = XorIter::new(bytes);
     let mut ts = Vec::with_capacity(usize::from(it.sample_count()));

@@ -103,7 +103,17 @@ impl Column {
                 }
                 Placed::OutOfOrder
             }
-            Some((lt, _)) if t == lt => Placed::Duplicate,
+            Some((lt, _)) if t == lt => {
+                // Same bits as the last in-order sample; an out-of-order
+                // replacement of it written meanwhile must give way.
+                match self.ooo.binary_search_by_key(&t, |s| s.0) {
+                    Ok(i) => {
+                        self.ooo.remove(i);
+                        Placed::OutOfOrder
+                    }
+                    Err(_) => Placed::Duplicate,
+                }
+            }
             _ => {
                 self.append_in_order(t, v);
                 Placed::InOrder

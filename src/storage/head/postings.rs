@@ -151,11 +151,6 @@ impl Postings {
         }
     }
 
-    /// Every indexed ref.
-    pub(crate) fn all(&self) -> &[u64] {
-        &self.all
-    }
-
     /// Candidate refs for `matchers` (all of them must hold): exact for
     /// float series, a superset for histogram series (see module docs).
     pub(crate) fn select(&self, matchers: &[Matcher]) -> Vec<u64> {
@@ -220,16 +215,6 @@ impl Postings {
         } else {
             set
         }
-    }
-
-    /// Every indexed label name.
-    pub(crate) fn names(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.by_name.keys()
-    }
-
-    /// Values of `name` with their refs.
-    pub(crate) fn values(&self, name: &str) -> Option<&HashMap<Arc<str>, Vec<u64>>> {
-        self.by_name.get(name)
     }
 }
 
@@ -325,8 +310,8 @@ mod tests {
             false,
         );
         assert_eq!(p.select(&[Matcher::equal("job", "a")]), Vec::<u64>::new());
-        assert_eq!(p.all(), &[2, 3, 5]);
-        assert!(p.values("job").unwrap().get("a").is_none());
+        assert_eq!(p.select(&[]), vec![2, 3, 5]);
+        assert!(p.by_name.get("job").unwrap().get("a").is_none());
     }
 
     #[test]

@@ -114,12 +114,6 @@ impl SeriesData {
         }
     }
 
-    /// True when some sample may lie in `[min_t, max_t]`.
-    pub(crate) fn overlaps(&self, min_t: i64, max_t: i64) -> bool {
-        self.time_range()
-            .is_some_and(|(a, b)| a <= max_t && b >= min_t)
-    }
-
     /// Adds a float sample (the caller checked the kind).
     pub(crate) fn append_float(&mut self, t: i64, v: f64) -> Placed {
         match self {

@@ -14,7 +14,7 @@ use std::time::Duration;
 pub(crate) use record::{
     BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, SeriesRecord,
 };
-pub(crate) use replay::{ReplayOutcome, replay};
+pub(crate) use replay::replay;
 pub(crate) use segment::frame_record;
 pub(crate) use writer::{CheckpointWriter, Wal, sync_dir};
 
@@ -60,8 +60,5 @@ pub(crate) struct WalCounters {
 impl WalCounters {
     pub(crate) fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
-    }
-    pub(crate) fn get(c: &AtomicU64) -> u64 {
-        c.load(Ordering::Relaxed)
     }
 }

@@ -150,23 +150,14 @@ impl Wal {
         Ok(wal)
     }
 
-    /// The WAL directory.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Queues a record (a new series) to be written with the next commit.
     pub(crate) fn log_deferred(&self, rec: &Record) {
         frame_record(&mut self.w.lock().pending, rec);
     }
 
-    /// Writes `batch` (framed records, see [`frame_record`]) after any
-    /// deferred records and makes it durable per the sync policy.
-    pub(crate) fn commit(&self, batch: &[u8]) -> Result<(), StorageError> {
-        self.commit_with(|buf| buf.extend_from_slice(batch), |()| {})
-    }
-
-    /// Like [`Wal::commit`], but `encode` fills the batch and `on_written`
+    /// Writes a batch of framed records (see [`frame_record`]) after any
+    /// deferred records and makes it durable per the sync policy. `encode`
+    /// fills the batch and `on_written`
     /// runs after a successful write, both under the writer lock: records
     /// whose content depends on what was logged before (histogram bounds)
     /// are encoded in the same order they are written.
@@ -215,12 +206,13 @@ impl Wal {
         out.extend_from_slice(batch);
         out.extend_from_slice(&commit_marker());
         let total = out.len() as u64;
-        if w.len + total > self.segment_size && w.len > SEGMENT_HEADER_LEN as u64 {
-            if let Err(e) = self.rotate_locked(w) {
-                out.truncate(pending_len);
-                w.pending = out;
-                return Err(e);
-            }
+        if w.len + total > self.segment_size
+            && w.len > SEGMENT_HEADER_LEN as u64
+            && let Err(e) = self.rotate_locked(w)
+        {
+            out.truncate(pending_len);
+            w.pending = out;
+            return Err(e);
         }
         if let Err(e) = w.file.write_all_at(&out, w.len) {
             WalCounters::inc(&self.counters.write_errors);
