@@ -2,6 +2,7 @@
 //! evaluator reads only through [`crate::storage::Querier`].
 
 pub mod ast;
+pub mod durations;
 pub mod error;
 pub mod functions;
 pub mod lexer;
@@ -9,6 +10,7 @@ pub mod parser;
 pub mod printer;
 pub mod series;
 
+pub use durations::resolve_durations;
 pub use error::{ErrorItem, ParseError, ParseErrorKind};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{

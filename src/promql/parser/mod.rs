@@ -25,6 +25,7 @@
 //! Errors from the regex engine are reported with the matcher's position.
 
 mod expr;
+mod modifiers;
 mod selector;
 
 pub use selector::{is_label_name, is_metric_name};

@@ -120,8 +120,7 @@ impl Parser<'_> {
             Expr::VectorSelector(VectorSelector {
                 name,
                 matchers,
-                offset: 0,
-                at: None,
+                ..VectorSelector::default()
             }),
             span,
             ValueType::Vector,
