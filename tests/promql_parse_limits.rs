@@ -88,17 +88,15 @@ fn nested_parentheses_parse_in_linear_time() {
             stack_budget: 400 << 20,
         };
         let nest = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
-        // 8x the depth. Linear time gives a ratio of about 8; but every
-        // level takes several KiB of stack in debug builds, and once the
-        // stack outgrows a CPU cache level the per-level cost steps up (up
-        // to ~3x here) for reasons unrelated to the algorithm. Quadratic
-        // time would give 64, so the bound of 40 still tells them apart.
+        // 8x the depth: linear time gives a ratio of about 8 (measured 7.8
+        // to 8.9 here), quadratic time 64. The bound leaves room for a busy
+        // machine and for cache effects of the deeper stack.
         let (small, big) = (nest(50), nest(400));
         let (t_small, t_big) = min_times(&small, &big, 16, opts);
         let ratio = t_big.as_secs_f64() / t_small.as_secs_f64().max(1e-6);
         eprintln!("nested ratio {ratio:.1}");
         assert!(
-            ratio < 40.0,
+            ratio < 24.0,
             "50 levels: {t_small:?}, 400 levels: {t_big:?}, ratio {ratio:.1}"
         );
     });

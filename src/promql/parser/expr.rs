@@ -1,9 +1,9 @@
 //! Expressions: operators with Prometheus precedence, unary signs, postfix
 //! modifiers (ranges, subqueries, `offset`, `@`), calls and aggregations.
 
-use super::{Node, Parser};
+use super::{Node, PResult, Parser};
 use crate::promql::ast::*;
-use crate::promql::error::{ParseError, ParseErrorKind};
+use crate::promql::error::ParseErrorKind;
 use crate::promql::functions::{ValueType, Variadic, get_function};
 use crate::promql::lexer::{Token, TokenKind};
 
@@ -143,7 +143,7 @@ impl Parser<'_> {
     /// `parse_aggregate`, `parse_args`) keep few locals and leave checks and
     /// error formatting to non-recursive `#[inline(never)]` helpers, so each
     /// nesting level costs little stack even in debug builds.
-    pub(crate) fn parse_expr(&mut self, min_prec: u8) -> Result<Node, ParseError> {
+    pub(crate) fn parse_expr(&mut self, min_prec: u8) -> PResult<Node> {
         self.enter()?;
         let mut lhs = self.parse_unary()?;
         while let Some(op) = binary_op(self) {
@@ -162,7 +162,7 @@ impl Parser<'_> {
 
     /// Consumes a binary operator and its modifiers.
     #[inline(never)]
-    fn parse_operator(&mut self, op: BinaryOp) -> Result<BinModifiers, ParseError> {
+    fn parse_operator(&mut self, op: BinaryOp) -> PResult<BinModifiers> {
         let op_tok = self.next();
         if matches!(op, BinaryOp::Gtr | BinaryOp::Lss)
             && self.peek().kind == TokenKind::Div
@@ -182,7 +182,7 @@ impl Parser<'_> {
         })
     }
 
-    fn parse_unary(&mut self) -> Result<Node, ParseError> {
+    fn parse_unary(&mut self) -> PResult<Node> {
         let op = match self.peek().kind {
             TokenKind::Sub => UnaryOp::Neg,
             TokenKind::Add => UnaryOp::Pos,
@@ -194,7 +194,7 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn finish_unary(&self, op: UnaryOp, start: usize, operand: Node) -> Result<Node, ParseError> {
+    fn finish_unary(&self, op: UnaryOp, start: usize, operand: Node) -> PResult<Node> {
         let span = start..operand.span.end;
         if !is_scalar_or_vector(operand.ty) {
             return Err(self.error(
@@ -206,7 +206,7 @@ impl Parser<'_> {
             ));
         }
         // Like Prometheus, a sign directly on a number literal is folded in.
-        if let Expr::NumberLiteral(v) = operand.expr {
+        if let Expr::NumberLiteral(v) = *operand.expr {
             let v = if op == UnaryOp::Neg { -v } else { v };
             return self.node(
                 Expr::NumberLiteral(v),
@@ -216,7 +216,7 @@ impl Parser<'_> {
             );
         }
         self.node(
-            Expr::Unary(op, Box::new(operand.expr)),
+            Expr::Unary(op, operand.expr),
             span,
             operand.ty,
             operand.depth + 1,
@@ -225,13 +225,13 @@ impl Parser<'_> {
 
     /// A primary expression followed by `[range]`, `[range:step]`, `offset`
     /// and `@` modifiers.
-    fn parse_postfix(&mut self) -> Result<Node, ParseError> {
+    fn parse_postfix(&mut self) -> PResult<Node> {
         let node = self.parse_primary()?;
         self.parse_postfix_modifiers(node)
     }
 
     #[inline(never)]
-    fn parse_postfix_modifiers(&mut self, mut node: Node) -> Result<Node, ParseError> {
+    fn parse_postfix_modifiers(&mut self, mut node: Node) -> PResult<Node> {
         loop {
             match self.peek().kind {
                 TokenKind::LBracket => node = self.parse_range_or_subquery(node)?,
@@ -245,7 +245,7 @@ impl Parser<'_> {
         }
     }
 
-    fn parse_primary(&mut self) -> Result<Node, ParseError> {
+    fn parse_primary(&mut self) -> PResult<Node> {
         match self.peek().kind {
             TokenKind::LParen => self.parse_paren(),
             TokenKind::LBrace => self.parse_vector_selector(),
@@ -261,7 +261,7 @@ impl Parser<'_> {
 
     /// Number, duration (as seconds) or string literal.
     #[inline(never)]
-    fn parse_literal(&mut self) -> Result<Node, ParseError> {
+    fn parse_literal(&mut self) -> PResult<Node> {
         let t = self.peek().clone();
         let (expr, ty) = match t.kind {
             TokenKind::Number(v) => (Expr::NumberLiteral(v), ValueType::Scalar),
@@ -295,7 +295,7 @@ impl Parser<'_> {
         IdentUse::Selector
     }
 
-    fn parse_paren(&mut self) -> Result<Node, ParseError> {
+    fn parse_paren(&mut self) -> PResult<Node> {
         let start = self.next().span.start;
         self.check_not_eof("unclosed left parenthesis")?;
         let inner = self.parse_expr(0)?;
@@ -303,11 +303,11 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn finish_paren(&mut self, start: usize, inner: Node) -> Result<Node, ParseError> {
+    fn finish_paren(&mut self, start: usize, inner: Node) -> PResult<Node> {
         self.check_not_eof("unclosed left parenthesis")?;
         let close = self.expect(TokenKind::RParen, "paren expression", "\")\"")?;
         self.node(
-            Expr::Paren(Box::new(inner.expr)),
+            Expr::Paren(inner.expr),
             start..close.span.end,
             inner.ty,
             inner.depth + 1,
@@ -315,7 +315,7 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn check_not_eof(&self, msg: &str) -> Result<(), ParseError> {
+    fn check_not_eof(&self, msg: &str) -> PResult<()> {
         if self.peek().kind == TokenKind::Eof {
             let t = self.peek().span.clone();
             return Err(self.error(t, msg));
@@ -326,11 +326,7 @@ impl Parser<'_> {
     /// Comma-separated arguments up to and including `)`; the `(` has been
     /// consumed. Returns the arguments and the end offset of `)`. Trailing
     /// commas are rejected like in Prometheus.
-    fn parse_args(
-        &mut self,
-        context: &'static str,
-        info: bool,
-    ) -> Result<(Vec<Node>, usize), ParseError> {
+    fn parse_args(&mut self, context: &'static str, info: bool) -> PResult<(Vec<Node>, usize)> {
         let mut args = Vec::new();
         loop {
             if let Some(end) = self.args_end(args.is_empty(), context)? {
@@ -348,7 +344,7 @@ impl Parser<'_> {
     /// Before an argument: consumes `,` (returning `None`: another argument
     /// follows) or `)` (returning its end offset).
     #[inline(never)]
-    fn args_end(&mut self, first: bool, context: &str) -> Result<Option<usize>, ParseError> {
+    fn args_end(&mut self, first: bool, context: &str) -> PResult<Option<usize>> {
         if first {
             return Ok(match self.peek().kind {
                 TokenKind::RParen => Some(self.next().span.end),
@@ -375,7 +371,7 @@ impl Parser<'_> {
         }
     }
 
-    fn parse_call(&mut self) -> Result<Node, ParseError> {
+    fn parse_call(&mut self) -> PResult<Node> {
         let name_tok = self.next();
         self.check_call_name(&name_tok)?;
         self.next(); // (
@@ -385,7 +381,7 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn check_call_name(&self, name_tok: &Token) -> Result<(), ParseError> {
+    fn check_call_name(&self, name_tok: &Token) -> PResult<()> {
         let name = self.text(name_tok);
         if get_function(name).is_none() {
             return Err(self.error(
@@ -398,12 +394,7 @@ impl Parser<'_> {
 
     /// Arity and argument-type checks of a call.
     #[inline(never)]
-    fn finish_call(
-        &self,
-        name_tok: Token,
-        args: Vec<Node>,
-        end: usize,
-    ) -> Result<Node, ParseError> {
+    fn finish_call(&self, name_tok: Token, args: Vec<Node>, end: usize) -> PResult<Node> {
         let name = self.text(&name_tok).to_string();
         let func = get_function(&name).expect("checked by check_call_name");
         let span = name_tok.span.start..end;
@@ -450,7 +441,7 @@ impl Parser<'_> {
             }
         }
         for a in &args {
-            if let Expr::MatrixSelector(m) = &a.expr {
+            if let Expr::MatrixSelector(m) = &*a.expr {
                 let (what, allowed): (&str, &[&str]) = if m.selector.anchored {
                     (
                         "anchored",
@@ -476,7 +467,7 @@ impl Parser<'_> {
         self.node(
             Expr::Call(Call {
                 func: name,
-                args: args.into_iter().map(|a| a.expr).collect(),
+                args: args.into_iter().map(|a| *a.expr).collect(),
             }),
             span,
             func.return_type,
@@ -484,7 +475,7 @@ impl Parser<'_> {
         )
     }
 
-    fn parse_aggregate(&mut self, op: AggregateOp) -> Result<Node, ParseError> {
+    fn parse_aggregate(&mut self, op: AggregateOp) -> PResult<Node> {
         let head = self.parse_aggregate_head()?;
         let (args, end) = self.parse_args("aggregation", false)?;
         self.finish_aggregate(op, head, args, end)
@@ -493,7 +484,7 @@ impl Parser<'_> {
     /// The aggregation keyword, an optional leading `by`/`without` clause
     /// and the `(`. Returns the start offset and the grouping.
     #[inline(never)]
-    fn parse_aggregate_head(&mut self) -> Result<(usize, Option<Grouping>), ParseError> {
+    fn parse_aggregate_head(&mut self) -> PResult<(usize, Option<Grouping>)> {
         let start = self.next().span.start;
         let mut grouping = None;
         if self.at_keyword("by") || self.at_keyword("without") {
@@ -512,7 +503,7 @@ impl Parser<'_> {
         head: (usize, Option<Grouping>),
         mut args: Vec<Node>,
         mut end: usize,
-    ) -> Result<Node, ParseError> {
+    ) -> PResult<Node> {
         let (start, mut grouping) = head;
         if self.at_keyword("by") || self.at_keyword("without") {
             if grouping.is_some() {
@@ -569,8 +560,8 @@ impl Parser<'_> {
         self.node(
             Expr::Aggregate(AggregateExpr {
                 op,
-                expr: Box::new(expr.expr),
-                param: param.map(|p| Box::new(p.expr)),
+                expr: expr.expr,
+                param: param.map(|p| p.expr),
                 grouping,
                 without,
             }),
@@ -583,7 +574,7 @@ impl Parser<'_> {
     fn parse_bin_modifiers(
         &mut self,
         op: BinaryOp,
-    ) -> Result<(bool, Option<Spanned<VectorMatching>>), ParseError> {
+    ) -> PResult<(bool, Option<Spanned<VectorMatching>>)> {
         let mut return_bool = false;
         if self.at_keyword("bool") {
             let t = self.next();
@@ -654,7 +645,7 @@ impl Parser<'_> {
         &mut self,
         op: BinaryOp,
         matching: &mut Option<Spanned<VectorMatching>>,
-    ) -> Result<(), ParseError> {
+    ) -> PResult<()> {
         loop {
             let which = ["fill", "fill_left", "fill_right"]
                 .into_iter()
@@ -722,7 +713,7 @@ impl Parser<'_> {
         lhs: Node,
         rhs: Node,
         modifiers: BinModifiers,
-    ) -> Result<Node, ParseError> {
+    ) -> PResult<Node> {
         let BinModifiers {
             op_span,
             return_bool,
@@ -788,8 +779,8 @@ impl Parser<'_> {
         self.node(
             Expr::Binary(BinaryExpr {
                 op,
-                lhs: Box::new(lhs.expr),
-                rhs: Box::new(rhs.expr),
+                lhs: lhs.expr,
+                rhs: rhs.expr,
                 return_bool,
                 matching,
             }),

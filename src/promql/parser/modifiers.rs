@@ -3,9 +3,8 @@
 //! (`[5m + step()]`, `offset min_of(step(), 1s)`).
 
 use super::expr::{PREC_POW, binary_op, go_float, go_type_name, precedence};
-use super::{Node, Parser};
+use super::{Node, PResult, Parser};
 use crate::promql::ast::*;
-use crate::promql::error::ParseError;
 use crate::promql::functions::ValueType;
 use crate::promql::lexer::TokenKind;
 use std::ops::Range;
@@ -32,7 +31,7 @@ const DURATION_EXPECTED: &str = "number, duration, step(), or range()";
 
 impl Parser<'_> {
     /// `[range]` on a selector or `[range:step]` on any instant expression.
-    pub(super) fn parse_range_or_subquery(&mut self, node: Node) -> Result<Node, ParseError> {
+    pub(super) fn parse_range_or_subquery(&mut self, node: Node) -> PResult<Node> {
         let open = self.next();
         let (range, rspan) = self.parse_bracket_duration("subquery or range selector")?;
         self.check_positive(&range, rspan)?;
@@ -64,7 +63,7 @@ impl Parser<'_> {
             };
             return self.node(
                 Expr::Subquery(SubqueryExpr {
-                    expr: Box::new(node.expr),
+                    expr: node.expr,
                     range,
                     step,
                     offset: 0,
@@ -80,7 +79,7 @@ impl Parser<'_> {
         }
         let close = self.expect(TokenKind::RBracket, "matrix selector", "\"]\" or \":\"")?;
         let span = node.span.start..close.span.end;
-        match node.expr {
+        match *node.expr {
             Expr::VectorSelector(vs) => {
                 if vs.offset != 0 || vs.offset_expr.is_some() {
                     return Err(self.error(open.span, "no offset modifiers allowed before range"));
@@ -110,7 +109,7 @@ impl Parser<'_> {
         }
     }
 
-    fn check_positive(&self, d: &Dur, span: Range<usize>) -> Result<(), ParseError> {
+    fn check_positive(&self, d: &Dur, span: Range<usize>) -> PResult<()> {
         match d {
             Dur::Const(ms) if *ms <= 0 => Err(self.error(span, "duration must be greater than 0")),
             _ => Ok(()),
@@ -118,7 +117,7 @@ impl Parser<'_> {
     }
 
     /// A whole duration expression inside brackets (up to `:` or `]`).
-    fn parse_bracket_duration(&mut self, context: &str) -> Result<(Dur, Range<usize>), ParseError> {
+    fn parse_bracket_duration(&mut self, context: &str) -> PResult<(Dur, Range<usize>)> {
         let start = self.peek().span.start;
         let e = self.parse_dur_expr(0, context)?;
         let span = start..self.prev_end();
@@ -128,7 +127,7 @@ impl Parser<'_> {
     /// After `offset`: an optionally signed duration, number, `(expr)`,
     /// `step()`, `range()`, `min_of(..)` or `max_of(..)`. Operators after it
     /// belong to the enclosing expression: `foo offset 5m + 1`.
-    fn parse_offset_duration(&mut self) -> Result<(Dur, Range<usize>), ParseError> {
+    fn parse_offset_duration(&mut self) -> PResult<(Dur, Range<usize>)> {
         let start = self.peek().span.start;
         let e = match self.peek().kind {
             TokenKind::Sub | TokenKind::Add => {
@@ -142,7 +141,7 @@ impl Parser<'_> {
     }
 
     /// Folds constant expressions to milliseconds.
-    fn fold(&self, e: DurationExpr, span: Range<usize>) -> Result<Dur, ParseError> {
+    fn fold(&self, e: DurationExpr, span: Range<usize>) -> PResult<Dur> {
         if !e.is_constant() {
             return Ok(Dur::Expr(e));
         }
@@ -151,7 +150,7 @@ impl Parser<'_> {
             .map_err(|msg| self.error(span, msg))
     }
 
-    fn parse_dur_expr(&mut self, min_prec: u8, context: &str) -> Result<DurationExpr, ParseError> {
+    fn parse_dur_expr(&mut self, min_prec: u8, context: &str) -> PResult<DurationExpr> {
         self.enter()?;
         let mut lhs = match self.peek().kind {
             TokenKind::Sub | TokenKind::Add => {
@@ -185,7 +184,7 @@ impl Parser<'_> {
         Ok(lhs)
     }
 
-    fn parse_dur_primary(&mut self, context: &str) -> Result<DurationExpr, ParseError> {
+    fn parse_dur_primary(&mut self, context: &str) -> PResult<DurationExpr> {
         let t = self.peek().clone();
         match t.kind {
             TokenKind::Number(secs) => {
@@ -236,11 +235,11 @@ impl Parser<'_> {
         }
     }
 
-    pub(super) fn parse_offset(&mut self, mut node: Node) -> Result<Node, ParseError> {
+    pub(super) fn parse_offset(&mut self, mut node: Node) -> PResult<Node> {
         let kw = self.next();
         let (dur, dspan) = self.parse_offset_duration()?;
         let (off, off_expr) = dur.split();
-        let slots = match &mut node.expr {
+        let slots = match &mut *node.expr {
             Expr::VectorSelector(vs) => Some((&mut vs.offset, &mut vs.offset_expr)),
             Expr::MatrixSelector(ms) => {
                 Some((&mut ms.selector.offset, &mut ms.selector.offset_expr))
@@ -264,10 +263,10 @@ impl Parser<'_> {
     }
 
     /// The experimental `anchored` / `smoothed` modifiers on a selector.
-    pub(super) fn parse_anchored_smoothed(&mut self, mut node: Node) -> Result<Node, ParseError> {
+    pub(super) fn parse_anchored_smoothed(&mut self, mut node: Node) -> PResult<Node> {
         let t = self.next();
         let anchored = self.text(&t).eq_ignore_ascii_case("anchored");
-        let vs = match &mut node.expr {
+        let vs = match &mut *node.expr {
             Expr::VectorSelector(vs) if !anchored => vs,
             Expr::MatrixSelector(ms) => &mut ms.selector,
             _ => {
@@ -298,7 +297,7 @@ impl Parser<'_> {
         Ok(node)
     }
 
-    pub(super) fn parse_at(&mut self, mut node: Node) -> Result<Node, ParseError> {
+    pub(super) fn parse_at(&mut self, mut node: Node) -> PResult<Node> {
         let at_tok = self.next();
         let t = self.peek().clone();
         let (at, end) = match t.kind {
@@ -346,7 +345,7 @@ impl Parser<'_> {
                 (AtModifier::Timestamp(ms as i64), v.span.end)
             }
         };
-        let slot = match &mut node.expr {
+        let slot = match &mut *node.expr {
             Expr::VectorSelector(vs) => &mut vs.at,
             Expr::MatrixSelector(ms) => &mut ms.selector.at,
             Expr::Subquery(sq) => &mut sq.at,
