@@ -86,7 +86,12 @@ fn upstream_eval_queries_parse() {
                         )),
                     }
                 }
-                Err(e) if e.kind == ParseErrorKind::ExperimentalUnsupported => experimental += 1,
+                Err(e) if e.kind == ParseErrorKind::ExperimentalUnsupported => {
+                    experimental += 1;
+                    if std::env::var("SHOW_EXPERIMENTAL").is_ok() {
+                        eprintln!("EXPERIMENTAL {q:?}: {e}");
+                    }
+                }
                 Err(_) if expects_fail => expected_fail += 1,
                 Err(e) => failures.push(format!("{}:{}: {q:?}: {e}", f.display(), i + 1)),
             }

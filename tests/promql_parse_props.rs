@@ -124,6 +124,7 @@ fn vector_selector() -> impl Strategy<Value = VectorSelector> {
                 matchers: all,
                 offset,
                 at,
+                ..VectorSelector::default()
             }
         })
 }
@@ -244,6 +245,7 @@ fn matching_for(op: BinaryOp) -> impl Strategy<Value = VectorMatching> {
             on,
             labels,
             include,
+            ..VectorMatching::default()
         }
     })
 }
@@ -292,8 +294,13 @@ fn scalar_expr(depth: u32) -> BoxedStrategy<Expr> {
 }
 
 fn matrix_expr(depth: u32) -> BoxedStrategy<Expr> {
-    let sel = (vector_selector(), duration_ms())
-        .prop_map(|(selector, range)| Expr::MatrixSelector(MatrixSelector { selector, range }));
+    let sel = (vector_selector(), duration_ms()).prop_map(|(selector, range)| {
+        Expr::MatrixSelector(MatrixSelector {
+            selector,
+            range,
+            range_expr: None,
+        })
+    });
     if depth == 0 {
         return sel.boxed();
     }
@@ -306,6 +313,9 @@ fn matrix_expr(depth: u32) -> BoxedStrategy<Expr> {
                 step,
                 offset,
                 at,
+                range_expr: None,
+                step_expr: None,
+                offset_expr: None,
             })),
     ]
     .boxed()

@@ -2,6 +2,7 @@
 //! evaluator reads only through [`crate::storage::Querier`].
 
 pub mod ast;
+pub mod durations;
 pub mod engine;
 pub mod error;
 mod eval;
@@ -15,6 +16,7 @@ pub mod value;
 pub use engine::{Engine, EngineOptions, EvalError};
 pub use value::{EvalResult, RangeSeries, Value, VectorSample};
 
+pub use durations::resolve_durations;
 pub use error::{ErrorItem, ParseError, ParseErrorKind};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{

@@ -88,9 +88,7 @@ impl<'a> Ctx<'a> {
                     } else {
                         Cardinality::OneToOne
                     },
-                    on: false,
-                    labels: Vec::new(),
-                    include: Vec::new(),
+                    ..VectorMatching::default()
                 };
                 let m = b.matching.as_ref().unwrap_or(&default);
                 if b.op.is_set() {
