@@ -77,6 +77,9 @@ impl<'a> Ctx<'a> {
             .args
             .get(range_idx)
             .ok_or_else(|| EvalError::BadData(format!("wrong number of arguments for {name}")))?;
+        if let Expr::MatrixSelector(ms) = strip_parens(arg_expr) {
+            check_extended_range(name, ms.selector.anchored, ms.selector.smoothed)?;
+        }
         let arg = self.range_arg(arg_expr, g)?;
         if name == "absent_over_time" {
             return Ok(absent_over_time(&arg, arg_expr, g));
@@ -196,6 +199,38 @@ impl<'a> Ctx<'a> {
         self.add_samples(out.len() * g.n)?;
         Ok(out)
     }
+}
+
+/// The experimental `anchored`/`smoothed` range modifiers: Prometheus's
+/// error for functions that do not take them, and a clear "not supported"
+/// for the rest (this engine does not implement their semantics, and must
+/// not silently compute plain results instead).
+pub(crate) fn check_extended_range(
+    func: &str,
+    anchored: bool,
+    smoothed: bool,
+) -> Result<(), EvalError> {
+    if anchored {
+        if !matches!(func, "changes" | "delta" | "increase" | "rate" | "resets") {
+            return Err(EvalError::BadData(format!(
+                "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {func}"
+            )));
+        }
+        return Err(EvalError::BadData(
+            "the experimental anchored modifier is not supported by this engine".into(),
+        ));
+    }
+    if smoothed {
+        if !matches!(func, "delta" | "increase" | "rate") {
+            return Err(EvalError::BadData(format!(
+                "smoothed modifier can only be used with: delta, increase, rate - not with {func}"
+            )));
+        }
+        return Err(EvalError::BadData(
+            "the experimental smoothed modifier is not supported by this engine".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Prometheus's `extrapolatedRate` for floats: the increase between the
