@@ -108,6 +108,9 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        let anchored =
+            matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.anchored);
+        let lookback = self.opts.lookback_delta_ms;
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         let mut col = Collector::new(g.n);
         for s in &arg.data {
@@ -127,6 +130,28 @@ impl<'a> Ctx<'a> {
                     t: g.t(i),
                 };
                 let p = |k: usize| params[k][i];
+                if anchored {
+                    // Prepend the last sample at or before the window start
+                    // (within one lookback) and take plain differences.
+                    let start = arg.ends[i] - arg.range;
+                    let lo = if a > 0 && s.ts[a - 1] > start - lookback {
+                        a - 1
+                    } else {
+                        a
+                    };
+                    if let Some(v) = anchored_value(name, &s.vs[lo..b], arg.range) {
+                        let sl = match slot {
+                            Some(sl) => sl,
+                            None => {
+                                let sl = col.slot(s.labels.clone(), true);
+                                slot = Some(sl);
+                                sl
+                            }
+                        };
+                        col.set(sl, i, v)?;
+                    }
+                    continue;
+                }
                 let v = match name {
                     "rate" => extrapolated_rate(&w, true, true),
                     "increase" => extrapolated_rate(&w, true, false),
@@ -202,9 +227,9 @@ impl<'a> Ctx<'a> {
 }
 
 /// The experimental `anchored`/`smoothed` range modifiers: Prometheus's
-/// error for functions that do not take them, and a clear "not supported"
-/// for the rest (this engine does not implement their semantics, and must
-/// not silently compute plain results instead).
+/// error for functions that do not take them. `anchored` is implemented;
+/// `smoothed` is not, and gets a clear "not supported" instead of silently
+/// computing plain results.
 pub(crate) fn check_extended_range(
     func: &str,
     anchored: bool,
@@ -216,9 +241,7 @@ pub(crate) fn check_extended_range(
                 "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {func}"
             )));
         }
-        return Err(EvalError::BadData(
-            "the experimental anchored modifier is not supported by this engine".into(),
-        ));
+        return Ok(());
     }
     if smoothed {
         if !matches!(func, "delta" | "increase" | "rate") {
@@ -231,6 +254,33 @@ pub(crate) fn check_extended_range(
         ));
     }
     Ok(())
+}
+
+/// The `anchored` variants: no extrapolation; the anchor sample (if any)
+/// is the first of `vs`.
+fn anchored_value(func: &str, vs: &[f64], range_ms: i64) -> Option<f64> {
+    let first = *vs.first()?;
+    let last = vs[vs.len() - 1];
+    let increase = || {
+        let mut r = last - first;
+        for w in vs.windows(2) {
+            if w[1] < w[0] {
+                r += w[0];
+            }
+        }
+        r
+    };
+    Some(match func {
+        "increase" => increase(),
+        "rate" => increase() / (range_ms as f64 / 1000.0),
+        "delta" => last - first,
+        "changes" => vs
+            .windows(2)
+            .filter(|x| x[1] != x[0] && !(x[0].is_nan() && x[1].is_nan()))
+            .count() as f64,
+        "resets" => vs.windows(2).filter(|x| x[1] < x[0]).count() as f64,
+        _ => return None,
+    })
 }
 
 /// Prometheus's `extrapolatedRate` for floats: the increase between the

@@ -211,7 +211,14 @@ impl<'a> Ctx<'a> {
                         ends,
                     });
                 }
-                let data = self.load_range(ms, ends[0], ends[ends.len() - 1])?;
+                // `anchored` also needs the last sample before each window
+                // (up to one lookback earlier).
+                let extra = if vs.anchored {
+                    self.opts.lookback_delta_ms
+                } else {
+                    0
+                };
+                let data = self.load_range(ms, ends[0] - extra, ends[ends.len() - 1])?;
                 Ok(RangeArg {
                     data,
                     range: ms.range,
