@@ -72,22 +72,51 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    // Resident memory per active series after 30 minutes of data (printed,
-    // not timed): the head's own estimate.
+    memory_per_series();
+}
+
+/// Resident memory of the process, in bytes (Linux `/proc/self/status`).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resident memory per active series with 3 h of data in the head (the
+/// most it holds before a 2 h block is cut), printed, not timed. Scrapes
+/// are generated on the fly so they do not count.
+fn memory_per_series() {
+    let w = Workload::new(WorkloadConfig {
+        steps: 3 * 3600 / 15,
+        ..WorkloadConfig::default()
+    });
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = DbOptions::new(dir.path());
     opts.wal_sync = WalSyncPolicy::Interval(Duration::from_secs(1));
     opts.maintenance_interval = None;
+    let before = rss_bytes();
     let db = Db::open(opts).expect("open");
-    append_all(&db, &w, &scrapes);
+    for s in w.scrapes() {
+        append_all(&db, &w, std::slice::from_ref(&s));
+    }
+    let after = rss_bytes();
     let st = db.stats();
+    let classic = w.classic_series() as f64;
     println!(
-        "head: {} stored series ({} classic), {} bytes estimated, {:.0} bytes per classic series",
+        "head after 3 h: {} stored series ({} classic), estimate {} bytes = {:.0} B/classic series",
         st.head_series,
         w.classic_series(),
         st.head_bytes,
-        st.head_bytes as f64 / w.classic_series() as f64
+        st.head_bytes as f64 / classic
     );
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "process RSS growth: {} bytes = {:.0} B/classic series",
+            a.saturating_sub(b),
+            a.saturating_sub(b) as f64 / classic
+        );
+    }
 }
 
 criterion_group!(benches, bench);

@@ -259,6 +259,7 @@ fn histogram_views_are_queryable() {
         vals,
         vec!["lat_bucket", "lat_count", "lat_sum", "old_bucket"]
     );
+    assert_eq!(db.series_count().unwrap(), 6);
     let les = db.label_values("le", &all(), &[]).unwrap();
     assert_eq!(les, vec!["+Inf", "0.005", "1"]);
     let les = db

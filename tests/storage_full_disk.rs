@@ -117,7 +117,7 @@ fn full_disk_fails_commits_cleanly_and_recovers() {
             .unwrap();
         assert_eq!(visible[0].timestamps, acked);
         // Space returns: writes work again.
-        set_fsize_limit(libc::RLIM_INFINITY as u64);
+        set_fsize_limit(libc::RLIM_INFINITY);
         commit_batch(&db, 100_000, 50).unwrap();
         acked.push(100_000);
         db.close().unwrap();

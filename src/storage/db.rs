@@ -391,6 +391,26 @@ impl Db {
         res.map(|()| dst)
     }
 
+    /// Number of distinct series as readers see them (histogram views
+    /// counted individually) over all blocks and the head. Walks the label
+    /// sets of every series, so it is meant for tools and occasional
+    /// metrics, not hot paths.
+    pub fn series_count(&self) -> Result<u64, StorageError> {
+        let hints = SelectHints {
+            min_t: i64::MIN,
+            max_t: i64::MAX,
+            labels_only: true,
+            skip_histogram_views: false,
+        };
+        let any_name = Matcher::new(
+            crate::model::MatchOp::RegexMatch,
+            crate::model::METRIC_NAME,
+            ".+",
+        )
+        .map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(Querier::select(self, &hints, &[any_name])?.len() as u64)
+    }
+
     /// Counters and sizes.
     pub fn stats(&self) -> DbStats {
         let i = &self.inner;
@@ -536,7 +556,10 @@ impl Inner {
             }
             // Never start a block before an earlier cut's end (a forced
             // cut may end mid-window), so blocks from the head never overlap.
-            let block_start = (start.div_euclid(dur) * dur).max(head.boundary().min(start));
+            let block_start = start
+                .div_euclid(dur)
+                .saturating_mul(dur)
+                .max(head.boundary().min(start));
             let block_end = block_start.saturating_add(dur);
             let due = match force_end {
                 Some(end) => block_start < end,

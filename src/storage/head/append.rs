@@ -227,17 +227,24 @@ impl Appender for HeadAppender<'_> {
             },
         )?;
         let mut ooo = 0;
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (s, t, v) in &floats {
             if s.data.lock().append_float(*t, *v) == Placed::OutOfOrder {
                 ooo += 1;
             }
-            head.observe_t(*t);
+            min_t = min_t.min(*t);
+            max_t = max_t.max(*t);
         }
         for (s, t, h) in &hists {
             if s.data.lock().append_histogram(*t, h) == Placed::OutOfOrder {
                 ooo += 1;
             }
-            head.observe_t(*t);
+            min_t = min_t.min(*t);
+            max_t = max_t.max(*t);
+        }
+        if min_t <= max_t {
+            head.observe_t(min_t);
+            head.observe_t(max_t);
         }
         inc(&head.counters.out_of_order, ooo);
         inc(&head.counters.float_samples, floats.len() as u64);

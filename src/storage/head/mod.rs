@@ -9,6 +9,7 @@
 
 mod append;
 mod column;
+mod label_map;
 mod postings;
 mod read;
 mod replay;
@@ -30,6 +31,7 @@ use crate::model::{Label, Labels};
 use crate::storage::api::AppendError;
 use crate::storage::views::LE;
 use crate::storage::wal::{Record, SeriesKind, SeriesRecord, Wal};
+use label_map::{LabelMap, labels_hash};
 use postings::Postings;
 
 #[cfg(test)]
@@ -93,7 +95,7 @@ fn inc(c: &AtomicU64, n: u64) {
 /// The in-memory head.
 pub(crate) struct Head {
     ooo_window_ms: i64,
-    by_labels: Vec<RwLock<HashMap<Labels, Arc<MemSeries>, FxBuild>>>,
+    by_labels: Vec<RwLock<LabelMap>>,
     by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>, FxBuild>>>,
     postings: RwLock<Postings>,
     symbols: Mutex<HashSet<Arc<str>>>,
@@ -239,13 +241,14 @@ impl Head {
         labels: &Labels,
         kind: SeriesKind,
     ) -> Result<(Arc<MemSeries>, bool), AppendError> {
-        let stripe = &self.by_labels[stripe_of(labels)];
-        let found = stripe.read().get(labels).cloned();
+        let h = labels_hash(labels);
+        let stripe = &self.by_labels[(h % STRIPES as u64) as usize];
+        let found = stripe.read().get(h, labels).cloned();
         let s = match found {
             Some(s) => (s, false),
             None => {
                 let mut w = stripe.write();
-                if let Some(s) = w.get(labels) {
+                if let Some(s) = w.get(h, labels) {
                     (s.clone(), false)
                 } else {
                     if let Err(reason) = validate_labels(labels, kind) {
@@ -257,7 +260,7 @@ impl Head {
                     }
                     let r = self.next_ref.fetch_add(1, Ordering::AcqRel);
                     let s = self.insert_series(r, self.intern(labels), kind);
-                    w.insert(s.labels.clone(), s.clone());
+                    w.insert(h, s.clone());
                     if let Some(wal) = self.wal.get() {
                         wal.log_deferred(&Record::Series(vec![SeriesRecord {
                             series_ref: r,
@@ -327,9 +330,10 @@ impl Head {
                 }
             };
             if empty {
-                self.by_labels[stripe_of(&s.labels)]
+                let h = labels_hash(&s.labels);
+                self.by_labels[(h % STRIPES as u64) as usize]
                     .write()
-                    .remove(&s.labels);
+                    .remove(h, &s.labels);
                 self.by_ref[stripe_of(&s.series_ref)]
                     .write()
                     .remove(&s.series_ref);

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::label_map::labels_hash;
 use super::series::{MemSeries, SeriesData};
-use super::{Head, inc, stripe_of};
+use super::{Head, STRIPES, inc};
 use crate::model::HistogramSample;
 use crate::storage::api::StorageError;
 use crate::storage::wal::{
@@ -37,14 +38,15 @@ impl Head {
             }
             return;
         }
-        let stripe = &self.by_labels[stripe_of(&r.labels)];
+        let h = labels_hash(&r.labels);
+        let stripe = &self.by_labels[(h % STRIPES as u64) as usize];
         let mut w = stripe.write();
-        if let Some(existing) = w.get(&r.labels) {
+        if let Some(existing) = w.get(h, &r.labels) {
             st.alias.insert(r.series_ref, existing.clone());
             return;
         }
         let s = self.insert_series(r.series_ref, self.intern(&r.labels), r.kind);
-        w.insert(s.labels.clone(), s);
+        w.insert(h, s);
         self.next_ref
             .fetch_max(r.series_ref + 1, std::sync::atomic::Ordering::AcqRel);
     }
