@@ -110,6 +110,8 @@ impl<'a> Ctx<'a> {
         }
         let anchored =
             matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.anchored);
+        let smoothed =
+            matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.smoothed);
         let lookback = self.opts.lookback_delta_ms;
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         let mut col = Collector::new(g.n);
@@ -118,6 +120,26 @@ impl<'a> Ctx<'a> {
             let ws = windows(&s.ts, &arg.ends, arg.range);
             let mut slot = None;
             for (i, &(a, b)) in ws.iter().enumerate() {
+                if smoothed {
+                    let end = arg.ends[i];
+                    let start = end - arg.range;
+                    let prev = (a > 0 && s.ts[a - 1] > start - lookback).then(|| a - 1);
+                    let next = (b < s.ts.len() && s.ts[b] < end + lookback).then_some(b);
+                    let idx: Vec<usize> = prev.into_iter().chain(a..b).chain(next).collect();
+                    if let Some(v) = smoothed_value(name, &s.ts, &s.vs, &idx, start, end, arg.range)
+                    {
+                        let sl = match slot {
+                            Some(sl) => sl,
+                            None => {
+                                let sl = col.slot(s.labels.clone(), true);
+                                slot = Some(sl);
+                                sl
+                            }
+                        };
+                        col.set(sl, i, v)?;
+                    }
+                    continue;
+                }
                 if a == b {
                     continue;
                 }
@@ -227,9 +249,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// The experimental `anchored`/`smoothed` range modifiers: Prometheus's
-/// error for functions that do not take them. `anchored` is implemented;
-/// `smoothed` is not, and gets a clear "not supported" instead of silently
-/// computing plain results.
+/// error for functions that do not take them.
 pub(crate) fn check_extended_range(
     func: &str,
     anchored: bool,
@@ -249,11 +269,62 @@ pub(crate) fn check_extended_range(
                 "smoothed modifier can only be used with: delta, increase, rate - not with {func}"
             )));
         }
-        return Err(EvalError::BadData(
-            "the experimental smoothed modifier is not supported by this engine".into(),
-        ));
+        return Ok(());
     }
     Ok(())
+}
+
+/// The `smoothed` variants: the (counter-adjusted for `rate`/`increase`)
+/// series is linearly interpolated at the window's start and end, using the
+/// samples around each boundary (`idx`: the sample before the start, those
+/// inside, the one after the end); beyond the first/last sample the value is
+/// held flat.
+fn smoothed_value(
+    func: &str,
+    ts: &[i64],
+    vs: &[f64],
+    idx: &[usize],
+    start: i64,
+    end: i64,
+    range_ms: i64,
+) -> Option<f64> {
+    if idx.is_empty() || !matches!(func, "rate" | "increase" | "delta") {
+        return None;
+    }
+    let counter = func != "delta";
+    let mut vals = Vec::with_capacity(idx.len());
+    let mut correction = 0.0;
+    let mut prev: Option<f64> = None;
+    for &k in idx {
+        let v = vs[k];
+        if let Some(p) = prev
+            && counter
+            && v < p
+        {
+            correction += p;
+        }
+        prev = Some(v);
+        vals.push(v + correction);
+    }
+    let at = |x: i64| -> f64 {
+        let n = idx.len();
+        if x <= ts[idx[0]] {
+            return vals[0];
+        }
+        if x >= ts[idx[n - 1]] {
+            return vals[n - 1];
+        }
+        let k = idx.partition_point(|&j| ts[j] <= x);
+        let (t0, t1) = (ts[idx[k - 1]], ts[idx[k]]);
+        let (v0, v1) = (vals[k - 1], vals[k]);
+        v0 + (v1 - v0) * (x - t0) as f64 / (t1 - t0) as f64
+    };
+    let diff = at(end) - at(start);
+    Some(if func == "rate" {
+        diff / (range_ms as f64 / 1000.0)
+    } else {
+        diff
+    })
 }
 
 /// The `anchored` variants: no extrapolation; the anchor sample (if any)

@@ -213,12 +213,15 @@ impl<'a> Ctx<'a> {
                 }
                 // `anchored` also needs the last sample before each window
                 // (up to one lookback earlier).
-                let extra = if vs.anchored {
-                    self.opts.lookback_delta_ms
+                // `smoothed` also looks one lookback past each window's end.
+                let lookback = self.opts.lookback_delta_ms;
+                let extra = if vs.anchored || vs.smoothed {
+                    lookback
                 } else {
                     0
                 };
-                let data = self.load_range(ms, ends[0] - extra, ends[ends.len() - 1])?;
+                let ahead = if vs.smoothed { lookback } else { 0 };
+                let data = self.load_range(ms, ends[0] - extra, ends[ends.len() - 1] + ahead)?;
                 Ok(RangeArg {
                     data,
                     range: ms.range,
