@@ -180,9 +180,8 @@ impl<'a> Ctx<'a> {
             Expr::NumberLiteral(v) => Ok(Val::Scalar(vec![*v; g.n])),
             Expr::StringLiteral(s) => Ok(Val::Str(s.clone())),
             Expr::Paren(inner) => self.eval(inner, g),
-            Expr::VectorSelector(vs) if vs.smoothed || vs.anchored => Err(EvalError::BadData(
-                "the experimental anchored/smoothed modifiers are not supported by this engine"
-                    .into(),
+            Expr::VectorSelector(vs) if vs.anchored => Err(EvalError::BadData(
+                "the anchored modifier can only be used on range selectors".into(),
             )),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, g, false)?)),
             Expr::MatrixSelector(ms) if ms.selector.smoothed || ms.selector.anchored => {

@@ -125,6 +125,10 @@ impl<'a> Ctx<'a> {
                     let start = end - arg.range;
                     let prev = (a > 0 && s.ts[a - 1] > start - lookback).then(|| a - 1);
                     let next = (b < s.ts.len() && s.ts[b] < end + lookback).then_some(b);
+                    // Data must reach the window from both sides.
+                    if !((prev.is_some() || a < b) && (a < b || next.is_some())) {
+                        continue;
+                    }
                     let idx: Vec<usize> = prev.into_iter().chain(a..b).chain(next).collect();
                     if let Some(v) = smoothed_value(name, &s.ts, &s.vs, &idx, start, end, arg.range)
                     {
