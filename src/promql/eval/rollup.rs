@@ -125,8 +125,10 @@ impl<'a> Ctx<'a> {
                     let start = end - arg.range;
                     let prev = (a > 0 && s.ts[a - 1] > start - lookback).then(|| a - 1);
                     let next = (b < s.ts.len() && s.ts[b] < end + lookback).then_some(b);
-                    // Data must reach the window from both sides.
-                    if !((prev.is_some() || a < b) && (a < b || next.is_some())) {
+                    // Data must reach the window from both sides: a sample
+                    // inside it, or samples both before and after it.
+                    let inside = a < b;
+                    if !inside && (prev.is_none() || next.is_none()) {
                         continue;
                     }
                     let idx: Vec<usize> = prev.into_iter().chain(a..b).chain(next).collect();
