@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod durations;
 pub mod error;
+pub mod features;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
@@ -12,6 +13,7 @@ pub mod series;
 
 pub use durations::resolve_durations;
 pub use error::{ErrorItem, ParseError, ParseErrorKind};
+pub use features::{Experimental, experimental_features};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{
     DEFAULT_MAX_DEPTH, ParseOptions, parse, parse_metric_selector, parse_with_options,
