@@ -6,6 +6,7 @@ pub mod durations;
 pub mod engine;
 pub mod error;
 mod eval;
+pub mod features;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
@@ -18,6 +19,7 @@ pub use value::{EvalResult, RangeSeries, Value, VectorSample};
 
 pub use durations::resolve_durations;
 pub use error::{ErrorItem, ParseError, ParseErrorKind};
+pub use features::{Experimental, experimental_features};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{
     DEFAULT_MAX_DEPTH, ParseOptions, parse, parse_metric_selector, parse_with_options,
