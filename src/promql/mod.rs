@@ -2,9 +2,11 @@
 //! evaluator reads only through [`crate::storage::Querier`].
 
 pub mod ast;
+pub mod durations;
 pub mod engine;
 pub mod error;
 mod eval;
+pub mod features;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
@@ -13,13 +15,17 @@ pub mod series;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, EvalError};
+pub use value::{EvalResult, RangeSeries, Value, VectorSample};
+
+pub use durations::resolve_durations;
 pub use error::{ErrorItem, ParseError, ParseErrorKind};
+pub use features::{Experimental, experimental_features};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{
-    DEFAULT_MAX_DEPTH, ParseOptions, parse, parse_metric_selector, parse_with_options,
+    DEFAULT_MAX_DEPTH, DEFAULT_STACK_BUDGET, ParseOptions, parse, parse_metric_selector,
+    parse_with_options,
 };
 pub use series::{SeriesDesc, SeriesValue, parse_series_desc};
-pub use value::{EvalResult, RangeSeries, Value, VectorSample};
 
 /// Parses a Prometheus duration (`1h30m`, `5m`, `1d`, `1w`, `1y`, `100ms`,
 /// `0`) into milliseconds. Units must appear in descending order, each at
