@@ -4,10 +4,32 @@
 //! Semantics follow Prometheus 3.x: left-open lookback and range windows
 //! `(t - d, t]`, a 5 minute default lookback, staleness markers that end a
 //! series, delayed `__name__` removal, `@` and negative offsets. The work is
-//! done in [`super::eval`], split by function family.
+//! done in the private `eval` module, split by function family.
 //!
 //! Range queries select each series once for the whole range and slide over
 //! the decoded columns; no chunk is read twice for different steps.
+//!
+//! # Compatibility notes
+//!
+//! - Windows are left-open, `(t - range, t]` for range selectors and
+//!   `(t - lookback, t]` for instant selectors, as in Prometheus 3.x.
+//!   Prometheus 2.x (Debian ships 2.42) used closed windows, so a sample
+//!   exactly at `t - range` is counted there and not here; queries evaluated
+//!   off the sample grid give the same results in both.
+//! - `__name__` removal is delayed to the end of the query (3.x behaviour):
+//!   `label_replace(rate(x[5m]), "__name__", ...)` can keep a name, and
+//!   series that only differ by a to-be-dropped name collide at the end.
+//!   `__type__`/`__unit__` labels are dropped together with the name.
+//! - Annotations carry Prometheus's texts but no `(line:col)` position (the
+//!   AST has no positions).
+//! - Not supported: native (exponential) histograms, the experimental
+//!   `anchored`/`smoothed` range modifiers, `fill*()` binary-operator
+//!   modifiers and start timestamps; duration expressions only as far as the
+//!   parser folds them into constants.
+//! - [`EngineOptions::max_samples`] counts samples read from storage, the
+//!   per-step cells of selector and range-function results, and output
+//!   points; Prometheus counts peak in-memory samples instead, so the same
+//!   limit trips earlier here.
 
 use std::time::Duration;
 
@@ -22,9 +44,10 @@ use super::value::EvalResult;
 pub struct EngineOptions {
     /// How far back an instant selector looks for the latest sample (ms).
     pub lookback_delta_ms: i64,
-    /// Maximum number of samples a query may load from storage plus the
-    /// points it produces (Prometheus's `--query.max-samples` counts peak
-    /// in-memory samples; this counts totals, which is stricter).
+    /// Maximum number of samples a query may hold: samples read from
+    /// storage, per-step cells of intermediate results and output points,
+    /// counted in total (Prometheus's `--query.max-samples` counts the peak
+    /// instead; this is stricter).
     pub max_samples: usize,
     /// Maximum number of series a query may select from storage in total.
     pub max_series: usize,
@@ -34,6 +57,12 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// Maximum number of output steps of a range query (Prometheus: 11,000).
     pub max_steps: usize,
+    /// Evaluate `histogram_quantile(q, rate(x_bucket[w]))` and
+    /// `histogram_quantile(q, sum by (le, ...) (rate(x_bucket[w])))` from
+    /// histogram columns (`Querier::select_histograms`) instead of joining
+    /// one float series per bucket. Results are identical; off only for
+    /// testing that claim.
+    pub histogram_fast_path: bool,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +74,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
             max_steps: 11_000,
+            histogram_fast_path: true,
         }
     }
 }

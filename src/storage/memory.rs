@@ -1,7 +1,8 @@
 //! `MemStorage`: an in-memory [`Querier`] + [`Appendable`] **test double**
-//! with plain vectors and no durability. It exists so the PromQL engine,
-//! its conformance runner and benchmarks can run without the real database;
-//! production code uses the real `Db`.
+//! with plain vectors and no durability. It lets the PromQL engine's unit
+//! tests and benchmarks run without the real database (the conformance
+//! runner uses the real `Db` by default and this double with
+//! `WATCHPOST_PROMQL_BACKEND=memory`); production code uses `Db`.
 //!
 //! Histogram series are stored whole and exposed like the real storage:
 //! through [`Querier::select`] as `<name>_bucket{le=...}`, `<name>_sum` and
@@ -17,7 +18,7 @@ use super::api::{
     AppendError, Appendable, Appender, CommitSummary, HistogramSeries, Querier, SelectHints,
     Series, StorageError,
 };
-use crate::model::{HistogramSample, Labels, METRIC_NAME, Matcher, is_stale_nan, stale_nan};
+use crate::model::{HistogramSample, Labels, METRIC_NAME, Matcher, stale_nan};
 
 #[derive(Default)]
 struct Inner {
@@ -61,7 +62,7 @@ pub fn format_le(b: f64) -> String {
     let e = format!("{b:e}");
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) {
+    if !(-4..6).contains(&exp) {
         format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     } else {
         format!("{b}")
@@ -336,7 +337,25 @@ impl Querier for MemStorage {
             });
         }
         if !hints.skip_histogram_views {
+            let mut added = false;
             for (l, (ts, hs)) in &inner.hists {
+                // Cheap pre-checks before building any view: the family's
+                // own labels, and the three possible view names.
+                let family_ok = matchers
+                    .iter()
+                    .filter(|m| m.name != METRIC_NAME && m.name != "le")
+                    .all(|m| m.matches(l.get(&m.name).unwrap_or("")));
+                let family = l.metric_name().unwrap_or("");
+                let name_ok = ["_bucket", "_sum", "_count"].iter().any(|suf| {
+                    let n = format!("{family}{suf}");
+                    matchers
+                        .iter()
+                        .filter(|m| m.name == METRIC_NAME)
+                        .all(|m| m.matches(&n))
+                });
+                if !family_ok || !name_ok {
+                    continue;
+                }
                 let (a, b) = cut(ts, hints.min_t, hints.max_t);
                 if a == b && !hints.labels_only {
                     continue;
@@ -344,10 +363,13 @@ impl Querier for MemStorage {
                 for v in Self::views(l, ts, hs, a, b) {
                     if matches_all(&v.labels, matchers) {
                         out.push(v);
+                        added = true;
                     }
                 }
             }
-            out.sort_by(|x, y| x.labels.cmp(&y.labels));
+            if added {
+                out.sort_by(|x, y| x.labels.cmp(&y.labels));
+            }
         }
         if hints.labels_only {
             for s in &mut out {
@@ -437,11 +459,6 @@ impl Querier for MemStorage {
         vals.dedup();
         Ok(vals)
     }
-}
-
-/// True when `v` is a stale marker (re-exported helper for test scripts).
-pub fn is_stale(v: f64) -> bool {
-    is_stale_nan(v)
 }
 
 #[cfg(test)]

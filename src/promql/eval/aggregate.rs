@@ -3,22 +3,26 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Labels, METRIC_NAME};
+use crate::model::Labels;
 
 use super::super::ast::{AggregateExpr, AggregateOp};
 use super::super::engine::EvalError;
 use super::rollup::quantile;
-use super::{Collector, Ctx, Grid, Series, Val, go_format_f, go_format_g, kahan_inc};
+use super::{
+    Collector, Ctx, Grid, Series, Val, drop_name_labels, go_format_f, go_format_g, kahan_inc,
+};
 
 /// Running state of one (group, step) cell for the simple aggregations.
 #[derive(Clone, Copy, Default)]
-struct Acc {
-    seen: bool,
+pub(crate) struct Acc {
+    pub(crate) seen: bool,
     count: f64,
     value: f64,
     kahan: f64,
     mean: f64,
     incremental: bool,
+    /// Sum of non-finite inputs (for `avg`, whose result they decide).
+    non_finite: Option<f64>,
 }
 
 /// The grouping labels of `l` for `by`/`without`.
@@ -28,7 +32,7 @@ fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
         for n in grouping {
             b.del(n);
         }
-        b.del(METRIC_NAME);
+        drop_name_labels(&mut b);
         b.build()
     } else {
         l.keep(grouping)
@@ -129,7 +133,7 @@ impl<'a> Ctx<'a> {
                     })
                     .collect();
                 let mut buf: Vec<Vec<f64>> = vec![Vec::new(); groups.len()];
-                for i in 0..g.n {
+                for (i, &qi) in q.iter().enumerate() {
                     for b in &mut buf {
                         b.clear();
                     }
@@ -140,7 +144,7 @@ impl<'a> Ctx<'a> {
                     }
                     for (id, b) in buf.iter_mut().enumerate() {
                         if !b.is_empty() {
-                            out[id].vals[i] = Some(quantile(q[i], b));
+                            out[id].vals[i] = Some(quantile(qi, b));
                         }
                     }
                 }
@@ -314,13 +318,17 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
+pub(crate) fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
     if !c.seen {
         c.seen = true;
         c.count = 1.0;
         match op {
             AggregateOp::Stddev | AggregateOp::Stdvar => {
                 c.mean = v;
+                c.value = if v.is_finite() { 0.0 } else { f64::NAN };
+            }
+            AggregateOp::Avg if !v.is_finite() => {
+                c.non_finite = Some(v);
                 c.value = 0.0;
             }
             AggregateOp::Count | AggregateOp::Group => c.value = 1.0,
@@ -331,6 +339,9 @@ fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
     c.count += 1.0;
     match op {
         AggregateOp::Sum => (c.value, c.kahan) = kahan_inc(v, c.value, c.kahan),
+        AggregateOp::Avg if !v.is_finite() => {
+            c.non_finite = Some(c.non_finite.map_or(v, |x| x + v));
+        }
         AggregateOp::Avg => {
             if !c.incremental {
                 let (nv, nc) = kahan_inc(v, c.value, c.kahan);
@@ -348,16 +359,8 @@ fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
         }
         AggregateOp::Count => c.value += 1.0,
         AggregateOp::Group => {}
-        AggregateOp::Max => {
-            if c.value < v || c.value.is_nan() {
-                c.value = v;
-            }
-        }
-        AggregateOp::Min => {
-            if c.value > v || c.value.is_nan() {
-                c.value = v;
-            }
-        }
+        AggregateOp::Max if c.value < v || c.value.is_nan() => c.value = v,
+        AggregateOp::Min if c.value > v || c.value.is_nan() => c.value = v,
         AggregateOp::Stddev | AggregateOp::Stdvar => {
             let delta = v - c.mean;
             c.mean += delta / c.count;
@@ -367,9 +370,10 @@ fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
     }
 }
 
-fn finish(op: AggregateOp, c: &Acc) -> f64 {
+pub(crate) fn finish(op: AggregateOp, c: &Acc) -> f64 {
     match op {
         AggregateOp::Sum => c.value + c.kahan,
+        AggregateOp::Avg if c.non_finite.is_some() => c.non_finite.unwrap_or(f64::NAN),
         AggregateOp::Avg => {
             if c.incremental {
                 c.mean + c.kahan

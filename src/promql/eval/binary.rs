@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Labels, METRIC_NAME};
+use crate::model::Labels;
 
 use super::super::ast::{BinaryExpr, BinaryOp, Cardinality, VectorMatching};
 use super::super::engine::EvalError;
-use super::{Collector, Ctx, Grid, Series, Val};
+use super::{Collector, Ctx, Grid, Series, Val, drop_name_labels};
 
 /// Applies a scalar operator. Returns (value, keep) where `keep` is the
 /// comparison outcome (always true for arithmetic).
@@ -33,13 +33,14 @@ pub(crate) fn scalar_op(op: BinaryOp, l: f64, r: f64) -> (f64, bool) {
 }
 
 /// The matching signature of a series: the `on` labels, or all labels but
-/// the `ignoring` ones and `__name__`.
+/// the `ignoring` ones and `__name__` (`__type__`/`__unit__` do take part in
+/// matching, as upstream's type-and-unit scripts require).
 fn signature(l: &Labels, m: &VectorMatching) -> Labels {
     if m.on {
         l.keep(&m.labels)
     } else {
         let mut b = l.builder();
-        b.del(METRIC_NAME);
+        b.del(crate::model::METRIC_NAME);
         for n in &m.labels {
             b.del(n);
         }
@@ -164,6 +165,16 @@ impl<'a> Ctx<'a> {
                 }
                 let oi = one_at[sig];
                 let ov = one[oi].vals[i].unwrap_or(f64::NAN);
+                // One-to-one: a second match of the same signature is an
+                // error even if the comparison would filter it out.
+                if m.card == Cardinality::OneToOne {
+                    if used_stamp[sig] == i {
+                        return Err(EvalError::Execution(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                        ));
+                    }
+                    used_stamp[sig] = i;
+                }
                 let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
                 let (mut v, keep) = scalar_op(b.op, l, r);
                 if b.return_bool {
@@ -181,14 +192,7 @@ impl<'a> Ctx<'a> {
                         sl
                     }
                 };
-                if m.card == Cardinality::OneToOne {
-                    if used_stamp[sig] == i {
-                        return Err(EvalError::Execution(
-                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
-                        ));
-                    }
-                    used_stamp[sig] = i;
-                } else {
+                if m.card != Cardinality::OneToOne {
                     let key = (sig, col.out[slot].labels.clone());
                     if seen_out.get(&key) == Some(&i) {
                         return Err(EvalError::Execution(
@@ -208,7 +212,7 @@ impl<'a> Ctx<'a> {
 fn result_labels(many: &Labels, one: &Labels, op: BinaryOp, m: &VectorMatching) -> Labels {
     let mut b = many.builder();
     if !op.is_comparison() {
-        b.del(METRIC_NAME);
+        drop_name_labels(&mut b);
     }
     match m.card {
         Cardinality::OneToOne => {

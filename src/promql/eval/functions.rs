@@ -12,22 +12,23 @@ use super::{Collector, Ctx, Grid, Series, Val, go_max, go_min, strip_parens};
 /// Labels for `absent()`/`absent_over_time()`: the equality matchers of the
 /// selector (other than `__name__`); a name matched twice is left out.
 pub(crate) fn absent_labels(matchers: &[Matcher]) -> Labels {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut dup: Vec<String> = Vec::new();
+    // Same order-dependent rule as Prometheus: the first `=` matcher of a
+    // name sets it; any later matcher of that name, or any non-`=` matcher,
+    // removes it.
+    let mut b = crate::model::LabelsBuilder::new();
+    let mut has: Vec<&str> = Vec::new();
     for m in matchers {
         if m.name == METRIC_NAME {
             continue;
         }
-        if m.op == MatchOp::Equal {
-            if pairs.iter().any(|(n, _)| *n == m.name) {
-                dup.push(m.name.clone());
-            } else {
-                pairs.push((m.name.clone(), m.value.clone()));
-            }
+        if m.op == MatchOp::Equal && !has.contains(&m.name.as_str()) {
+            b.set(m.name.as_str(), m.value.as_str());
+            has.push(&m.name);
+        } else {
+            b.del(&m.name);
         }
     }
-    pairs.retain(|(n, _)| !dup.contains(n));
-    Labels::from_pairs(pairs)
+    b.build()
 }
 
 /// A simple per-value float function, or None if `name` is not one.
@@ -149,12 +150,25 @@ impl<'a> Ctx<'a> {
     /// Evaluates a function call.
     pub(crate) fn eval_call(&mut self, c: &Call, g: &Grid) -> Result<Val, EvalError> {
         let name = c.func.as_str();
+        // The parser checks calls; hand-built ASTs get the same check here so
+        // that a wrong argument count is an error, never an index panic.
+        let Some(sig) = crate::promql::get_function(name) else {
+            return Err(EvalError::BadData(format!(
+                "unknown function with name \"{name}\""
+            )));
+        };
+        if c.args.len() < sig.min_args() || sig.max_args().is_some_and(|m| c.args.len() > m) {
+            return Err(EvalError::BadData(format!(
+                "wrong number of arguments for function \"{name}\": got {}",
+                c.args.len()
+            )));
+        }
         if is_rollup(name) {
             return Ok(Val::Vector(self.eval_rollup(c, g)?));
         }
         if let Some(f) = simple(name) {
             let v = self.eval_vector(&c.args[0], g)?;
-            return Ok(Val::Vector(map_values(v, |x| f(x))));
+            return Ok(Val::Vector(map_values(v, f)));
         }
         if is_date_fn(name) {
             if c.args.is_empty() {
@@ -175,6 +189,15 @@ impl<'a> Ctx<'a> {
                 (0..g.n).map(|i| g.t(i) as f64 / 1000.0).collect(),
             )),
             "pi" => Ok(Val::Scalar(vec![PI; g.n])),
+            // Query-context functions (experimental in Prometheus 3.x).
+            "step" => Ok(Val::Scalar(vec![self.query_step as f64 / 1000.0; g.n])),
+            "range" => Ok(Val::Scalar(vec![
+                (self.query_end - self.query_start) as f64
+                    / 1000.0;
+                g.n
+            ])),
+            "start" => Ok(Val::Scalar(vec![self.query_start as f64 / 1000.0; g.n])),
+            "end" => Ok(Val::Scalar(vec![self.query_end as f64 / 1000.0; g.n])),
             "vector" => {
                 let s = self.eval_scalar(&c.args[0], g)?;
                 Ok(Val::Vector(vec![Series {
@@ -326,6 +349,11 @@ impl<'a> Ctx<'a> {
             }
             "sort_by_label" | "sort_by_label_desc" => {
                 let mut v = self.eval_vector(&c.args[0], g)?;
+                if self.query_start != self.query_end {
+                    self.warn(
+                        "sort is ineffective for range queries since results are always ordered by labels",
+                    );
+                }
                 let mut names = Vec::new();
                 for a in &c.args[1..] {
                     names.push(self.eval_string(a, g)?);
@@ -414,6 +442,16 @@ impl<'a> Ctx<'a> {
                 Ok(Val::Vector(col.finish()))
             }
             "histogram_quantile" => Ok(Val::Vector(self.eval_histogram_quantile(c, g)?)),
+            "info" => Ok(Val::Vector(self.eval_info(c, g)?)),
+            // These read native-histogram samples only and skip floats; this
+            // engine holds no native histograms (classic histograms are
+            // float `le` series), so the result is always empty.
+            "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
+            | "histogram_stdvar" => {
+                self.eval_vector(&c.args[0], g)?;
+                Ok(Val::Vector(Vec::new()))
+            }
+            "histogram_quantiles" => Ok(Val::Vector(self.eval_histogram_quantiles(c, g)?)),
             "histogram_fraction" => Ok(Val::Vector(self.eval_histogram_fraction(c, g)?)),
             other => Err(EvalError::BadData(format!(
                 "function \"{other}\" is not supported"

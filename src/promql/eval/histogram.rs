@@ -8,7 +8,7 @@ use crate::model::{Labels, METRIC_NAME};
 
 use super::super::ast::Call;
 use super::super::engine::EvalError;
-use super::{Collector, Ctx, Grid, Series, go_format_g};
+use super::{Collector, Ctx, Grid, Series, drop_name, go_format_g};
 
 /// Relative tolerance below which bucket count differences are float noise.
 const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
@@ -136,10 +136,13 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, buckets: &mut Vec<Bucket>)
         let ub = b.ub;
         let interpolate = |v: f64| -> f64 {
             if lb == f64::NEG_INFINITY {
-                // The first bucket: nothing is known below its bound; treat
-                // it like Prometheus does (all of it sits at the bound, or
-                // linearly from 0 for a positive bound).
-                if ub <= 0.0 || v < 0.0 {
+                // The first bucket has infinite width: for a bound <= 0 its
+                // observations count as lying below any value inside it; for
+                // a positive bound they are spread linearly over (0, ub].
+                if ub <= 0.0 {
+                    return b.count;
+                }
+                if v < 0.0 {
                     return rank;
                 }
                 return rank + (b.count - rank) * (v / ub);
@@ -197,6 +200,15 @@ pub(crate) fn parse_le(s: &str) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
+/// One output group of `histogram_quantile`: output labels, metric name
+/// (for annotations) and its buckets as (upper bound, value per step), in
+/// input order.
+pub(crate) struct QuantileGroup<'v> {
+    pub labels: Labels,
+    pub name: String,
+    pub buckets: Vec<(f64, &'v [Option<f64>])>,
+}
+
 /// Classic buckets of a vector grouped by labels-without-`le`.
 pub(crate) struct BucketGroups {
     /// Output labels (no `le`, no `__name__`) per group.
@@ -229,7 +241,7 @@ impl<'a> Ctx<'a> {
             let n = bg.labels.len();
             let id = *idx.entry(key.clone()).or_insert(n);
             if id == n {
-                bg.labels.push(key.without_metric_name());
+                bg.labels.push(drop_name(&key));
                 bg.names.push(name);
             }
             bg.member.push(Some((id, ub)));
@@ -244,8 +256,41 @@ impl<'a> Ctx<'a> {
         g: &Grid,
     ) -> Result<Vec<Series>, EvalError> {
         let q = self.eval_scalar(&c.args[0], g)?;
+        if let Some(fast) = self.histogram_quantile_fast(c, &q, g)? {
+            return Ok(fast);
+        }
         let v = self.eval_vector(&c.args[1], g)?;
         self.quantile_over_buckets(&q, &v, g)
+    }
+
+    /// `histogram_quantiles(buckets, "label", q1, q2, ...)` (experimental in
+    /// Prometheus 3.x): one output series per quantile, told apart by `label`.
+    pub(crate) fn eval_histogram_quantiles(
+        &mut self,
+        c: &Call,
+        g: &Grid,
+    ) -> Result<Vec<Series>, EvalError> {
+        let v = self.eval_vector(&c.args[0], g)?;
+        let label = self.eval_string(&c.args[1], g)?;
+        let mut col = Collector::new(g.n);
+        for qe in &c.args[2..] {
+            let q = self.eval_scalar(qe, g)?;
+            let mut value = go_format_g(q.first().copied().unwrap_or(f64::NAN));
+            if value.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+                value.push_str(".0");
+            }
+            for s in self.quantile_over_buckets(&q, &v, g)? {
+                let mut b = s.labels.builder();
+                b.set(label.as_str(), value.as_str());
+                let slot = col.slot(b.build(), false);
+                for (i, x) in s.vals.iter().enumerate() {
+                    if let Some(x) = x {
+                        col.set(slot, i, *x)?;
+                    }
+                }
+            }
+        }
+        Ok(col.finish())
     }
 
     /// The generic `histogram_quantile` over an evaluated bucket vector.
@@ -256,46 +301,66 @@ impl<'a> Ctx<'a> {
         g: &Grid,
     ) -> Result<Vec<Series>, EvalError> {
         let bg = self.bucket_groups(v);
+        let mut groups: Vec<QuantileGroup> = bg
+            .labels
+            .into_iter()
+            .zip(bg.names)
+            .map(|(labels, name)| QuantileGroup {
+                labels,
+                name,
+                buckets: Vec::new(),
+            })
+            .collect();
+        for (s, m) in v.iter().zip(&bg.member) {
+            if let Some((id, ub)) = m {
+                groups[*id].buckets.push((*ub, &s.vals));
+            }
+        }
+        self.quantiles_of_groups(q, &groups, g)
+    }
+
+    /// The shared core of the generic and the column path: per step and
+    /// group, gathers the buckets present and computes the quantile.
+    pub(crate) fn quantiles_of_groups(
+        &mut self,
+        q: &[f64],
+        groups: &[QuantileGroup],
+        g: &Grid,
+    ) -> Result<Vec<Series>, EvalError> {
         let mut warned = false;
         let mut col = Collector::new(g.n);
-        let slots: Vec<usize> = bg
-            .labels
+        let slots: Vec<usize> = groups
             .iter()
-            .map(|l| col.slot(l.clone(), false))
+            .map(|gr| col.slot(gr.labels.clone(), false))
             .collect();
-        let mut buf: Vec<Vec<Bucket>> = vec![Vec::new(); bg.labels.len()];
-        for i in 0..g.n {
+        let mut buf: Vec<Bucket> = Vec::new();
+        for (i, &qi) in q.iter().enumerate().take(g.n) {
             self.check_deadline()?;
-            for b in &mut buf {
-                b.clear();
-            }
-            for (s, m) in v.iter().zip(&bg.member) {
-                if let (Some((id, ub)), Some(x)) = (m, s.vals[i]) {
-                    buf[*id].push(Bucket { ub: *ub, count: x });
-                }
-            }
-            if !buf.iter().all(Vec::is_empty)
-                && !warned
-                && (q[i].is_nan() || q[i] < 0.0 || q[i] > 1.0)
-            {
+            if !warned && !(0.0..=1.0).contains(&qi) {
                 self.warn(format!(
                     "quantile value should be between 0 and 1, got {}",
-                    go_format_g(q[i])
+                    go_format_g(qi)
                 ));
                 warned = true;
             }
-            for (id, b) in buf.iter_mut().enumerate() {
-                if b.is_empty() {
+            for (gr, &slot) in groups.iter().zip(&slots) {
+                buf.clear();
+                buf.extend(
+                    gr.buckets
+                        .iter()
+                        .filter_map(|(ub, vals)| vals[i].map(|count| Bucket { ub: *ub, count })),
+                );
+                if buf.is_empty() {
                     continue;
                 }
-                let (r, forced) = bucket_quantile(q[i], b);
+                let (r, forced) = bucket_quantile(qi, &mut buf);
                 if forced {
                     self.info(format!(
                         "input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name \"{}\"",
-                        bg.names[id]
+                        gr.name
                     ));
                 }
-                col.set(slots[id], i, r)?;
+                col.set(slot, i, r)?;
             }
         }
         Ok(col.finish())

@@ -13,13 +13,15 @@ mod aggregate;
 mod binary;
 mod functions;
 mod histogram;
+mod histogram_fast;
+mod info;
 mod rollup;
 mod selector;
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::model::{Labels, Sample};
+use crate::model::{Labels, METRIC_NAME, Sample};
 use crate::storage::Querier;
 
 use super::ast::{AtModifier, Expr, UnaryOp};
@@ -107,6 +109,8 @@ pub(crate) struct Ctx<'a> {
     /// Start and end of the top-level query (for `@ start()` / `@ end()`).
     pub query_start: i64,
     pub query_end: i64,
+    /// Step of the top-level query in ms (0 for instant queries).
+    pub query_step: i64,
     deadline: Instant,
     samples: usize,
     series: usize,
@@ -307,7 +311,7 @@ pub(crate) fn finalize_names(series: Vec<Series>, n: usize) -> Result<Vec<Series
     let mut c = Collector::new(n);
     for s in series {
         let labels = if s.drop_name {
-            s.labels.without_metric_name()
+            drop_name(&s.labels)
         } else {
             s.labels
         };
@@ -337,12 +341,14 @@ pub(crate) fn run(
         q,
         query_start: start,
         query_end: end,
+        query_step: if instant { 0 } else { step },
         deadline: Instant::now() + opts.timeout,
         samples: 0,
         series: 0,
         warnings: Vec::new(),
         infos: Vec::new(),
     };
+    check_time_bounds(expr, &[start, end, step])?;
     let g = Grid::new(start, end, step);
     if !instant
         && matches!(
@@ -377,7 +383,7 @@ pub(crate) fn run(
                 .into_iter()
                 .map(|r| RangeSeries {
                     labels: if r.drop_name {
-                        r.labels.without_metric_name()
+                        drop_name(&r.labels)
                     } else {
                         r.labels
                     },
@@ -442,6 +448,81 @@ pub(crate) fn run(
     })
 }
 
+/// Labels removed together when an operation drops the metric name:
+/// `__name__` and the `__type__`/`__unit__` metadata labels.
+pub(crate) const NAME_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
+/// Removes the name labels from a builder.
+pub(crate) fn drop_name_labels(b: &mut crate::model::LabelsBuilder) {
+    for n in NAME_LABELS {
+        b.del(n);
+    }
+}
+
+/// A copy of `l` without the name labels.
+pub(crate) fn drop_name(l: &Labels) -> Labels {
+    if NAME_LABELS.iter().any(|n| l.get(n).is_some()) {
+        l.drop_names(&NAME_LABELS)
+    } else {
+        l.clone()
+    }
+}
+
+/// Largest magnitude (ms, about 31,700 years) accepted for query times,
+/// offsets, ranges, steps and `@` timestamps. Keeping every input below it
+/// means the time arithmetic of nested selectors and subqueries cannot
+/// overflow an `i64`.
+const MAX_TIME_MAGNITUDE_MS: i64 = 1_000_000_000_000_000;
+
+fn check_time_bounds(e: &Expr, extra: &[i64]) -> Result<(), EvalError> {
+    fn visit(e: &Expr, out: &mut Vec<i64>) {
+        let at = |a: &Option<AtModifier>, out: &mut Vec<i64>| {
+            if let Some(AtModifier::Timestamp(t)) = a {
+                out.push(*t);
+            }
+        };
+        match e {
+            Expr::VectorSelector(vs) => {
+                out.push(vs.offset);
+                at(&vs.at, out);
+            }
+            Expr::MatrixSelector(ms) => {
+                out.extend([ms.selector.offset, ms.range]);
+                at(&ms.selector.at, out);
+            }
+            Expr::Subquery(sq) => {
+                out.extend([sq.offset, sq.range, sq.step.unwrap_or(0)]);
+                at(&sq.at, out);
+                visit(&sq.expr, out);
+            }
+            Expr::Paren(x) | Expr::Unary(_, x) => visit(x, out),
+            Expr::Binary(b) => {
+                visit(&b.lhs, out);
+                visit(&b.rhs, out);
+            }
+            Expr::Call(c) => c.args.iter().for_each(|a| visit(a, out)),
+            Expr::Aggregate(a) => {
+                visit(&a.expr, out);
+                if let Some(p) = &a.param {
+                    visit(p, out);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+        }
+    }
+    let mut times = extra.to_vec();
+    visit(e, &mut times);
+    if let Some(t) = times
+        .iter()
+        .find(|t| t.unsigned_abs() > MAX_TIME_MAGNITUDE_MS as u64)
+    {
+        return Err(EvalError::BadData(format!(
+            "time, offset, range or step of {t} ms is out of the supported range (±{MAX_TIME_MAGNITUDE_MS} ms)"
+        )));
+    }
+    Ok(())
+}
+
 /// Removes any number of enclosing parentheses.
 pub(crate) fn strip_parens(mut e: &Expr) -> &Expr {
     while let Expr::Paren(inner) = e {
@@ -503,8 +584,8 @@ pub(crate) fn go_format_f(f: f64) -> String {
     }
 }
 
-/// Formats a float like Go's `%v`/`strconv.FormatFloat(f, 'g', -1, 64)`
-/// (shortest representation, exponent for large/small magnitudes).
+/// Formats a float like Go's `fmt` `%v` (shortest representation; exponent
+/// form below 1e-4 and from 1e21 on)
 pub(crate) fn go_format_g(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();

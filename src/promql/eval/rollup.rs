@@ -81,16 +81,15 @@ impl<'a> Ctx<'a> {
         if name == "absent_over_time" {
             return Ok(absent_over_time(&arg, arg_expr, g));
         }
-        if name == "quantile_over_time" {
-            if let Some(q) = params[0]
-                .iter()
-                .find(|q| q.is_nan() || **q < 0.0 || **q > 1.0)
-            {
-                self.warn(format!(
-                    "quantile value should be between 0 and 1, got {}",
-                    go_format_g(*q)
-                ));
-            }
+        if let Some(q) = params
+            .first()
+            .filter(|_| name == "quantile_over_time")
+            .and_then(|p| p.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0))
+        {
+            self.warn(format!(
+                "quantile value should be between 0 and 1, got {}",
+                go_format_g(*q)
+            ));
         }
         if name == "holt_winters" || name == "double_exponential_smoothing" {
             for (sf, tf) in params[0].iter().zip(&params[1]) {
@@ -145,20 +144,16 @@ impl<'a> Ctx<'a> {
                     "avg_over_time" => Some(avg(w.vs)),
                     "sum_over_time" => Some(kahan_sum(w.vs)),
                     "count_over_time" => Some(w.vs.len() as f64),
-                    "min_over_time" => {
-                        Some(
-                            w.vs.iter()
-                                .skip(1)
-                                .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
-                        )
-                    }
-                    "max_over_time" => {
-                        Some(
-                            w.vs.iter()
-                                .skip(1)
-                                .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
-                        )
-                    }
+                    "min_over_time" => Some(
+                        w.vs.iter()
+                            .skip(1)
+                            .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
+                    ),
+                    "max_over_time" => Some(
+                        w.vs.iter()
+                            .skip(1)
+                            .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
+                    ),
                     "last_over_time" => Some(w.vs[w.vs.len() - 1]),
                     "first_over_time" => Some(w.vs[0]),
                     "present_over_time" => Some(1.0),
@@ -168,6 +163,7 @@ impl<'a> Ctx<'a> {
                     }
                     "stddev_over_time" => Some(stdvar(w.vs).sqrt()),
                     "stdvar_over_time" => Some(stdvar(w.vs)),
+                    "mad_over_time" if w.vs.iter().any(|x| x.is_nan()) => Some(f64::NAN),
                     "mad_over_time" => {
                         let mut v = w.vs.to_vec();
                         let med = quantile(0.5, &mut v);
@@ -196,7 +192,9 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        Ok(col.finish())
+        let out = col.finish();
+        self.add_samples(out.len() * g.n)?;
+        Ok(out)
     }
 }
 
@@ -204,7 +202,7 @@ impl<'a> Ctx<'a> {
 /// first and last sample (with counter resets for counters), extrapolated
 /// towards the window edges unless the series seems to start or end inside
 /// the window.
-fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
+pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
     let n = w.vs.len();
     if n < 2 {
         return None;
@@ -317,6 +315,12 @@ pub(crate) fn kahan_sum(vs: &[f64]) -> f64 {
 /// Mean with Kahan summation, switching to an incremental mean when the
 /// running sum would overflow (as Prometheus does).
 pub(crate) fn avg(vs: &[f64]) -> f64 {
+    // With infinities or NaNs among the inputs the plain mean is exact
+    // (±Inf or NaN); the compensated/incremental paths below are only for
+    // finite inputs whose running sum may overflow.
+    if vs.iter().any(|v| !v.is_finite()) {
+        return vs.iter().sum::<f64>() / vs.len() as f64;
+    }
     let (mut sum, mut c, mut mean) = (0.0, 0.0, 0.0);
     let mut incremental = false;
     let mut count = 0.0;

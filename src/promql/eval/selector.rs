@@ -91,6 +91,8 @@ impl<'a> Ctx<'a> {
                 }
             }
             if any {
+                // Dense per-step columns are what the query holds in memory.
+                self.add_samples(g.n)?;
                 out.push(Series {
                     labels: s.labels,
                     drop_name: false,
@@ -112,6 +114,16 @@ impl<'a> Ctx<'a> {
         Ok(stored
             .into_iter()
             .map(|s| {
+                // Most series hold no stale marker: keep their columns as
+                // they are instead of copying.
+                if !s.values.iter().any(|x| is_stale_nan(*x)) {
+                    return RangeData {
+                        labels: s.labels,
+                        drop_name: false,
+                        ts: s.timestamps,
+                        vs: s.values,
+                    };
+                }
                 let (mut ts, mut v) = (
                     Vec::with_capacity(s.timestamps.len()),
                     Vec::with_capacity(s.values.len()),

@@ -5,10 +5,28 @@ use super::{Node, Parser};
 use crate::promql::ast::*;
 use crate::promql::error::{ParseError, ParseErrorKind};
 use crate::promql::functions::{ValueType, Variadic, get_function};
-use crate::promql::lexer::TokenKind;
+use crate::promql::lexer::{Token, TokenKind};
 
 /// A value with the byte range it was parsed from.
 type Spanned<T> = (T, std::ops::Range<usize>);
+
+/// A binary operator's position and modifiers.
+struct BinModifiers {
+    op_span: std::ops::Range<usize>,
+    return_bool: bool,
+    matching: Option<Spanned<VectorMatching>>,
+}
+
+/// `by`/`without` labels and whether it was `without`.
+type Grouping = (Vec<String>, bool);
+
+/// What an identifier in operand position starts.
+enum IdentUse {
+    Aggregate(AggregateOp),
+    Call,
+    Selector,
+    Unexpected,
+}
 
 /// Precedence of `^`; unary operators bind just below it.
 const PREC_POW: u8 = 6;
@@ -119,6 +137,12 @@ fn is_scalar_or_vector(t: ValueType) -> bool {
 impl Parser<'_> {
     /// Parses an expression whose binary operators bind at least as
     /// tightly as `min_prec`.
+    ///
+    /// The functions on the recursive path (`parse_expr`, `parse_unary`,
+    /// `parse_postfix`, `parse_primary`, `parse_paren`, `parse_call`,
+    /// `parse_aggregate`, `parse_args`) keep few locals and leave checks and
+    /// error formatting to non-recursive `#[inline(never)]` helpers, so each
+    /// nesting level costs little stack even in debug builds.
     pub(crate) fn parse_expr(&mut self, min_prec: u8) -> Result<Node, ParseError> {
         self.enter()?;
         let mut lhs = self.parse_unary()?;
@@ -127,27 +151,427 @@ impl Parser<'_> {
             if prec < min_prec {
                 break;
             }
-            let op_tok = self.next();
-            if matches!(op, BinaryOp::Gtr | BinaryOp::Lss)
-                && self.peek().kind == TokenKind::Div
-                && self.peek().span.start == op_tok.span.end
-            {
-                return Err(self.error_kind(
-                    op_tok.span.start..op_tok.span.end + 1,
-                    "the experimental histogram trim operators </ and >/ are not supported",
-                    ParseErrorKind::ExperimentalUnsupported,
-                ));
-            }
-            let (return_bool, matching) = self.parse_bin_modifiers(op)?;
+            let modifiers = self.parse_operator(op)?;
             let next_min = if op == BinaryOp::Pow { prec } else { prec + 1 };
             let rhs = self.parse_expr(next_min)?;
-            lhs = self.make_binary(op, op_tok.span, lhs, rhs, return_bool, matching)?;
+            lhs = self.make_binary(op, lhs, rhs, modifiers)?;
         }
         self.leave();
         Ok(lhs)
     }
 
-    /// `bool`, `on(...)`/`ignoring(...)`, `group_left(...)`/`group_right(...)`.
+    /// Consumes a binary operator and its modifiers.
+    #[inline(never)]
+    fn parse_operator(&mut self, op: BinaryOp) -> Result<BinModifiers, ParseError> {
+        let op_tok = self.next();
+        if matches!(op, BinaryOp::Gtr | BinaryOp::Lss)
+            && self.peek().kind == TokenKind::Div
+            && self.peek().span.start == op_tok.span.end
+        {
+            return Err(self.error_kind(
+                op_tok.span.start..op_tok.span.end + 1,
+                "the experimental histogram trim operators </ and >/ are not supported",
+                ParseErrorKind::ExperimentalUnsupported,
+            ));
+        }
+        let (return_bool, matching) = self.parse_bin_modifiers(op)?;
+        Ok(BinModifiers {
+            op_span: op_tok.span,
+            return_bool,
+            matching,
+        })
+    }
+
+    fn parse_unary(&mut self) -> Result<Node, ParseError> {
+        let op = match self.peek().kind {
+            TokenKind::Sub => UnaryOp::Neg,
+            TokenKind::Add => UnaryOp::Pos,
+            _ => return self.parse_postfix(),
+        };
+        let start = self.next().span.start;
+        let operand = self.parse_expr(PREC_POW)?;
+        self.finish_unary(op, start, operand)
+    }
+
+    #[inline(never)]
+    fn finish_unary(&self, op: UnaryOp, start: usize, operand: Node) -> Result<Node, ParseError> {
+        let span = start..operand.span.end;
+        if !is_scalar_or_vector(operand.ty) {
+            return Err(self.error(
+                span,
+                format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {:?}",
+                    operand.ty.to_string()
+                ),
+            ));
+        }
+        // Like Prometheus, a sign directly on a number literal is folded in.
+        if let Expr::NumberLiteral(v) = operand.expr {
+            let v = if op == UnaryOp::Neg { -v } else { v };
+            return self.node(
+                Expr::NumberLiteral(v),
+                span,
+                ValueType::Scalar,
+                operand.depth,
+            );
+        }
+        self.node(
+            Expr::Unary(op, Box::new(operand.expr)),
+            span,
+            operand.ty,
+            operand.depth + 1,
+        )
+    }
+
+    /// A primary expression followed by `[range]`, `[range:step]`, `offset`
+    /// and `@` modifiers.
+    fn parse_postfix(&mut self) -> Result<Node, ParseError> {
+        let node = self.parse_primary()?;
+        self.parse_postfix_modifiers(node)
+    }
+
+    #[inline(never)]
+    fn parse_postfix_modifiers(&mut self, mut node: Node) -> Result<Node, ParseError> {
+        loop {
+            match self.peek().kind {
+                TokenKind::LBracket => node = self.parse_range_or_subquery(node)?,
+                TokenKind::At => node = self.parse_at(node)?,
+                TokenKind::Ident if self.at_keyword("offset") => node = self.parse_offset(node)?,
+                TokenKind::Ident if self.at_keyword("anchored") || self.at_keyword("smoothed") => {
+                    let t = self.peek().clone();
+                    return Err(self.error_kind(
+                        t.span.clone(),
+                        format!(
+                            "the experimental {} modifier is not supported",
+                            self.text(&t).to_ascii_lowercase()
+                        ),
+                        ParseErrorKind::ExperimentalUnsupported,
+                    ));
+                }
+                _ => return Ok(node),
+            }
+        }
+    }
+
+    fn parse_primary(&mut self) -> Result<Node, ParseError> {
+        match self.peek().kind {
+            TokenKind::LParen => self.parse_paren(),
+            TokenKind::LBrace => self.parse_vector_selector(),
+            TokenKind::Ident => match self.classify_ident() {
+                IdentUse::Aggregate(op) => self.parse_aggregate(op),
+                IdentUse::Call => self.parse_call(),
+                IdentUse::Selector => self.parse_vector_selector(),
+                IdentUse::Unexpected => Err(self.unexpected("", None)),
+            },
+            _ => self.parse_literal(),
+        }
+    }
+
+    /// Number, duration (as seconds) or string literal.
+    #[inline(never)]
+    fn parse_literal(&mut self) -> Result<Node, ParseError> {
+        let t = self.peek().clone();
+        let (expr, ty) = match t.kind {
+            TokenKind::Number(v) => (Expr::NumberLiteral(v), ValueType::Scalar),
+            TokenKind::Duration(ms) => (Expr::NumberLiteral(ms as f64 / 1000.0), ValueType::Scalar),
+            TokenKind::Str(s) => (Expr::StringLiteral(s), ValueType::String),
+            _ => return Err(self.unexpected("", None)),
+        };
+        self.next();
+        self.node(expr, t.span, ty, 1)
+    }
+
+    /// What an identifier in operand position starts.
+    #[inline(never)]
+    fn classify_ident(&self) -> IdentUse {
+        let word = self.text(self.peek());
+        let next = self.peek_at(1);
+        let next_is_grouping = next.kind == TokenKind::Ident
+            && (self.text(next).eq_ignore_ascii_case("by")
+                || self.text(next).eq_ignore_ascii_case("without"));
+        if let Some(op) = aggregate_op(word)
+            && (next.kind == TokenKind::LParen || next_is_grouping)
+        {
+            return IdentUse::Aggregate(op);
+        }
+        if Self::is_non_metric_keyword(word) {
+            return IdentUse::Unexpected;
+        }
+        if next.kind == TokenKind::LParen {
+            return IdentUse::Call;
+        }
+        IdentUse::Selector
+    }
+
+    fn parse_paren(&mut self) -> Result<Node, ParseError> {
+        let start = self.next().span.start;
+        self.check_not_eof("unclosed left parenthesis")?;
+        let inner = self.parse_expr(0)?;
+        self.finish_paren(start, inner)
+    }
+
+    #[inline(never)]
+    fn finish_paren(&mut self, start: usize, inner: Node) -> Result<Node, ParseError> {
+        self.check_not_eof("unclosed left parenthesis")?;
+        let close = self.expect(TokenKind::RParen, "paren expression", "\")\"")?;
+        self.node(
+            Expr::Paren(Box::new(inner.expr)),
+            start..close.span.end,
+            inner.ty,
+            inner.depth + 1,
+        )
+    }
+
+    #[inline(never)]
+    fn check_not_eof(&self, msg: &str) -> Result<(), ParseError> {
+        if self.peek().kind == TokenKind::Eof {
+            let t = self.peek().span.clone();
+            return Err(self.error(t, msg));
+        }
+        Ok(())
+    }
+
+    /// Comma-separated arguments up to and including `)`; the `(` has been
+    /// consumed. Returns the arguments and the end offset of `)`. Trailing
+    /// commas are rejected like in Prometheus.
+    fn parse_args(
+        &mut self,
+        context: &'static str,
+        info: bool,
+    ) -> Result<(Vec<Node>, usize), ParseError> {
+        let mut args = Vec::new();
+        loop {
+            if let Some(end) = self.args_end(args.is_empty(), context)? {
+                return Ok((args, end));
+            }
+            // `info()`'s second argument may match the empty string.
+            self.allow_empty_selector =
+                info && args.len() == 1 && self.peek().kind == TokenKind::LBrace;
+            let arg = self.parse_expr(0);
+            self.allow_empty_selector = false;
+            args.push(arg?);
+        }
+    }
+
+    /// Before an argument: consumes `,` (returning `None`: another argument
+    /// follows) or `)` (returning its end offset).
+    #[inline(never)]
+    fn args_end(&mut self, first: bool, context: &str) -> Result<Option<usize>, ParseError> {
+        if first {
+            return Ok(match self.peek().kind {
+                TokenKind::RParen => Some(self.next().span.end),
+                _ => None,
+            });
+        }
+        match self.peek().kind {
+            TokenKind::Comma => {
+                let comma = self.next();
+                if self.peek().kind == TokenKind::RParen {
+                    return Err(self.error(
+                        comma.span,
+                        "trailing commas not allowed in function call args",
+                    ));
+                }
+                Ok(None)
+            }
+            TokenKind::RParen => Ok(Some(self.next().span.end)),
+            TokenKind::Eof => {
+                let t = self.peek().span.clone();
+                Err(self.error(t, "unclosed left parenthesis"))
+            }
+            _ => Err(self.unexpected(context, Some("\",\" or \")\""))),
+        }
+    }
+
+    fn parse_call(&mut self) -> Result<Node, ParseError> {
+        let name_tok = self.next();
+        self.check_call_name(&name_tok)?;
+        self.next(); // (
+        let info = self.text(&name_tok) == "info";
+        let (args, end) = self.parse_args("function call", info)?;
+        self.finish_call(name_tok, args, end)
+    }
+
+    #[inline(never)]
+    fn check_call_name(&self, name_tok: &Token) -> Result<(), ParseError> {
+        let name = self.text(name_tok);
+        if name == "min_of" || name == "max_of" {
+            return Err(self.error_kind(
+                name_tok.span.clone(),
+                format!("the experimental duration function {name}() is not supported"),
+                ParseErrorKind::ExperimentalUnsupported,
+            ));
+        }
+        if get_function(name).is_none() {
+            return Err(self.error(
+                name_tok.span.clone(),
+                format!("unknown function with name {name:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Arity and argument-type checks of a call.
+    #[inline(never)]
+    fn finish_call(
+        &self,
+        name_tok: Token,
+        args: Vec<Node>,
+        end: usize,
+    ) -> Result<Node, ParseError> {
+        let name = self.text(&name_tok).to_string();
+        let func = get_function(&name).expect("checked by check_call_name");
+        let span = name_tok.span.start..end;
+        let n = args.len();
+        if func.variadic == Variadic::None {
+            if n != func.arg_types.len() {
+                return Err(self.error(
+                    span,
+                    format!(
+                        "expected {} argument(s) in call to {name:?}, got {n}",
+                        func.arg_types.len()
+                    ),
+                ));
+            }
+        } else {
+            if n < func.min_args() {
+                return Err(self.error(
+                    span,
+                    format!(
+                        "expected at least {} argument(s) in call to {name:?}, got {n}",
+                        func.min_args()
+                    ),
+                ));
+            }
+            if let Some(max) = func.max_args()
+                && n > max
+            {
+                return Err(self.error(
+                    span,
+                    format!("expected at most {max} argument(s) in call to {name:?}, got {n}"),
+                ));
+            }
+        }
+        for (i, a) in args.iter().enumerate() {
+            let want = func.arg_type(i);
+            if a.ty != want {
+                return Err(self.error(
+                    a.span.clone(),
+                    format!(
+                        "expected type {want} in call to function {name:?}, got {}",
+                        a.ty
+                    ),
+                ));
+            }
+        }
+        let depth = args.iter().map(|a| a.depth).max().unwrap_or(0) + 1;
+        self.node(
+            Expr::Call(Call {
+                func: name,
+                args: args.into_iter().map(|a| a.expr).collect(),
+            }),
+            span,
+            func.return_type,
+            depth,
+        )
+    }
+
+    fn parse_aggregate(&mut self, op: AggregateOp) -> Result<Node, ParseError> {
+        let head = self.parse_aggregate_head()?;
+        let (args, end) = self.parse_args("aggregation", false)?;
+        self.finish_aggregate(op, head, args, end)
+    }
+
+    /// The aggregation keyword, an optional leading `by`/`without` clause
+    /// and the `(`. Returns the start offset and the grouping.
+    #[inline(never)]
+    fn parse_aggregate_head(&mut self) -> Result<(usize, Option<Grouping>), ParseError> {
+        let start = self.next().span.start;
+        let mut grouping = None;
+        if self.at_keyword("by") || self.at_keyword("without") {
+            let without = self.next();
+            let without = self.text(&without).eq_ignore_ascii_case("without");
+            grouping = Some((self.parse_grouping_labels()?, without));
+        }
+        self.expect(TokenKind::LParen, "aggregation", "\"(\"")?;
+        Ok((start, grouping))
+    }
+
+    #[inline(never)]
+    fn finish_aggregate(
+        &mut self,
+        op: AggregateOp,
+        head: (usize, Option<Grouping>),
+        mut args: Vec<Node>,
+        mut end: usize,
+    ) -> Result<Node, ParseError> {
+        let (start, mut grouping) = head;
+        if self.at_keyword("by") || self.at_keyword("without") {
+            if grouping.is_some() {
+                return Err(self.unexpected("aggregation", None));
+            }
+            let without = self.next();
+            let without = self.text(&without).eq_ignore_ascii_case("without");
+            grouping = Some((self.parse_grouping_labels()?, without));
+            end = self.prev_end();
+        }
+        let span = start..end;
+        if args.is_empty() {
+            return Err(self.error(span, "no arguments for aggregate expression provided"));
+        }
+        let want = if takes_param(op) { 2 } else { 1 };
+        if args.len() != want {
+            return Err(self.error(
+                span,
+                format!(
+                    "wrong number of arguments for aggregate expression provided, expected {want}, got {}",
+                    args.len()
+                ),
+            ));
+        }
+        let expr = args.pop().expect("checked length");
+        if expr.ty != ValueType::Vector {
+            return Err(self.error(
+                expr.span,
+                format!(
+                    "expected type instant vector in aggregation expression, got {}",
+                    expr.ty
+                ),
+            ));
+        }
+        let param = args.pop();
+        if let Some(p) = &param {
+            let want = if op == AggregateOp::CountValues {
+                ValueType::String
+            } else {
+                ValueType::Scalar
+            };
+            if p.ty != want {
+                return Err(self.error(
+                    p.span.clone(),
+                    format!(
+                        "expected type {want} in aggregation parameter, got {}",
+                        p.ty
+                    ),
+                ));
+            }
+        }
+        let depth = expr.depth.max(param.as_ref().map_or(0, |p| p.depth)) + 1;
+        let (grouping, without) = grouping.unwrap_or_default();
+        self.node(
+            Expr::Aggregate(AggregateExpr {
+                op,
+                expr: Box::new(expr.expr),
+                param: param.map(|p| Box::new(p.expr)),
+                grouping,
+                without,
+            }),
+            span,
+            ValueType::Vector,
+            depth,
+        )
+    }
+
     fn parse_bin_modifiers(
         &mut self,
         op: BinaryOp,
@@ -222,15 +646,19 @@ impl Parser<'_> {
         Ok((return_bool, matching))
     }
 
+    #[inline(never)]
     fn make_binary(
         &self,
         op: BinaryOp,
-        op_span: std::ops::Range<usize>,
         lhs: Node,
         rhs: Node,
-        return_bool: bool,
-        matching: Option<Spanned<VectorMatching>>,
+        modifiers: BinModifiers,
     ) -> Result<Node, ParseError> {
+        let BinModifiers {
+            op_span,
+            return_bool,
+            matching,
+        } = modifiers;
         let span = lhs.span.start..rhs.span.end;
         for side in [&lhs, &rhs] {
             if !is_scalar_or_vector(side.ty) {
@@ -296,312 +724,6 @@ impl Parser<'_> {
             }),
             span,
             ty,
-            depth,
-        )
-    }
-
-    fn parse_unary(&mut self) -> Result<Node, ParseError> {
-        let op = match self.peek().kind {
-            TokenKind::Sub => UnaryOp::Neg,
-            TokenKind::Add => UnaryOp::Pos,
-            _ => return self.parse_postfix(),
-        };
-        let t = self.next();
-        let operand = self.parse_expr(PREC_POW)?;
-        let span = t.span.start..operand.span.end;
-        if !is_scalar_or_vector(operand.ty) {
-            return Err(self.error(
-                span,
-                format!(
-                    "unary expression only allowed on expressions of type scalar or instant vector, got {:?}",
-                    operand.ty.to_string()
-                ),
-            ));
-        }
-        // Like Prometheus, a sign directly on a number literal is folded in.
-        if let Expr::NumberLiteral(v) = operand.expr {
-            let v = if op == UnaryOp::Neg { -v } else { v };
-            return self.node(
-                Expr::NumberLiteral(v),
-                span,
-                ValueType::Scalar,
-                operand.depth,
-            );
-        }
-        self.node(
-            Expr::Unary(op, Box::new(operand.expr)),
-            span,
-            operand.ty,
-            operand.depth + 1,
-        )
-    }
-
-    /// A primary expression followed by `[range]`, `[range:step]`, `offset`
-    /// and `@` modifiers.
-    fn parse_postfix(&mut self) -> Result<Node, ParseError> {
-        let mut node = self.parse_primary()?;
-        loop {
-            match self.peek().kind {
-                TokenKind::LBracket => node = self.parse_range_or_subquery(node)?,
-                TokenKind::At => node = self.parse_at(node)?,
-                TokenKind::Ident if self.at_keyword("offset") => node = self.parse_offset(node)?,
-                TokenKind::Ident if self.at_keyword("anchored") || self.at_keyword("smoothed") => {
-                    let t = self.peek().clone();
-                    return Err(self.error_kind(
-                        t.span.clone(),
-                        format!(
-                            "the experimental {} modifier is not supported",
-                            self.text(&t).to_ascii_lowercase()
-                        ),
-                        ParseErrorKind::ExperimentalUnsupported,
-                    ));
-                }
-                _ => return Ok(node),
-            }
-        }
-    }
-
-    fn parse_primary(&mut self) -> Result<Node, ParseError> {
-        let t = self.peek().clone();
-        match t.kind {
-            TokenKind::Number(v) => {
-                self.next();
-                self.node(Expr::NumberLiteral(v), t.span, ValueType::Scalar, 1)
-            }
-            TokenKind::Duration(ms) => {
-                self.next();
-                self.node(
-                    Expr::NumberLiteral(ms as f64 / 1000.0),
-                    t.span,
-                    ValueType::Scalar,
-                    1,
-                )
-            }
-            TokenKind::Str(s) => {
-                self.next();
-                self.node(Expr::StringLiteral(s), t.span, ValueType::String, 1)
-            }
-            TokenKind::LParen => {
-                self.next();
-                let inner = self.parse_expr(0)?;
-                if self.peek().kind == TokenKind::Eof {
-                    let t = self.peek().span.clone();
-                    return Err(self.error(t, "unclosed left parenthesis"));
-                }
-                let close = self.expect(TokenKind::RParen, "paren expression", "\")\"")?;
-                self.node(
-                    Expr::Paren(Box::new(inner.expr)),
-                    t.span.start..close.span.end,
-                    inner.ty,
-                    inner.depth + 1,
-                )
-            }
-            TokenKind::LBrace => self.parse_vector_selector(),
-            TokenKind::Ident => {
-                let word = self.text(&t);
-                let next = self.peek_at(1).clone();
-                let next_is_grouping = next.kind == TokenKind::Ident
-                    && (self.text(&next).eq_ignore_ascii_case("by")
-                        || self.text(&next).eq_ignore_ascii_case("without"));
-                if let Some(op) = aggregate_op(word)
-                    && (next.kind == TokenKind::LParen || next_is_grouping)
-                {
-                    return self.parse_aggregate(op);
-                }
-                if Self::is_non_metric_keyword(word) {
-                    return Err(self.unexpected("", None));
-                }
-                if next.kind == TokenKind::LParen {
-                    return self.parse_call();
-                }
-                self.parse_vector_selector()
-            }
-            _ => Err(self.unexpected("", None)),
-        }
-    }
-
-    /// Comma-separated arguments up to and including `)`; the `(` has been
-    /// consumed. A trailing comma is allowed.
-    fn parse_args(&mut self, context: &str, info: bool) -> Result<(Vec<Node>, usize), ParseError> {
-        let mut args = Vec::new();
-        loop {
-            if self.peek().kind == TokenKind::RParen {
-                let t = self.next();
-                return Ok((args, t.span.end));
-            }
-            if info && args.len() == 1 && self.peek().kind == TokenKind::LBrace {
-                self.allow_empty_selector = true;
-                let arg = self.parse_expr(0);
-                self.allow_empty_selector = false;
-                args.push(arg?);
-            } else {
-                args.push(self.parse_expr(0)?);
-            }
-            match self.peek().kind {
-                TokenKind::Comma => {
-                    let comma = self.next();
-                    if self.peek().kind == TokenKind::RParen {
-                        return Err(self.error(
-                            comma.span,
-                            "trailing commas not allowed in function call args",
-                        ));
-                    }
-                }
-                TokenKind::RParen => {}
-                TokenKind::Eof => {
-                    let t = self.peek().span.clone();
-                    return Err(self.error(t, "unclosed left parenthesis"));
-                }
-                _ => return Err(self.unexpected(context, Some("\",\" or \")\""))),
-            }
-        }
-    }
-
-    fn parse_call(&mut self) -> Result<Node, ParseError> {
-        let name_tok = self.next();
-        let name = self.text(&name_tok).to_string();
-        if name == "min_of" || name == "max_of" {
-            return Err(self.error_kind(
-                name_tok.span,
-                format!("the experimental duration function {name}() is not supported"),
-                ParseErrorKind::ExperimentalUnsupported,
-            ));
-        }
-        let Some(func) = get_function(&name) else {
-            return Err(self.error(
-                name_tok.span,
-                format!("unknown function with name {name:?}"),
-            ));
-        };
-        self.next(); // (
-        let (args, end) = self.parse_args("function call", name == "info")?;
-        let span = name_tok.span.start..end;
-        let n = args.len();
-        if func.variadic == Variadic::None {
-            if n != func.arg_types.len() {
-                return Err(self.error(
-                    span,
-                    format!(
-                        "expected {} argument(s) in call to {name:?}, got {n}",
-                        func.arg_types.len()
-                    ),
-                ));
-            }
-        } else {
-            if n < func.min_args() {
-                return Err(self.error(
-                    span,
-                    format!(
-                        "expected at least {} argument(s) in call to {name:?}, got {n}",
-                        func.min_args()
-                    ),
-                ));
-            }
-            if let Some(max) = func.max_args()
-                && n > max
-            {
-                return Err(self.error(
-                    span,
-                    format!("expected at most {max} argument(s) in call to {name:?}, got {n}"),
-                ));
-            }
-        }
-        for (i, a) in args.iter().enumerate() {
-            let want = func.arg_type(i);
-            if a.ty != want {
-                return Err(self.error(
-                    a.span.clone(),
-                    format!(
-                        "expected type {want} in call to function {name:?}, got {}",
-                        a.ty
-                    ),
-                ));
-            }
-        }
-        let depth = args.iter().map(|a| a.depth).max().unwrap_or(0) + 1;
-        self.node(
-            Expr::Call(Call {
-                func: name,
-                args: args.into_iter().map(|a| a.expr).collect(),
-            }),
-            span,
-            func.return_type,
-            depth,
-        )
-    }
-
-    fn parse_aggregate(&mut self, op: AggregateOp) -> Result<Node, ParseError> {
-        let op_tok = self.next();
-        let mut grouping = None;
-        if self.at_keyword("by") || self.at_keyword("without") {
-            let without = self.next();
-            let without = self.text(&without).eq_ignore_ascii_case("without");
-            grouping = Some((self.parse_grouping_labels()?, without));
-        }
-        self.expect(TokenKind::LParen, "aggregation", "\"(\"")?;
-        let (mut args, mut end) = self.parse_args("aggregation", false)?;
-        if self.at_keyword("by") || self.at_keyword("without") {
-            if grouping.is_some() {
-                return Err(self.unexpected("aggregation", None));
-            }
-            let without = self.next();
-            let without = self.text(&without).eq_ignore_ascii_case("without");
-            grouping = Some((self.parse_grouping_labels()?, without));
-            end = self.prev_end();
-        }
-        let span = op_tok.span.start..end;
-        if args.is_empty() {
-            return Err(self.error(span, "no arguments for aggregate expression provided"));
-        }
-        let want = if takes_param(op) { 2 } else { 1 };
-        if args.len() != want {
-            return Err(self.error(
-                span,
-                format!(
-                    "wrong number of arguments for aggregate expression provided, expected {want}, got {}",
-                    args.len()
-                ),
-            ));
-        }
-        let expr = args.pop().expect("checked length");
-        if expr.ty != ValueType::Vector {
-            return Err(self.error(
-                expr.span,
-                format!(
-                    "expected type instant vector in aggregation expression, got {}",
-                    expr.ty
-                ),
-            ));
-        }
-        let param = args.pop();
-        if let Some(p) = &param {
-            let want = if op == AggregateOp::CountValues {
-                ValueType::String
-            } else {
-                ValueType::Scalar
-            };
-            if p.ty != want {
-                return Err(self.error(
-                    p.span.clone(),
-                    format!(
-                        "expected type {want} in aggregation parameter, got {}",
-                        p.ty
-                    ),
-                ));
-            }
-        }
-        let depth = expr.depth.max(param.as_ref().map_or(0, |p| p.depth)) + 1;
-        let (grouping, without) = grouping.unwrap_or_default();
-        self.node(
-            Expr::Aggregate(AggregateExpr {
-                op,
-                expr: Box::new(expr.expr),
-                param: param.map(|p| Box::new(p.expr)),
-                grouping,
-                without,
-            }),
-            span,
-            ValueType::Vector,
             depth,
         )
     }
@@ -686,15 +808,16 @@ impl Parser<'_> {
                 self.peek_at(1).kind,
                 TokenKind::Number(_) | TokenKind::Duration(_)
             )
-            && !matches!(
-                self.peek_at(2).kind,
-                TokenKind::Add
-                    | TokenKind::Sub
-                    | TokenKind::Mul
-                    | TokenKind::Div
-                    | TokenKind::Mod
-                    | TokenKind::Pow
-            )
+            && (context == "offset"
+                || !matches!(
+                    self.peek_at(2).kind,
+                    TokenKind::Add
+                        | TokenKind::Sub
+                        | TokenKind::Mul
+                        | TokenKind::Div
+                        | TokenKind::Mod
+                        | TokenKind::Pow
+                ))
         {
             self.next();
             let (ms, span) = self.parse_duration_operand(context)?;
@@ -727,7 +850,10 @@ impl Parser<'_> {
             _ => return Err(self.unexpected(context, Some("number or duration"))),
         };
         self.next();
-        if binary_op(self).is_some() {
+        // Inside brackets an operator after the duration can only be an
+        // (experimental) duration expression; after `offset` it is an
+        // ordinary binary operator: `foo offset 5m + 1`.
+        if context != "offset" && binary_op(self).is_some() {
             let s = self.peek().span.clone();
             return Err(self.experimental_duration_expr(s));
         }

@@ -43,21 +43,40 @@ use std::ops::Range;
 /// 2 MiB thread.
 pub const DEFAULT_MAX_DEPTH: usize = 500;
 
+/// Default stack budget of the recursive-descent parser, in bytes. Half of
+/// the smallest thread stack the crate runs on (2 MiB: test threads, tokio
+/// workers), so parsing never overflows even in debug builds, where each
+/// nesting level takes several KiB.
+pub const DEFAULT_STACK_BUDGET: usize = 1 << 20;
+
 /// Parser settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseOptions {
-    /// Maximum nesting depth; deeper input is rejected with
-    /// [`ParseErrorKind::TooDeep`]. The caller must make sure its stack can
-    /// hold the resulting tree when raising this.
+    /// Maximum height of the expression tree (parentheses, calls and chains
+    /// of binary operators all count); higher trees are rejected with
+    /// [`ParseErrorKind::TooDeep`]. Callers that raise it must make sure
+    /// their stack can hold the tree when printing, evaluating or dropping it.
     pub max_depth: usize,
+    /// Maximum stack the parser itself may use, in bytes; deeper nesting is
+    /// rejected with [`ParseErrorKind::TooDeep`].
+    pub stack_budget: usize,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             max_depth: DEFAULT_MAX_DEPTH,
+            stack_budget: DEFAULT_STACK_BUDGET,
         }
     }
+}
+
+/// An address on the current stack (for measuring stack use; never
+/// dereferenced).
+#[inline(never)]
+fn stack_position() -> usize {
+    let probe = 0u8;
+    std::hint::black_box(&probe) as *const u8 as usize
 }
 
 /// Parses a PromQL expression with default options.
@@ -109,6 +128,8 @@ pub(crate) struct Parser<'a> {
     pos: usize,
     /// Current recursion depth of `parse_expr`.
     nesting: usize,
+    /// Stack position when parsing started.
+    stack_base: usize,
     opts: ParseOptions,
     /// Set while parsing the label-selector argument of `info()`, which
     /// Prometheus allows to match the empty string (`{data=~".*"}`).
@@ -153,6 +174,7 @@ impl<'a> Parser<'a> {
             toks: lex(input),
             pos: 0,
             nesting: 0,
+            stack_base: stack_position(),
             opts,
             allow_empty_selector: false,
         }
@@ -291,7 +313,9 @@ impl<'a> Parser<'a> {
     /// Enters one level of recursion, enforcing the depth limit.
     pub(crate) fn enter(&mut self) -> Result<(), ParseError> {
         self.nesting += 1;
-        if self.nesting > self.opts.max_depth {
+        if self.nesting > self.opts.max_depth
+            || stack_position().abs_diff(self.stack_base) > self.opts.stack_budget
+        {
             let span = self.peek().span.clone();
             return Err(self.too_deep(span));
         }
