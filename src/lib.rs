@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ingest;
 pub mod model;
 pub mod promql;
 pub mod storage;

@@ -246,7 +246,10 @@ mod tests {
         assert_eq!(l.to_string(), r#"up{a="1", b="2"}"#);
         assert_eq!(l.get("a"), Some("1"));
         assert_eq!(l.get("e"), None);
-        assert_eq!(Labels::from_pairs([("x", "a\"b")]).to_string(), r#"{x="a\"b"}"#);
+        assert_eq!(
+            Labels::from_pairs([("x", "a\"b")]).to_string(),
+            r#"{x="a\"b"}"#
+        );
         assert_eq!(Labels::from_pairs([(METRIC_NAME, "m")]).to_string(), "m");
     }
 }

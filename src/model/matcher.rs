@@ -71,12 +71,14 @@ impl Matcher {
         let name = name.into();
         let value = value.into();
         let regex = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
-                Regex::new(&format!("^(?s:{value})$")).map_err(|e| MatcherError::BadRegex {
-                    pattern: value.clone(),
-                    reason: e.to_string(),
-                })?,
-            ),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => {
+                Some(Regex::new(&format!("^(?s:{value})$")).map_err(|e| {
+                    MatcherError::BadRegex {
+                        pattern: value.clone(),
+                        reason: e.to_string(),
+                    }
+                })?)
+            }
             _ => None,
         };
         Ok(Matcher {

@@ -127,7 +127,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eql | BinaryOp::Neq | BinaryOp::Gtr | BinaryOp::Lss | BinaryOp::Gte | BinaryOp::Lte
+            BinaryOp::Eql
+                | BinaryOp::Neq
+                | BinaryOp::Gtr
+                | BinaryOp::Lss
+                | BinaryOp::Gte
+                | BinaryOp::Lte
         )
     }
     /// True for `and or unless`.

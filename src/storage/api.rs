@@ -185,7 +185,11 @@ pub trait Querier: Send + Sync {
     /// Series matching all `matchers`, sorted by labels, with samples in the
     /// hinted range. Series with no sample in range are left out unless
     /// `labels_only` is set (then series whose data overlaps the range).
-    fn select(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<Series>, StorageError>;
+    fn select(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<Series>, StorageError>;
 
     /// Histogram-typed series whose `_bucket` view (ignoring `le`) matches
     /// `matchers`. Classic float `le` series are not included.
@@ -197,7 +201,11 @@ pub trait Querier: Send + Sync {
 
     /// Sorted label names of series matching `matchers` (all series when empty)
     /// with data in the range.
-    fn label_names(&self, hints: &SelectHints, matchers: &[Matcher]) -> Result<Vec<String>, StorageError>;
+    fn label_names(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> Result<Vec<String>, StorageError>;
 
     /// Sorted values of label `name` over matching series with data in range.
     fn label_values(
