@@ -33,7 +33,7 @@ impl GroupingKey {
         } else {
             rest.split('/').collect()
         };
-        if segs.len() % 2 != 0 {
+        if !segs.len().is_multiple_of(2) {
             return Err(bad(format!(
                 "odd number of path segments ({}): want name/value pairs",
                 segs.len()

@@ -75,18 +75,18 @@ fn grouping_key_paths() {
 #[test]
 fn delimited_protobuf_byte_exact() {
     // What the Go client (`push.New(...).Format(expfmt.FmtProtoDelim)`)
-    // sends for one gauge `some_metric 3.14`: a varint length, then the
+    // sends for one gauge `some_metric 2.5`: a varint length, then the
     // MetricFamily {name=1, type=3, metric=4 {gauge=2 {value=1}}}.
     let mut body = vec![0x1c, 0x0a, 0x0b];
     body.extend_from_slice(b"some_metric");
     body.extend_from_slice(&[0x18, 0x01, 0x22, 0x0b, 0x12, 0x09, 0x09]);
-    body.extend_from_slice(&3.14f64.to_le_bytes());
+    body.extend_from_slice(&2.5f64.to_le_bytes());
     let fams = decode_delimited(&body).unwrap();
     assert_eq!(
         fams,
         vec![PushedFamily {
             help: String::new(),
-            ..gauge("some_metric", &[], 3.14)
+            ..gauge("some_metric", &[], 2.5)
         }]
     );
     // The same bytes as prost's own encoder produces.
@@ -94,7 +94,7 @@ fn delimited_protobuf_byte_exact() {
         name: Some("some_metric".into()),
         r#type: Some(pb::MetricType::Gauge as i32),
         metric: vec![pb::Metric {
-            gauge: Some(pb::Gauge { value: Some(3.14) }),
+            gauge: Some(pb::Gauge { value: Some(2.5) }),
             ..Default::default()
         }],
         ..Default::default()

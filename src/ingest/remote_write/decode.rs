@@ -331,7 +331,7 @@ fn from_v1(req: v1::WriteRequest, limits: &DecodeLimits) -> Result<Batch, Remote
     Ok(batch)
 }
 
-fn symbol<'a>(symbols: &'a [String], r: u32) -> Result<&'a str, String> {
+fn symbol(symbols: &[String], r: u32) -> Result<&str, String> {
     symbols.get(r as usize).map(String::as_str).ok_or_else(|| {
         format!(
             "symbol reference {r} out of range (symbols table has {} entries)",
@@ -358,7 +358,7 @@ fn from_v2(req: v2::Request, limits: &DecodeLimits) -> Result<Batch, RemoteWrite
             ),
             reason: r,
         };
-        if ts.labels_refs.len() % 2 != 0 {
+        if !ts.labels_refs.len().is_multiple_of(2) {
             return Err(refs_err(format!(
                 "odd number of label references ({})",
                 ts.labels_refs.len()
