@@ -9,9 +9,11 @@ use crate::model::{HistogramSample, Sample, is_stale_nan};
 
 use super::RemoteWriteError;
 use super::batch::{Batch, BatchSeries};
+use super::cache::SeriesCache;
 use super::metadata::{MetricKind, MetricMetadata};
 use super::pb::{v1, v2};
-use super::validate::{labels_from_pairs, print_pairs};
+use super::validate::{labels_from_pairs, labels_with, print_pairs};
+use super::wire::{Interner, RawSeries, Reader, WireError, read_series};
 
 /// Native-histogram schema number for custom (classic) bucket bounds.
 const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
@@ -98,6 +100,11 @@ pub fn decode(
     body: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Batch, RemoteWriteError> {
+    let raw = decompress(body, limits)?;
+    decode_protobuf(protocol, &raw, limits)
+}
+
+fn decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, RemoteWriteError> {
     let declared = snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy {
         len: body.len(),
         reason: e.to_string(),
@@ -114,7 +121,7 @@ pub fn decode(
             len: body.len(),
             reason: e.to_string(),
         })?;
-    decode_protobuf(protocol, &raw, limits)
+    Ok(raw)
 }
 
 /// Decodes an uncompressed protobuf message and validates every series.
@@ -123,13 +130,34 @@ pub fn decode_protobuf(
     raw: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Batch, RemoteWriteError> {
+    decode_protobuf_cached(protocol, raw, limits, None)
+}
+
+/// [`decode`] with a [`SeriesCache`] that remembers validated label sets
+/// across requests (the server keeps one per door).
+pub fn decode_cached(
+    protocol: Protocol,
+    body: &[u8],
+    limits: &DecodeLimits,
+    cache: &SeriesCache,
+) -> Result<Batch, RemoteWriteError> {
+    let raw = decompress(body, limits)?;
+    decode_protobuf_cached(protocol, &raw, limits, Some(cache))
+}
+
+fn decode_protobuf_cached(
+    protocol: Protocol,
+    raw: &[u8],
+    limits: &DecodeLimits,
+    cache: Option<&SeriesCache>,
+) -> Result<Batch, RemoteWriteError> {
     let pb_err = |e: prost::DecodeError| RemoteWriteError::Protobuf {
         message: protocol.message_name(),
         len: raw.len(),
         reason: e.to_string(),
     };
     match protocol {
-        Protocol::V1 => from_v1(v1::WriteRequest::decode(raw).map_err(pb_err)?, limits),
+        Protocol::V1 => from_v1(raw, limits, cache),
         Protocol::V2 => from_v2(v2::Request::decode(raw).map_err(pb_err)?, limits),
     }
 }
@@ -258,76 +286,103 @@ fn convert_histogram(h: &NativeHistogram<'_>) -> Result<Option<HistogramSample>,
     }))
 }
 
-fn from_v1(req: v1::WriteRequest, limits: &DecodeLimits) -> Result<Batch, RemoteWriteError> {
-    let mut batch = Batch {
-        series: Vec::with_capacity(req.timeseries.len()),
-        ..Batch::default()
-    };
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
-    for (index, ts) in req.timeseries.iter().enumerate() {
-        pairs.clear();
-        pairs.extend(
-            ts.labels
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        );
-        check_limits(&pairs, limits).map_err(|r| invalid(index, &pairs, r))?;
-        let labels = labels_from_pairs(&pairs).map_err(|r| invalid(index, &pairs, r))?;
-        let samples = ts
-            .samples
-            .iter()
-            .map(|s| Sample {
-                t: s.timestamp,
-                v: s.value,
-            })
-            .collect();
-        let mut histograms = Vec::new();
-        for h in &ts.histograms {
-            let nh = NativeHistogram {
-                schema: h.schema,
-                count: match h.count {
-                    Some(v1::histogram::Count::CountInt(c)) => c as f64,
-                    Some(v1::histogram::Count::CountFloat(c)) => c,
-                    None => 0.0,
-                },
-                sum: h.sum,
-                zero_count: match h.zero_count {
-                    Some(v1::histogram::ZeroCount::ZeroCountInt(c)) => c as f64,
-                    Some(v1::histogram::ZeroCount::ZeroCountFloat(c)) => c,
-                    None => 0.0,
-                },
-                has_negative: !h.negative_spans.is_empty(),
-                positive_spans: h
-                    .positive_spans
-                    .iter()
-                    .map(|s| (s.offset, s.length))
-                    .collect(),
-                positive_deltas: &h.positive_deltas,
-                positive_counts: &h.positive_counts,
-                custom_values: &h.custom_values,
-            };
-            match convert_histogram(&nh).map_err(|r| invalid(index, &pairs, r))? {
-                Some(hs) => histograms.push((h.timestamp, hs)),
-                None => batch.unsupported += 1,
-            }
-        }
-        batch.series.push(BatchSeries {
-            labels,
-            samples,
-            histograms,
-            created_zero: None,
-        });
+impl From<WireError> for String {
+    fn from(e: WireError) -> String {
+        format!("at byte {}: {}", e.offset, e.reason)
     }
-    batch.metadata = req
-        .metadata
-        .into_iter()
-        .map(|m| MetricMetadata {
-            kind: MetricKind::from_remote_write(m.r#type),
-            metric: m.metric_family_name,
-            help: m.help,
-            unit: m.unit,
-        })
-        .collect();
+}
+
+fn from_v1(
+    raw: &[u8],
+    limits: &DecodeLimits,
+    cache: Option<&SeriesCache>,
+) -> Result<Batch, RemoteWriteError> {
+    let pb_err = |reason: String| RemoteWriteError::Protobuf {
+        message: Protocol::V1.message_name(),
+        len: raw.len(),
+        reason,
+    };
+    let mut batch = Batch::default();
+    let mut interner = Interner::default();
+    let mut rs = RawSeries::default();
+    let mut r = Reader::new(raw);
+    let mut index = 0usize;
+    while let Some((field, wt)) = r.key().map_err(|e| pb_err(e.into()))? {
+        match field {
+            1 => {
+                r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
+                let sub = r.sub().map_err(|e| pb_err(e.into()))?;
+                read_series(sub, &mut rs).map_err(|e| pb_err(e.into()))?;
+                let pairs = &rs.labels;
+                let labels = match cache.and_then(|c| c.get(&rs.key)) {
+                    Some(l) => l,
+                    None => {
+                        check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
+                        let l = labels_with(pairs, &mut |s| interner.get(s))
+                            .map_err(|r| invalid(index, pairs, r))?;
+                        if let Some(c) = cache {
+                            c.insert(&rs.key, &l);
+                        }
+                        l
+                    }
+                };
+                let samples = rs.samples.iter().map(|&(t, v)| Sample { t, v }).collect();
+                let mut histograms = Vec::new();
+                for hb in &rs.histograms {
+                    let h = v1::Histogram::decode(*hb).map_err(|e| {
+                        invalid(index, pairs, format!("cannot decode histogram: {e}"))
+                    })?;
+                    let nh = NativeHistogram {
+                        schema: h.schema,
+                        count: match h.count {
+                            Some(v1::histogram::Count::CountInt(c)) => c as f64,
+                            Some(v1::histogram::Count::CountFloat(c)) => c,
+                            None => 0.0,
+                        },
+                        sum: h.sum,
+                        zero_count: match h.zero_count {
+                            Some(v1::histogram::ZeroCount::ZeroCountInt(c)) => c as f64,
+                            Some(v1::histogram::ZeroCount::ZeroCountFloat(c)) => c,
+                            None => 0.0,
+                        },
+                        has_negative: !h.negative_spans.is_empty(),
+                        positive_spans: h
+                            .positive_spans
+                            .iter()
+                            .map(|s| (s.offset, s.length))
+                            .collect(),
+                        positive_deltas: &h.positive_deltas,
+                        positive_counts: &h.positive_counts,
+                        custom_values: &h.custom_values,
+                    };
+                    match convert_histogram(&nh).map_err(|r| invalid(index, pairs, r))? {
+                        Some(hs) => histograms.push((h.timestamp, hs)),
+                        None => batch.unsupported += 1,
+                    }
+                }
+                batch.series.push(BatchSeries {
+                    labels,
+                    samples,
+                    histograms,
+                    created_zero: None,
+                });
+                index += 1;
+            }
+            3 => {
+                r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
+                let b = r.bytes().map_err(|e| pb_err(e.into()))?;
+                let m =
+                    v1::MetricMetadata::decode(b).map_err(|e| pb_err(format!("metadata: {e}")))?;
+                batch.metadata.push(MetricMetadata {
+                    kind: MetricKind::from_remote_write(m.r#type),
+                    metric: m.metric_family_name,
+                    help: m.help,
+                    unit: m.unit,
+                });
+            }
+            _ => r.skip(wt).map_err(|e| pb_err(e.into()))?,
+        }
+    }
     Ok(batch)
 }
 

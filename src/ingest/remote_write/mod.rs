@@ -2,7 +2,7 @@
 //!
 //! The HTTP handler calls, in order:
 //! 1. [`Protocol::from_content_type`] on the `Content-Type` header;
-//! 2. [`decode`] on the raw (snappy-compressed) body: the snappy header's
+//! 2. [`decode_cached`] (or [`decode`]) on the raw (snappy-compressed) body: the snappy header's
 //!    declared length is checked against [`DecodeLimits::max_decompressed_bytes`]
 //!    *before* anything is allocated, then the protobuf is decoded and every
 //!    series validated into a [`Batch`] (an invalid request yields an error
@@ -16,16 +16,19 @@
 //! The same [`Batch`]/[`apply`] path is used by the OTLP door.
 
 mod batch;
+mod cache;
 mod decode;
 mod metadata;
 mod metrics;
 mod validate;
+mod wire;
 
 #[cfg(test)]
 mod tests;
 
 pub use batch::{Batch, BatchSeries, RejectionCounts, WriteOutcome, apply};
-pub use decode::{DecodeLimits, Protocol, decode, decode_protobuf};
+pub use cache::SeriesCache;
+pub use decode::{DecodeLimits, Protocol, decode, decode_cached, decode_protobuf};
 pub use metadata::{MetadataStore, MetricKind, MetricMetadata};
 pub use metrics::{DoorMetrics, DoorMetricsSnapshot};
 pub use validate::{is_valid_label_name, is_valid_metric_name};

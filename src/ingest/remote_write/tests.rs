@@ -461,7 +461,12 @@ proptest! {
             ts.push(series(&pairs, samples));
             want.push((Labels::from_pairs(pairs.iter().copied()), samples.clone()));
         }
-        let b = decode(Protocol::V1, &body_v1(ts), &limits()).unwrap();
+        let body = body_v1(ts);
+        let b = decode(Protocol::V1, &body, &limits()).unwrap();
+        let cache = SeriesCache::default();
+        for _ in 0..2 {
+            prop_assert_eq!(&decode_cached(Protocol::V1, &body, &limits(), &cache).unwrap(), &b);
+        }
         prop_assert_eq!(b.series.len(), want.len());
         for (got, (labels, samples)) in b.series.iter().zip(&want) {
             prop_assert_eq!(&got.labels, labels);
@@ -478,4 +483,69 @@ proptest! {
         prop_assert_eq!(out.samples_written + out.rejected.total(), b.float_samples() as u64);
         prop_assert!(db.recs().iter().all(|r| matches!(r, Rec::Float(..))));
     }
+}
+
+#[test]
+fn exemplars_and_unknown_fields_are_skipped() {
+    let mut ts = series(&[(METRIC_NAME, "up")], &[(5, 1.0)]);
+    ts.exemplars.push(v1::Exemplar {
+        labels: vec![label("trace_id", "abc")],
+        value: 1.0,
+        timestamp: 5,
+    });
+    let mut raw = v1::WriteRequest {
+        timeseries: vec![ts],
+        metadata: vec![],
+    }
+    .encode_to_vec();
+    // Unknown field 9 (varint) and 10 (fixed32) at the top level.
+    raw.extend_from_slice(&[0x48, 0x96, 0x01, 0x55, 1, 2, 3, 4]);
+    let b = decode(Protocol::V1, &snappy(&raw), &limits()).unwrap();
+    assert_eq!(b.series.len(), 1);
+    assert_eq!(b.series[0].samples, vec![Sample { t: 5, v: 1.0 }]);
+    // Field 1 with the wrong wire type names the byte offset.
+    let e = decode(Protocol::V1, &snappy(&[0x08, 0x01]), &limits()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cannot decode prometheus.WriteRequest protobuf (2 bytes): at byte 1: field 1 has wire type 0, want 2"
+    );
+    let e = decode(Protocol::V1, &snappy(&[0x0a, 0x05, 0x0a]), &limits()).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("at byte 2: length 5 exceeds the 1 remaining bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn series_cache_gives_the_same_batches_and_never_caches_invalid_series() {
+    let cache = SeriesCache::new(4);
+    let body = body_v1(vec![
+        series(&[("job", "a"), (METRIC_NAME, "up")], &[(1, 1.0)]),
+        series(&[(METRIC_NAME, "up"), ("job", "b")], &[(2, 2.0)]),
+    ]);
+    let plain = decode(Protocol::V1, &body, &limits()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            decode_cached(Protocol::V1, &body, &limits(), &cache).unwrap(),
+            plain
+        );
+    }
+    assert_eq!(cache.len(), 2);
+    let bad = body_v1(vec![series(
+        &[(METRIC_NAME, "up"), ("x", "1"), ("x", "2")],
+        &[(1, 1.0)],
+    )]);
+    for _ in 0..2 {
+        assert!(decode_cached(Protocol::V1, &bad, &limits(), &cache).is_err());
+    }
+    assert_eq!(cache.len(), 2);
+    // Bounded: many distinct series never grow it past the limit (per shard
+    // rounding allows at most one entry per shard here).
+    for i in 0..100 {
+        let v = i.to_string();
+        let b = body_v1(vec![series(&[(METRIC_NAME, "m"), ("i", &v)], &[(1, 1.0)])]);
+        decode_cached(Protocol::V1, &b, &limits(), &cache).unwrap();
+    }
+    assert!(cache.len() <= 16, "{}", cache.len());
 }

@@ -4,6 +4,8 @@
 //! label names, `[a-zA-Z_:][a-zA-Z0-9_:]*` for metric names) because the
 //! PromQL layer does not support quoted UTF-8 names.
 
+use std::sync::Arc;
+
 use crate::model::{Label, Labels, METRIC_NAME};
 
 /// True for a valid classic label name.
@@ -49,12 +51,11 @@ pub(crate) fn print_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)
     out
 }
 
-/// Validates raw label pairs (any order) and builds the sorted label set.
+/// Validates raw label pairs (any order) and returns them sorted.
 ///
 /// Rejects empty names, invalid names, invalid metric names and duplicate
-/// names; tolerates unsorted input. Pairs with empty values are dropped
-/// (an empty value means "absent"). An empty result is rejected.
-pub(crate) fn labels_from_pairs(pairs: &[(&str, &str)]) -> Result<Labels, String> {
+/// names; tolerates unsorted input.
+fn checked_sorted<'a>(pairs: &[(&'a str, &'a str)]) -> Result<Vec<(&'a str, &'a str)>, String> {
     let mut v: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
     for &(n, val) in pairs {
         if n.is_empty() {
@@ -76,10 +77,29 @@ pub(crate) fn labels_from_pairs(pairs: &[(&str, &str)]) -> Result<Labels, String
     if let Some(w) = v.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(format!("duplicate label name {:?}", w[0].0));
     }
+    Ok(v)
+}
+
+/// Validates raw label pairs (see `checked_sorted`) and builds the label
+/// set. Pairs with empty values are dropped (an empty value means
+/// "absent"); an empty result is rejected.
+pub(crate) fn labels_from_pairs(pairs: &[(&str, &str)]) -> Result<Labels, String> {
+    labels_with(pairs, &mut |s| Arc::from(s))
+}
+
+/// Like [`labels_from_pairs`], allocating strings through `intern`.
+pub(crate) fn labels_with<'a>(
+    pairs: &[(&'a str, &'a str)],
+    intern: &mut dyn FnMut(&'a str) -> Arc<str>,
+) -> Result<Labels, String> {
+    let v = checked_sorted(pairs)?;
     let labels: Vec<Label> = v
         .into_iter()
         .filter(|(_, val)| !val.is_empty())
-        .map(|(n, val)| Label::new(n, val))
+        .map(|(n, val)| Label {
+            name: intern(n),
+            value: intern(val),
+        })
         .collect();
     if labels.is_empty() {
         return Err("empty label set".into());
