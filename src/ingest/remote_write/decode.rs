@@ -13,7 +13,7 @@ use super::cache::SeriesCache;
 use super::metadata::{MetricKind, MetricMetadata};
 use super::pb::{v1, v2};
 use super::validate::{labels_from_pairs, labels_with, print_pairs};
-use super::wire::{Interner, RawSeries, Reader, WireError, read_series};
+use super::wire::{Interner, RawSeries, Reader, WireError, parse_labels, read_series};
 
 /// Native-histogram schema number for custom (classic) bucket bounds.
 const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
@@ -313,8 +313,14 @@ fn from_v1(
                 r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
                 let sub = r.sub().map_err(|e| pb_err(e.into()))?;
                 read_series(sub, &mut rs).map_err(|e| pb_err(e.into()))?;
+                let cached = cache.and_then(|c| c.get(&rs.key));
+                // Labels are needed for a miss, and for error messages
+                // about histograms (rare), so parse lazily.
+                if cached.is_none() || !rs.histograms.is_empty() {
+                    parse_labels(&mut rs).map_err(|e| pb_err(e.into()))?;
+                }
                 let pairs = &rs.labels;
-                let labels = match cache.and_then(|c| c.get(&rs.key)) {
+                let labels = match cached {
                     Some(l) => l,
                     None => {
                         check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;

@@ -166,6 +166,10 @@ impl<'a> Reader<'a> {
 /// One series as borrowed from the message.
 #[derive(Default)]
 pub(crate) struct RawSeries<'a> {
+    /// Raw `Label` messages with their offsets; parsed by
+    /// [`parse_labels`] only on a cache miss.
+    pub(crate) label_msgs: Vec<(usize, &'a [u8])>,
+    /// Parsed labels (filled by [`parse_labels`]).
     pub(crate) labels: Vec<(&'a str, &'a str)>,
     pub(crate) samples: Vec<(i64, f64)>,
     /// Encoded `prometheus.Histogram` messages (decoded with prost).
@@ -178,6 +182,7 @@ pub(crate) struct RawSeries<'a> {
 /// Reads one `TimeSeries` message.
 pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Result<(), WireError> {
     out.labels.clear();
+    out.label_msgs.clear();
     out.samples.clear();
     out.histograms.clear();
     out.key.clear();
@@ -185,25 +190,11 @@ pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Res
         match field {
             1 => {
                 r.expect(field, wt, LEN)?;
-                let mut l = r.sub()?;
+                let l = r.sub()?;
                 out.key
                     .extend_from_slice(&(l.buf.len() as u32).to_le_bytes());
                 out.key.extend_from_slice(l.buf);
-                let (mut name, mut value) = ("", "");
-                while let Some((f, wt)) = l.key()? {
-                    match f {
-                        1 => {
-                            l.expect(f, wt, LEN)?;
-                            name = l.string()?;
-                        }
-                        2 => {
-                            l.expect(f, wt, LEN)?;
-                            value = l.string()?;
-                        }
-                        _ => l.skip(wt)?,
-                    }
-                }
-                out.labels.push((name, value));
+                out.label_msgs.push((l.base, l.buf));
             }
             2 => {
                 r.expect(field, wt, LEN)?;
@@ -230,6 +221,31 @@ pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Res
             }
             _ => r.skip(wt)?,
         }
+    }
+    Ok(())
+}
+
+/// Parses the `Label` messages collected by [`read_series`] into
+/// `out.labels`.
+pub(crate) fn parse_labels(out: &mut RawSeries<'_>) -> Result<(), WireError> {
+    out.labels.clear();
+    for &(base, buf) in &out.label_msgs {
+        let mut l = Reader { buf, pos: 0, base };
+        let (mut name, mut value) = ("", "");
+        while let Some((f, wt)) = l.key()? {
+            match f {
+                1 => {
+                    l.expect(f, wt, LEN)?;
+                    name = l.string()?;
+                }
+                2 => {
+                    l.expect(f, wt, LEN)?;
+                    value = l.string()?;
+                }
+                _ => l.skip(wt)?,
+            }
+        }
+        out.labels.push((name, value));
     }
     Ok(())
 }
