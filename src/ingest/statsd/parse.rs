@@ -1,0 +1,782 @@
+//! The StatsD line grammar (spec `statsd.md` §1–§8): a pure parser, no I/O.
+//!
+//! [`parse_line`] turns one line (already split out of its datagram by
+//! [`lines`]) into a [`Parsed`] value or a [`BadReason`]. Everything it returns
+//! borrows from the input bytes except where the wire form has to be rewritten
+//! (a SignalFx name with the bracket section cut out, or a tag key that needs
+//! escaping), which is then an owned `Cow`. The borrowed data lives as long as
+//! the input buffer.
+//!
+//! Guarantees:
+//! - a bad line yields exactly one [`BadReason`] and nothing else from it is
+//!   usable; a good line may still carry tag errors and unknown-field counts;
+//! - no input panics (proptest-checked on arbitrary bytes);
+//! - [`format_line`] writes a line that parses back to an equal [`Line`] for
+//!   names and tag values free of the separator characters `:|#,[]=\n`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Longest escaped metric name accepted (bytes); longer → `too_long`.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Longest label value accepted (bytes); longer → `too_long`.
+pub const MAX_LABEL_VALUE_LEN: usize = 2048;
+/// Most labels a line may carry after parsing; more → `too_many_tags`.
+pub const MAX_TAGS: usize = 64;
+
+/// Why a line was dropped: the closed set of spec §11. The `as_str` text is
+/// the `reason` label of `statsd_bad_lines_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BadReason {
+    /// The line is not valid UTF-8.
+    InvalidUtf8,
+    /// No `:`, empty name, legacy multi-sample mixed with `|#`, bad legacy piece.
+    MalformedLine,
+    /// No `|` after the value.
+    MissingType,
+    /// Type not one of `c g ms h d s`.
+    UnknownType,
+    /// A value does not match the number grammar, is not finite, or is empty.
+    MalformedValue,
+    /// A `c` value below zero.
+    NegativeCounter,
+    /// An `ms` value below zero.
+    NegativeTimer,
+    /// Rate empty, unparsable, below zero or above one.
+    InvalidSampleRate,
+    /// Name-embedded tags together with a `|#` section.
+    MixedTagStyles,
+    /// Escaped name or a label value over the length limit.
+    TooLong,
+    /// More than [`MAX_TAGS`] labels.
+    TooManyTags,
+}
+
+impl BadReason {
+    /// Every reason, in a fixed order (used to index counters).
+    pub const ALL: [BadReason; 11] = [
+        BadReason::InvalidUtf8,
+        BadReason::MalformedLine,
+        BadReason::MissingType,
+        BadReason::UnknownType,
+        BadReason::MalformedValue,
+        BadReason::NegativeCounter,
+        BadReason::NegativeTimer,
+        BadReason::InvalidSampleRate,
+        BadReason::MixedTagStyles,
+        BadReason::TooLong,
+        BadReason::TooManyTags,
+    ];
+
+    /// The label value used in `statsd_bad_lines_total{reason}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadReason::InvalidUtf8 => "invalid_utf8",
+            BadReason::MalformedLine => "malformed_line",
+            BadReason::MissingType => "missing_type",
+            BadReason::UnknownType => "unknown_type",
+            BadReason::MalformedValue => "malformed_value",
+            BadReason::NegativeCounter => "negative_counter",
+            BadReason::NegativeTimer => "negative_timer",
+            BadReason::InvalidSampleRate => "invalid_sample_rate",
+            BadReason::MixedTagStyles => "mixed_tag_styles",
+            BadReason::TooLong => "too_long",
+            BadReason::TooManyTags => "too_many_tags",
+        }
+    }
+
+    /// Position in [`BadReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for BadReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The six StatsD type codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricType {
+    /// `c`
+    Counter,
+    /// `g`
+    Gauge,
+    /// `ms` (milliseconds, observed as seconds)
+    Timer,
+    /// `h`
+    Histogram,
+    /// `d`
+    Distribution,
+    /// `s`
+    Set,
+}
+
+impl MetricType {
+    /// Parses a type code exactly (case-sensitive).
+    pub fn from_code(s: &str) -> Option<Self> {
+        Some(match s {
+            "c" => MetricType::Counter,
+            "g" => MetricType::Gauge,
+            "ms" => MetricType::Timer,
+            "h" => MetricType::Histogram,
+            "d" => MetricType::Distribution,
+            "s" => MetricType::Set,
+            _ => return None,
+        })
+    }
+
+    /// The wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            MetricType::Counter => "c",
+            MetricType::Gauge => "g",
+            MetricType::Timer => "ms",
+            MetricType::Histogram => "h",
+            MetricType::Distribution => "d",
+            MetricType::Set => "s",
+        }
+    }
+
+    /// True for the observer types that feed histograms (`ms`, `h`, `d`).
+    pub fn is_observer(self) -> bool {
+        matches!(
+            self,
+            MetricType::Timer | MetricType::Histogram | MetricType::Distribution
+        )
+    }
+}
+
+/// One value of a line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    /// A finite number; `signed` is true when the wire text began with `+`
+    /// or `-` (meaningful only for gauges: relative update).
+    Number {
+        /// The value as written (milliseconds for timers).
+        v: f64,
+        /// A leading sign was present.
+        signed: bool,
+    },
+    /// A set member, the raw text.
+    Member(&'a str),
+}
+
+/// One sample: a value with its type and sample rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample<'a> {
+    /// Type code.
+    pub kind: MetricType,
+    /// The value.
+    pub value: Value<'a>,
+    /// Sample rate in (0, 1]; `@0` is stored as 1.
+    pub rate: f64,
+}
+
+/// The samples of a line; one sample needs no allocation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Samples<'a> {
+    /// The common case.
+    One(Sample<'a>),
+    /// Packed (`a:1:2|c`) or legacy multi-sample (`a:1|c:2|g`) lines.
+    Many(Vec<Sample<'a>>),
+}
+
+impl<'a> Samples<'a> {
+    /// The samples as a slice, in wire order.
+    pub fn as_slice(&self) -> &[Sample<'a>] {
+        match self {
+            Samples::One(s) => std::slice::from_ref(s),
+            Samples::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, s: Sample<'a>) {
+        match self {
+            Samples::One(first) => *self = Samples::Many(vec![*first, s]),
+            Samples::Many(v) => v.push(s),
+        }
+    }
+}
+
+/// A tag after parsing: key escaped like a label name (§8), value raw.
+pub type Tag<'a> = (Cow<'a, str>, &'a str);
+
+/// A parsed metric line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line<'a> {
+    /// The raw metric name with name-embedded tags removed (not escaped:
+    /// mapping rules match on it; see [`escape_name`]).
+    pub name: Cow<'a, str>,
+    /// Tags sorted by escaped key, unique (the last one on the wire wins).
+    pub tags: Vec<Tag<'a>>,
+    /// Samples in wire order (never empty).
+    pub samples: Samples<'a>,
+    /// DogStatsD container id (`|c:` field), when present.
+    pub container_id: Option<&'a str>,
+    /// Tags skipped as malformed (bare, empty key or value, reserved key).
+    pub tag_errors: u32,
+    /// Extension fields not recognised (ignored).
+    pub unknown_fields: u32,
+}
+
+/// What one non-empty line is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Parsed<'a> {
+    /// A metric line.
+    Metric(Line<'a>),
+    /// A DogStatsD event (`_e{`), ignored.
+    Event,
+    /// A DogStatsD service check (`_sc|`), ignored.
+    ServiceCheck,
+}
+
+/// Splits a datagram into lines: on `\n`, one trailing `\r` stripped, empty
+/// lines skipped. The slices borrow from `buf`.
+pub fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    buf.split(|&b| b == b'\n').filter_map(|l| {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        (!l.is_empty()).then_some(l)
+    })
+}
+
+/// Parses one line (no `\n`; see [`lines`]).
+pub fn parse_line(raw: &[u8]) -> Result<Parsed<'_>, BadReason> {
+    let line = std::str::from_utf8(raw).map_err(|_| BadReason::InvalidUtf8)?;
+    if line.starts_with("_e{") {
+        return Ok(Parsed::Event);
+    }
+    if line.starts_with("_sc|") {
+        return Ok(Parsed::ServiceCheck);
+    }
+    parse_metric(line).map(Parsed::Metric)
+}
+
+fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
+    let colon = line.find(':').ok_or(BadReason::MalformedLine)?;
+    if colon == 0 {
+        return Err(BadReason::MalformedLine);
+    }
+    let name_part = &line[..colon];
+    let body = &line[colon + 1..];
+    let mut fields = body.split('|');
+    let f0 = fields.next().unwrap_or("");
+    let f1 = fields.next().ok_or(BadReason::MissingType)?;
+
+    let mut out = Line {
+        name: Cow::Borrowed(name_part),
+        tags: Vec::new(),
+        samples: Samples::Many(Vec::new()),
+        container_id: None,
+        tag_errors: 0,
+        unknown_fields: 0,
+    };
+    let mut dog_tags = false;
+
+    if f1.contains(':') {
+        // Legacy etsy multi-sample form (§3.1 step 4).
+        if body.contains("|#") {
+            return Err(BadReason::MalformedLine);
+        }
+        let mut samples: Option<Samples<'_>> = None;
+        for piece in body.split(':') {
+            let s = parse_legacy_piece(piece)?;
+            match &mut samples {
+                None => samples = Some(Samples::One(s)),
+                Some(all) => all.push(s),
+            }
+        }
+        out.samples = samples.ok_or(BadReason::MalformedLine)?;
+    } else {
+        let kind = MetricType::from_code(f1).ok_or(BadReason::UnknownType)?;
+        let mut rate = 1.0;
+        for field in fields {
+            if field.is_empty() {
+                continue;
+            }
+            if let Some(r) = field.strip_prefix('@') {
+                rate = parse_rate(r)?;
+            } else if let Some(t) = field.strip_prefix('#') {
+                dog_tags = true;
+                parse_dog_tags(t, &mut out);
+            } else if let Some(c) = field.strip_prefix("c:") {
+                out.container_id = Some(c);
+            } else if field.starts_with("e:")
+                || field.starts_with("card:")
+                || field.starts_with('T')
+            {
+                // Origin detection and timestamps: recognised, ignored (§3.2).
+            } else {
+                out.unknown_fields += 1;
+            }
+        }
+        out.samples = parse_values(f0, kind, rate)?;
+    }
+
+    // Name-embedded tags (§7.2).
+    let had_embedded = split_embedded_tags(name_part, &mut out)?;
+    if had_embedded && dog_tags {
+        return Err(BadReason::MixedTagStyles);
+    }
+    if out.name.is_empty() {
+        return Err(BadReason::MalformedLine);
+    }
+    if escaped_len(&out.name) > MAX_NAME_LEN {
+        return Err(BadReason::TooLong);
+    }
+    finish_tags(&mut out.tags)?;
+    Ok(out)
+}
+
+fn parse_legacy_piece(piece: &str) -> Result<Sample<'_>, BadReason> {
+    let mut parts = piece.split('|');
+    let value = parts.next().unwrap_or("");
+    let code = parts.next().ok_or(BadReason::MalformedLine)?;
+    let rate_field = parts.next();
+    if parts.next().is_some() {
+        return Err(BadReason::MalformedLine);
+    }
+    let rate = match rate_field {
+        None => None,
+        Some(r) => Some(r.strip_prefix('@').ok_or(BadReason::MalformedLine)?),
+    };
+    let kind = MetricType::from_code(code).ok_or(BadReason::UnknownType)?;
+    let rate = match rate {
+        Some(r) => parse_rate(r)?,
+        None => 1.0,
+    };
+    let value = if kind == MetricType::Set {
+        if value.is_empty() {
+            return Err(BadReason::MalformedValue);
+        }
+        Value::Member(value)
+    } else {
+        let (v, signed) = parse_number(value).ok_or(BadReason::MalformedValue)?;
+        check_sign(kind, v)?;
+        Value::Number { v, signed }
+    };
+    Ok(Sample { kind, value, rate })
+}
+
+fn parse_values(f0: &str, kind: MetricType, rate: f64) -> Result<Samples<'_>, BadReason> {
+    if kind == MetricType::Set {
+        if f0.is_empty() {
+            return Err(BadReason::MalformedValue);
+        }
+        return Ok(Samples::One(Sample {
+            kind,
+            value: Value::Member(f0),
+            rate,
+        }));
+    }
+    let mut samples: Option<Samples<'_>> = None;
+    for item in f0.split(':') {
+        if item.is_empty() {
+            continue;
+        }
+        let (v, signed) = parse_number(item).ok_or(BadReason::MalformedValue)?;
+        check_sign(kind, v)?;
+        let s = Sample {
+            kind,
+            value: Value::Number { v, signed },
+            rate,
+        };
+        match &mut samples {
+            None => samples = Some(Samples::One(s)),
+            Some(all) => all.push(s),
+        }
+    }
+    samples.ok_or(BadReason::MalformedValue)
+}
+
+fn check_sign(kind: MetricType, v: f64) -> Result<(), BadReason> {
+    match kind {
+        MetricType::Counter if v < 0.0 => Err(BadReason::NegativeCounter),
+        MetricType::Timer if v < 0.0 => Err(BadReason::NegativeTimer),
+        _ => Ok(()),
+    }
+}
+
+fn parse_rate(r: &str) -> Result<f64, BadReason> {
+    let (v, _) = parse_number(r).ok_or(BadReason::InvalidSampleRate)?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(BadReason::InvalidSampleRate);
+    }
+    Ok(if v == 0.0 { 1.0 } else { v })
+}
+
+/// Parses a number per spec §3.3: decimal ASCII, optional sign, optional
+/// fraction and exponent, finite. Returns the value and whether a sign was
+/// written.
+pub fn parse_number(s: &str) -> Option<(f64, bool)> {
+    let b = s.as_bytes();
+    let signed = matches!(b.first(), Some(b'+' | b'-'));
+    let digits = if signed { &b[1..] } else { b };
+    // Fast path: plain integers up to 15 digits are exact in f64.
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let mut n: u64 = 0;
+        for &d in digits {
+            n = n * 10 + u64::from(d - b'0');
+        }
+        let v = n as f64;
+        return Some((if b[0] == b'-' { -v } else { v }, signed));
+    }
+    if !valid_number_syntax(digits) {
+        return None;
+    }
+    let v: f64 = s.parse().ok()?;
+    v.is_finite().then_some((v, signed))
+}
+
+fn valid_number_syntax(b: &[u8]) -> bool {
+    let mut i = 0;
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let int_digits = i - int_start;
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac_digits = i - s;
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// DogStatsD tag section (without the leading `#`).
+fn parse_dog_tags<'a>(section: &'a str, out: &mut Line<'a>) {
+    if section.is_empty() {
+        return;
+    }
+    for tag in section.split(',') {
+        let tag = tag.strip_prefix('#').unwrap_or(tag);
+        if tag.is_empty() {
+            continue;
+        }
+        match tag.split_once(':') {
+            Some((k, v)) => push_tag(k, v, out),
+            None => out.tag_errors += 1,
+        }
+    }
+}
+
+fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
+    if key.is_empty() || value.is_empty() {
+        out.tag_errors += 1;
+        return;
+    }
+    let key = escape_name(key);
+    if key.starts_with("__") {
+        out.tag_errors += 1;
+        return;
+    }
+    out.tags.push((key, value));
+}
+
+/// Name-embedded tag styles (§7.2). Returns whether a tag section was found
+/// (even if all its pairs were malformed); sets `out.name`.
+fn split_embedded_tags<'a>(name: &'a str, out: &mut Line<'a>) -> Result<bool, BadReason> {
+    let open = name.find('[');
+    let close = name.find(']');
+    match (open, close) {
+        (Some(o), Some(c)) if o < c => {
+            let mut n = String::with_capacity(name.len());
+            n.push_str(&name[..o]);
+            n.push_str(&name[c + 1..]);
+            out.name = Cow::Owned(n);
+            embedded_pairs(&name[o + 1..c], out);
+            return Ok(true);
+        }
+        (None, None) => {}
+        _ => {
+            // Unbalanced brackets: tag error, name kept, no other style.
+            out.tag_errors += 1;
+            out.name = Cow::Borrowed(name);
+            return Ok(false);
+        }
+    }
+    match name.find(['#', ',']) {
+        Some(i) => {
+            out.name = Cow::Borrowed(&name[..i]);
+            embedded_pairs(&name[i + 1..], out);
+            Ok(true)
+        }
+        None => {
+            out.name = Cow::Borrowed(name);
+            Ok(false)
+        }
+    }
+}
+
+fn embedded_pairs<'a>(list: &'a str, out: &mut Line<'a>) {
+    for pair in list.split(',') {
+        match pair.split_once('=') {
+            Some((k, v)) => push_tag(k, v, out),
+            None => out.tag_errors += 1,
+        }
+    }
+}
+
+/// Sorts tags by key keeping the last of equal keys, then applies limits.
+fn finish_tags(tags: &mut Vec<Tag<'_>>) -> Result<(), BadReason> {
+    if tags.len() > 1 {
+        // Stable sort keeps wire order among equal keys; keep the last one.
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut i = 0;
+        while i + 1 < tags.len() {
+            if tags[i].0 == tags[i + 1].0 {
+                tags.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(BadReason::TooManyTags);
+    }
+    if tags.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE_LEN) {
+        return Err(BadReason::TooLong);
+    }
+    Ok(())
+}
+
+/// True when `c` is kept as is by escaping.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Escapes a metric or label name per spec §8: every char outside
+/// `[A-Za-z0-9_]` becomes `_` (runs of `-` collapse to one `_`), and a
+/// leading digit gets a `_` prefix. Borrowed when nothing changes.
+pub fn escape_name(raw: &str) -> Cow<'_, str> {
+    let starts_digit = raw.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    if !starts_digit && raw.chars().all(is_name_char) {
+        return Cow::Borrowed(raw);
+    }
+    let mut s = String::with_capacity(raw.len() + 1);
+    escape_name_into(raw, &mut s);
+    Cow::Owned(s)
+}
+
+/// Appends the escaped form of `raw` (see [`escape_name`]) to `out`.
+pub fn escape_name_into(raw: &str, out: &mut String) {
+    if raw.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        out.push('_');
+    }
+    let mut prev_dash = false;
+    for c in raw.chars() {
+        if c == '-' {
+            if !prev_dash {
+                out.push('_');
+            }
+            prev_dash = true;
+            continue;
+        }
+        prev_dash = false;
+        out.push(if is_name_char(c) { c } else { '_' });
+    }
+}
+
+/// Length in bytes of the escaped form of `raw`, without building it.
+pub fn escaped_len(raw: &str) -> usize {
+    let mut n = usize::from(raw.as_bytes().first().is_some_and(u8::is_ascii_digit));
+    let mut prev_dash = false;
+    for c in raw.chars() {
+        if c == '-' {
+            n += usize::from(!prev_dash);
+            prev_dash = true;
+        } else {
+            prev_dash = false;
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Writes `line` in wire form to `out` (no trailing newline).
+///
+/// Lines whose samples share one numeric type and rate are written in the
+/// DogStatsD packed form with a `|#` tag section; other multi-sample lines
+/// use the legacy form with InfluxDB-style name tags (the legacy form forbids
+/// `|#`). Round-trips per the module guarantee.
+pub fn format_line(line: &Line<'_>, out: &mut String) {
+    let samples = line.samples.as_slice();
+    let first = samples[0];
+    let packable = samples
+        .iter()
+        .all(|s| s.kind == first.kind && s.rate == first.rate)
+        && (first.kind != MetricType::Set || samples.len() == 1);
+    out.push_str(&line.name);
+    if packable {
+        out.push(':');
+        for (i, s) in samples.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            write_value(s.value, out);
+        }
+        out.push('|');
+        out.push_str(first.kind.code());
+        write_rate(first.rate, out);
+        if !line.tags.is_empty() {
+            out.push_str("|#");
+            for (i, (k, v)) in line.tags.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push(':');
+                out.push_str(v);
+            }
+        }
+        if let Some(c) = line.container_id {
+            out.push_str("|c:");
+            out.push_str(c);
+        }
+    } else {
+        for (k, v) in &line.tags {
+            out.push(',');
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+        for s in samples {
+            out.push(':');
+            write_value(s.value, out);
+            out.push('|');
+            out.push_str(s.kind.code());
+            write_rate(s.rate, out);
+        }
+    }
+}
+
+fn write_value(v: Value<'_>, out: &mut String) {
+    match v {
+        Value::Member(m) => out.push_str(m),
+        Value::Number { v, signed } => {
+            if signed && v.is_sign_positive() {
+                out.push('+');
+            }
+            // `{}` on f64 is the shortest text that parses back exactly.
+            let _ = write!(out, "{v}");
+        }
+    }
+}
+
+fn write_rate(rate: f64, out: &mut String) {
+    if rate != 1.0 {
+        let _ = write!(out, "|@{rate}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(s: &str) -> Line<'_> {
+        match parse_line(s.as_bytes()) {
+            Ok(Parsed::Metric(l)) => l,
+            other => panic!("{s:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for (s, v) in [
+            ("1", 1.0),
+            ("+1", 1.0),
+            ("-1", -1.0),
+            ("1.5", 1.5),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("1e3", 1000.0),
+            ("1E-3", 0.001),
+            ("320.000000", 320.0),
+            ("1e-05", 1e-5),
+            ("1234567890123456789", 1234567890123456789.0),
+        ] {
+            assert_eq!(parse_number(s).map(|x| x.0), Some(v), "{s}");
+        }
+        for s in [
+            "", "+", "-", ".", "e3", "1e", "0x10", "1_000", " 1", "inf", "NaN", "1e400", "+-1",
+            "1.2.3", "infinity",
+        ] {
+            assert_eq!(parse_number(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape_name("api.http-requests"), "api_http_requests");
+        assert_eq!(escape_name("1st.metric"), "_1st_metric");
+        assert_eq!(escape_name("café"), "caf_");
+        assert_eq!(escape_name("a--b"), "a_b");
+        assert_eq!(escape_name("a..b"), "a__b");
+        assert!(matches!(escape_name("ok_name9"), Cow::Borrowed(_)));
+        for s in ["a--b", "9-x", "café.-.x", ""] {
+            assert_eq!(escaped_len(s), escape_name(s).len(), "{s}");
+        }
+    }
+
+    #[test]
+    fn borrowed_parts() {
+        let l = metric("req:1|c|#env:prod");
+        assert!(matches!(l.name, Cow::Borrowed("req")));
+        assert!(matches!(l.tags[0].0, Cow::Borrowed("env")));
+    }
+
+    #[test]
+    fn too_long_and_too_many() {
+        let long = format!("{}:1|c", "a".repeat(MAX_NAME_LEN + 1));
+        assert_eq!(parse_line(long.as_bytes()), Err(BadReason::TooLong));
+        let val = format!("a:1|c|#k:{}", "v".repeat(MAX_LABEL_VALUE_LEN + 1));
+        assert_eq!(parse_line(val.as_bytes()), Err(BadReason::TooLong));
+        let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("k{i}:v")).collect();
+        let many = format!("a:1|c|#{}", tags.join(","));
+        assert_eq!(parse_line(many.as_bytes()), Err(BadReason::TooManyTags));
+    }
+
+    #[test]
+    fn format_examples() {
+        for (input, want) in [
+            ("a:1:2|ms|@0.5|#x:1", "a:1:2|ms|@0.5|#x:1"),
+            ("g:-5|g", "g:-5|g"),
+            ("g:+3|g", "g:+3|g"),
+            ("a,env=x:1|c:2|g", "a,env=x:1|c:2|g"),
+            ("u:a:b|s", "u:a:b|s"),
+            ("u:a|s:b|s", "u:a|s:b|s"),
+        ] {
+            let mut s = String::new();
+            format_line(&metric(input), &mut s);
+            assert_eq!(s, want);
+        }
+    }
+
+    #[test]
+    fn lines_framing() {
+        let v: Vec<&[u8]> = lines(b"\n\na:1|c\r\n\nb\r").collect();
+        assert_eq!(v, vec![&b"a:1|c"[..], &b"b"[..]]);
+    }
+}
