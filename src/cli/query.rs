@@ -94,7 +94,11 @@ pub fn run(server: &str, req: &QueryRequest, timeout: Duration) -> Result<String
         timeout,
     )?;
     let json: Json = serde_json::from_slice(&resp.body).map_err(|e| {
-        QueryError::BadResponse(format!("HTTP {} with a non-JSON body ({e}): {}", resp.status, resp.text()))
+        QueryError::BadResponse(format!(
+            "HTTP {} with a non-JSON body ({e}): {}",
+            resp.status,
+            resp.text()
+        ))
     })?;
     if json.get("status").and_then(Json::as_str) != Some("success") {
         return Err(QueryError::Api {
@@ -115,7 +119,12 @@ pub fn run(server: &str, req: &QueryRequest, timeout: Duration) -> Result<String
     for key in ["warnings", "infos"] {
         if let Some(ws) = json.get(key).and_then(Json::as_array) {
             for w in ws {
-                let _ = writeln!(out, "{}: {}", &key[..key.len() - 1], w.as_str().unwrap_or(""));
+                let _ = writeln!(
+                    out,
+                    "{}: {}",
+                    &key[..key.len() - 1],
+                    w.as_str().unwrap_or("")
+                );
             }
         }
     }
@@ -172,10 +181,19 @@ pub fn render(data: &Json) -> Result<String, QueryError> {
             let _ = writeln!(out, "{kind}: {v} @ {t}");
         }
         "vector" => {
-            let rows = result.as_array().ok_or_else(|| bad("vector is not an array"))?;
-            let mut table = vec![("SERIES".to_string(), "VALUE".to_string(), "TIME".to_string())];
+            let rows = result
+                .as_array()
+                .ok_or_else(|| bad("vector is not an array"))?;
+            let mut table = vec![(
+                "SERIES".to_string(),
+                "VALUE".to_string(),
+                "TIME".to_string(),
+            )];
             for r in rows {
-                let (t, v) = point(r.get("value").ok_or_else(|| bad("vector sample without value"))?)?;
+                let (t, v) = point(
+                    r.get("value")
+                        .ok_or_else(|| bad("vector sample without value"))?,
+                )?;
                 table.push((series_name(r.get("metric").unwrap_or(&Json::Null)), v, t));
             }
             let w0 = table.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
@@ -188,9 +206,15 @@ pub fn render(data: &Json) -> Result<String, QueryError> {
             }
         }
         "matrix" => {
-            let series = result.as_array().ok_or_else(|| bad("matrix is not an array"))?;
+            let series = result
+                .as_array()
+                .ok_or_else(|| bad("matrix is not an array"))?;
             for s in series {
-                let _ = writeln!(out, "{}", series_name(s.get("metric").unwrap_or(&Json::Null)));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    series_name(s.get("metric").unwrap_or(&Json::Null))
+                );
                 let values = s
                     .get("values")
                     .and_then(Json::as_array)

@@ -549,8 +549,16 @@ mod tests {
         let cases = [
             (EvalError::BadData("x".into()), ErrorType::BadData, 400),
             (EvalError::Execution("x".into()), ErrorType::Execution, 422),
-            (EvalError::Timeout("query execution"), ErrorType::Timeout, 503),
-            (EvalError::TooManySamples("eval", 5), ErrorType::Execution, 422),
+            (
+                EvalError::Timeout("query execution"),
+                ErrorType::Timeout,
+                503,
+            ),
+            (
+                EvalError::TooManySamples("eval", 5),
+                ErrorType::Execution,
+                422,
+            ),
             (EvalError::TooManySeries(5), ErrorType::Execution, 422),
             (
                 EvalError::Storage(crate::storage::StorageError::Other("disk".into())),

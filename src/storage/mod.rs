@@ -20,10 +20,10 @@ mod db;
 mod files;
 mod head;
 mod index;
+pub mod memory;
 mod merge;
 pub(crate) mod views;
 mod wal;
-pub mod memory;
 
 pub use api::*;
 pub use db::{Db, DbOptions, DbStats};

@@ -10,9 +10,9 @@
 //! - pushed metrics get the grouping labels (overriding their own) and must
 //!   not carry timestamps; every group exposes `push_time_seconds` and
 //!   `push_failure_time_seconds`;
-//! - bodies come in the text exposition format (parsed by `ingest::text`
-//!   and converted to [`PushedFamily`]) or the varint length-delimited
-//!   protobuf format ([`decode_delimited`]).
+//! - bodies come in the text exposition format ([`families_from_text`],
+//!   on top of `ingest::text`) or the varint length-delimited protobuf
+//!   format ([`decode_delimited`]); [`decode_body`] picks by content type.
 //!
 //! Because Watchpost has no scraper, [`PushStore::resample`] writes every
 //! live group's current values at a given time (the server calls it every
@@ -25,6 +25,7 @@ mod family;
 mod grouping;
 mod persist;
 mod store;
+mod text;
 
 #[cfg(test)]
 mod tests;
@@ -32,7 +33,31 @@ mod tests;
 pub use family::{FamilyKind, PushedFamily, PushedMetric, PushedValue, decode_delimited};
 pub use grouping::GroupingKey;
 pub use persist::PUSH_GROUPS_FILE;
-pub use store::{GroupSnapshot, PushMethod, PushStore, ResampleOutcome};
+pub use store::{
+    GroupSnapshot, PUSH_FAILURE_TIME_METRIC, PUSH_TIME_METRIC, PushMethod, PushStore,
+    ResampleOutcome,
+};
+pub use text::families_from_text;
+
+/// Decodes a push body, choosing the format from the `Content-Type`
+/// header: `application/vnd.google.protobuf` with
+/// `proto=io.prometheus.client.MetricFamily` (and `encoding=delimited`)
+/// is protobuf; anything else, including a missing header, is text (as in
+/// the Pushgateway).
+pub fn decode_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<PushedFamily>, PushError> {
+    let ct = content_type.unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    let is_proto = media.eq_ignore_ascii_case("application/vnd.google.protobuf")
+        && ct.contains("io.prometheus.client.MetricFamily");
+    if is_proto {
+        decode_delimited(body)
+    } else {
+        families_from_text(body)
+    }
+}
 
 /// Generated protobuf types of the client data model (`io.prometheus.client`).
 pub mod pb {

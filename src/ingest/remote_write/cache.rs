@@ -60,13 +60,15 @@ pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
 const SHARDS: usize = 16;
 
+type Shard = Mutex<HashMap<Box<[u8]>, Labels, FxBuild>>;
+
 /// Validated label sets by raw label bytes, sharded to keep concurrent
 /// requests from contending on one lock. Bounded: a full shard is cleared
 /// (the next requests repopulate it), so memory stays under
 /// `max_series` entries.
 #[derive(Debug)]
 pub struct SeriesCache {
-    shards: Vec<Mutex<HashMap<Box<[u8]>, Labels, FxBuild>>>,
+    shards: Vec<Shard>,
     max_per_shard: usize,
 }
 
@@ -82,7 +84,7 @@ impl SeriesCache {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<Box<[u8]>, Labels, FxBuild>> {
+    fn shard(&self, key: &[u8]) -> &Shard {
         let mut h = FxHasher::default();
         h.write(key);
         // The low bits feed the map; take high bits for the shard.
