@@ -431,6 +431,27 @@ fn sanitize(
                 return Err(format!("duplicate metric {}{printed}", f.name));
             }
         }
+        // The same series pushed through another group (e.g. `{job="a"}`
+        // pushing `m{instance="x"}` while `{job="a",instance="x"}` pushes
+        // `m`) would collide in storage; the Pushgateway refuses it too.
+        for (k, g) in groups {
+            if k == key {
+                continue;
+            }
+            if let Some(other) = g.families.get(&f.name)
+                && let Some(m) = other
+                    .metrics
+                    .iter()
+                    .find(|m| label_sets.contains_key(&m.labels))
+            {
+                let printed =
+                    Labels::from_pairs(m.labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                return Err(format!(
+                    "metric {}{printed} is already pushed by group {k}",
+                    f.name
+                ));
+            }
+        }
         if !f.metrics.is_empty() {
             out.push(f);
         }

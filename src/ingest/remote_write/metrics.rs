@@ -62,6 +62,16 @@ impl DoorMetrics {
         self.record_rejections(&o.rejected);
     }
 
+    /// Counts one accepted request that wrote `samples` float and
+    /// `histograms` histogram samples (for doors without a [`WriteOutcome`],
+    /// e.g. a Pushgateway push).
+    pub fn record_ok(&self, samples: u64, histograms: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.samples_accepted.fetch_add(samples, Ordering::Relaxed);
+        self.histograms_accepted
+            .fetch_add(histograms, Ordering::Relaxed);
+    }
+
     /// Adds per-reason refusals (for doors that do not go through [`WriteOutcome`]).
     pub fn record_rejections(&self, r: &RejectionCounts) {
         self.rejected_too_old
