@@ -502,3 +502,35 @@ proptest! {
         prop_assert!(crate::ingest::remote_write::is_valid_metric_name(&n), "{:?} -> {:?}", name, n);
     }
 }
+
+#[test]
+fn seed_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/otlp_decode");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        let enc = if name.ends_with(".json") {
+            OtlpEncoding::Json
+        } else {
+            OtlpEncoding::Protobuf
+        };
+        let db = RecordingDb::new();
+        let r = OtlpReceiver::new(OtlpConfig::default());
+        let res = r.ingest(enc, &bytes, &db);
+        if name.starts_with("ok_") {
+            let (out, _) = res.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(out.samples_written + out.histograms_written > 0, "{name}");
+        } else {
+            assert!(
+                name.starts_with("err_"),
+                "corpus file {name} must start with ok_ or err_"
+            );
+            assert!(res.is_err(), "{name} should be refused");
+            assert!(db.recs().is_empty(), "{name} wrote data");
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "seed corpus has only {n} files");
+}

@@ -706,3 +706,33 @@ fn text_bodies_group_into_families() {
     let (s, _) = store_at(0);
     assert!(s.push(&key("job/j"), PushMethod::Put, f).is_err());
 }
+
+#[test]
+fn seed_corpus_replays() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/pushgateway_body");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let bytes = std::fs::read(&path).unwrap();
+        let ct = name.ends_with(".pb").then_some(
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        );
+        let res = decode_body(ct, &bytes);
+        if name.starts_with("ok_") {
+            let fams = res.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (s, _) = store_at(1);
+            s.push(&key("job/corpus"), PushMethod::Put, fams).unwrap();
+            let db = RecordingDb::new();
+            assert!(s.resample(2, &db).unwrap().samples_written > 2, "{name}");
+        } else {
+            assert!(
+                name.starts_with("err_"),
+                "corpus file {name} must start with ok_ or err_"
+            );
+            assert!(res.is_err(), "{name} should be refused");
+        }
+        n += 1;
+    }
+    assert!(n >= 5, "seed corpus has only {n} files");
+}
