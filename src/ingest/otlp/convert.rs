@@ -76,6 +76,13 @@ impl OtlpReceiver {
             OtlpEncoding::Protobuf => decode_protobuf(body)?,
             OtlpEncoding::Json => json::decode_json(body)?,
         };
+        if !has_delta(&req) {
+            // Cumulative-only requests (the common case) need no state, so
+            // they do not serialize on the delta lock.
+            let (batch, _) = self.translate(&req, &HashMap::new())?;
+            let outcome = apply(&batch, db)?;
+            return Ok((outcome, batch.metadata));
+        }
         // The lock is held across apply so concurrent delta pushes of the
         // same series accumulate in order.
         let mut state = self.delta.lock();
@@ -477,6 +484,20 @@ impl Translator<'_> {
         }
         Ok(latest)
     }
+}
+
+/// True when any sum or histogram in the request has delta temporality.
+fn has_delta(req: &pb::ExportMetricsServiceRequest) -> bool {
+    use pb::metric::Data;
+    req.resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .any(|m| match &m.data {
+            Some(Data::Sum(s)) => s.aggregation_temporality == TEMPORALITY_DELTA,
+            Some(Data::Histogram(h)) => h.aggregation_temporality == TEMPORALITY_DELTA,
+            _ => false,
+        })
 }
 
 fn number(p: &pb::NumberDataPoint) -> f64 {

@@ -333,7 +333,13 @@ impl PushStore {
                 Err(e) => out.rejected.add(&e),
             }
         }
-        app.commit()?;
+        if written.is_empty() && out.stale_markers == 0 && out.rejected.total() == 0 {
+            // Nothing live and nothing to mark stale: skip an empty commit
+            // (and its fsync) every interval.
+            app.rollback();
+        } else {
+            app.commit()?;
+        }
         st.last_written = written;
         Ok(out)
     }

@@ -395,9 +395,11 @@ fn resample_keeps_daily_push_alertable_and_stales_deleted_groups() {
     assert_eq!(out.groups, 0);
     assert_eq!(out.stale_markers, 3);
     assert!(is_stale_nan(db.floats(series).last().unwrap().1));
-    // And nothing more afterwards.
+    // And nothing more afterwards, not even an empty commit.
+    let commits = *db.commits.lock();
     let out = s.resample(t + 30_000, &db).unwrap();
     assert_eq!((out.samples_written, out.stale_markers), (0, 0));
+    assert_eq!(*db.commits.lock(), commits);
 }
 
 #[test]

@@ -193,6 +193,11 @@ pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteW
             }
         }
     }
+    if batch.series.is_empty() {
+        // Nothing to make durable.
+        app.rollback();
+        return Ok(out);
+    }
     out.commit = app.commit()?;
     Ok(out)
 }
