@@ -549,3 +549,44 @@ fn series_cache_gives_the_same_batches_and_never_caches_invalid_series() {
     }
     assert!(cache.len() <= 16, "{}", cache.len());
 }
+
+/// Decodes every request captured from a real Prometheus 2.42 remote-writing
+/// its own scrape (`testdata/prometheus-2.42-*.snappy`, captured with the
+/// headers `Content-Type: application/x-protobuf`, `Content-Encoding:
+/// snappy`, `X-Prometheus-Remote-Write-Version: 0.1.0`).
+#[test]
+fn prometheus_2_42_requests_decode() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ingest/remote_write/testdata");
+    let store = MetadataStore::new();
+    let db = RecordingDb::new();
+    let cache = SeriesCache::default();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".snappy"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    let proto = Protocol::from_content_type(Some("application/x-protobuf")).unwrap();
+    for f in &files {
+        let body = std::fs::read(f).unwrap();
+        let b = decode_cached(proto, &body, &limits(), &cache).unwrap();
+        store.record(&b.metadata);
+        apply(&b, &db).unwrap();
+    }
+    let up = db.floats(r#"up{instance="127.0.0.1:19091", job="prometheus"}"#);
+    assert!(!up.is_empty());
+    assert!(up.iter().all(|(_, v)| *v == 1.0));
+    let info: Vec<_> = db
+        .recs()
+        .into_iter()
+        .filter(|r| r.labels().metric_name() == Some("prometheus_build_info"))
+        .collect();
+    assert!(!info.is_empty());
+    assert_eq!(info[0].labels().get("version"), Some("2.42.0+ds"));
+    // Prometheus also sends metadata; it is kept for /api/v1/metadata.
+    let m = store.query(Some("prometheus_build_info"), None);
+    assert_eq!(m[0].kind.as_str(), "gauge");
+    assert!(m[0].help.starts_with("A metric with a constant '1' value"), "{:?}", m[0]);
+}
