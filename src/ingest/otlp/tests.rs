@@ -534,3 +534,73 @@ fn seed_corpus_replays() {
     }
     assert!(n >= 5, "seed corpus has only {n} files");
 }
+
+/// Replays the export captured from PyPI `opentelemetry-sdk` +
+/// `opentelemetry-exporter-otlp-proto-http` 1.29.0
+/// (`testdata/capture_opentelemetry_python.py`): a counter, an up/down
+/// counter, an observable gauge and a histogram, cumulative temporality.
+#[test]
+fn opentelemetry_python_export_replays() {
+    let body = include_bytes!("testdata/opentelemetry-python-1.29.0-export.pb");
+    let db = RecordingDb::new();
+    let r = OtlpReceiver::new(OtlpConfig::default());
+    let (out, meta) = r.ingest(OtlpEncoding::Protobuf, body, &db).unwrap();
+    assert_eq!(out.rejected.total(), 0);
+    let id = r#"instance="pod-1", job="shop/checkout""#;
+    let one = |s: String| {
+        let v = db.floats(&s);
+        assert_eq!(v.len(), 1, "{s}: {:?}", db.recs());
+        v[0].1
+    };
+    assert_eq!(
+        one(format!(
+            r#"orders_placed_total{{{id}, payment_method="card"}}"#
+        )),
+        3.0
+    );
+    assert_eq!(
+        one(format!(
+            r#"orders_placed_total{{{id}, payment_method="cash"}}"#
+        )),
+        2.0
+    );
+    assert_eq!(one(format!("queue_size{{{id}}}")), 5.0);
+    assert_eq!(
+        one(format!(r#"cpu_temperature_celsius{{cpu="0", {id}}}"#)),
+        61.5
+    );
+    let h = db.hists(&format!(
+        r#"http_server_duration_milliseconds{{http_route="/api/orders", {id}}}"#
+    ));
+    assert_eq!(h.len(), 1);
+    let h = &h[0].1;
+    assert_eq!((h.count, h.sum), (3.0, 743.0));
+    let le = |b: f64| h.bucket_counts[h.upper_bounds.iter().position(|&x| x == b).unwrap()];
+    assert_eq!(
+        (le(5.0), le(50.0), le(500.0), le(750.0)),
+        (1.0, 2.0, 2.0, 3.0)
+    );
+    let info: Vec<_> = db
+        .recs()
+        .into_iter()
+        .filter(|r| r.labels().metric_name() == Some("target_info"))
+        .collect();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info[0].labels().get("deployment_environment"), Some("prod"));
+    assert_eq!(
+        info[0].labels().get("telemetry_sdk_language"),
+        Some("python")
+    );
+    let kinds: Vec<(&str, &str)> = meta
+        .iter()
+        .map(|m| (m.metric.as_str(), m.kind.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&("orders_placed_total", "counter")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("http_server_duration_milliseconds", "histogram")),
+        "{kinds:?}"
+    );
+}

@@ -588,5 +588,9 @@ fn prometheus_2_42_requests_decode() {
     // Prometheus also sends metadata; it is kept for /api/v1/metadata.
     let m = store.query(Some("prometheus_build_info"), None);
     assert_eq!(m[0].kind.as_str(), "gauge");
-    assert!(m[0].help.starts_with("A metric with a constant '1' value"), "{:?}", m[0]);
+    assert!(
+        m[0].help.starts_with("A metric with a constant '1' value"),
+        "{:?}",
+        m[0]
+    );
 }
