@@ -5,7 +5,7 @@
 //! time in the allocator. This reader walks the protobuf wire format
 //! directly and hands out `&str` slices of the decompressed buffer; label
 //! strings are then interned per request (names and most values repeat), so
-//! building [`Labels`] costs one allocation per distinct string. Rare
+//! building [`crate::model::Labels`] costs one allocation per distinct string. Rare
 //! messages (histograms, metadata) are still decoded with `prost`.
 //! Field numbers: see `proto/remote_v1.proto`.
 
