@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::ingest::remote_write::RejectionCounts;
+use crate::ingest::remote_write::{MetricKind, MetricMetadata, RejectionCounts};
 use crate::model::{Clock, HistogramSample, Labels, METRIC_NAME, stale_nan};
 use crate::storage::Appendable;
 
 use super::PushError;
-use super::family::{PushedFamily, PushedValue};
+use super::family::{FamilyKind, PushedFamily, PushedValue};
 use super::grouping::GroupingKey;
 use super::persist;
 
@@ -210,6 +210,34 @@ impl PushStore {
                 families: g.families.values().cloned().collect(),
             })
             .collect()
+    }
+
+    /// Help and type of every pushed family (deduplicated), for
+    /// `/api/v1/metadata`; record them in the remote-write
+    /// [`crate::ingest::remote_write::MetadataStore`] or merge at query time.
+    pub fn metadata(&self) -> Vec<MetricMetadata> {
+        let st = self.state.lock();
+        let mut out: Vec<MetricMetadata> = st
+            .groups
+            .values()
+            .flat_map(|g| g.families.values())
+            .map(|f| MetricMetadata {
+                metric: f.name.clone(),
+                kind: match f.kind {
+                    FamilyKind::Counter => MetricKind::Counter,
+                    FamilyKind::Gauge => MetricKind::Gauge,
+                    FamilyKind::Untyped => MetricKind::Unknown,
+                    FamilyKind::Summary => MetricKind::Summary,
+                    FamilyKind::Histogram => MetricKind::Histogram,
+                    FamilyKind::GaugeHistogram => MetricKind::GaugeHistogram,
+                },
+                help: f.help.clone(),
+                unit: String::new(),
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Number of groups.

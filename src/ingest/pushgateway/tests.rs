@@ -651,6 +651,11 @@ fn prometheus_client_requests_replay() {
             assert_eq!(h[0].1.bucket_counts, vec![0.0, 1.0, 1.0, 2.0]);
         }
     }
+    let meta = s.metadata();
+    assert!(
+        meta.iter()
+            .any(|m| m.metric == "backup_bytes" && m.help == "Bytes written")
+    );
     // The DELETE removed the backup group; `cron job` arrives as `cron+job`
     // (quote_plus), exactly as the Pushgateway stores it.
     let l = s.list();
