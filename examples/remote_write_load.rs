@@ -49,6 +49,11 @@ struct Args {
     /// Receiver process id, for CPU seconds per million samples.
     #[arg(long)]
     pid: Option<u32>,
+    /// Instead of HTTP, decode and append the same bodies in this process
+    /// into a fresh `Db` in this directory (WAL fsync on every commit) and
+    /// report this process's CPU: the remote-write path without HTTP.
+    #[arg(long)]
+    in_process: Option<std::path::PathBuf>,
 }
 
 fn label_pairs(l: &Labels, extra: Option<(&str, String)>) -> Vec<v1::Label> {
@@ -206,6 +211,34 @@ fn post(conn: &mut BufReader<TcpStream>, t: &Target, body: &[u8]) -> (u16, Strin
     (status, String::from_utf8_lossy(&b).into_owned())
 }
 
+fn in_process(dir: &std::path::Path, bodies: &[Vec<u8>], samples: u64) {
+    use watchpost::ingest::remote_write::{
+        DecodeLimits, Protocol, SeriesCache, apply, decode_cached,
+    };
+    use watchpost::storage::{Db, DbOptions};
+    let mut o = DbOptions::new(dir);
+    o.maintenance_interval = None;
+    let db = Db::open(o).expect("open db");
+    let cache = SeriesCache::default();
+    let limits = DecodeLimits::default();
+    let me = std::process::id();
+    let cpu0 = cpu_seconds(me);
+    let start = Instant::now();
+    let mut written = 0;
+    for b in bodies {
+        let batch = decode_cached(Protocol::V1, b, &limits, &cache).expect("decode");
+        written += apply(&batch, &db).expect("apply").samples_written;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(me) - cpu0;
+    println!(
+        "in-process: {written}/{samples} samples in {wall:.2} s ({:.0} samples/s), \
+         CPU {cpu:.2} s: {:.3} CPU-s per million samples",
+        written as f64 / wall,
+        cpu / (samples as f64 / 1e6)
+    );
+}
+
 fn main() {
     let args = Args::parse();
     let target = parse_url(&args.url);
@@ -217,6 +250,10 @@ fn main() {
         bodies.len(),
         bytes as f64 / (1 << 20) as f64
     );
+    if let Some(dir) = &args.in_process {
+        in_process(dir, &bodies, samples);
+        return;
+    }
     let cpu0 = args.pid.map(cpu_seconds);
     let next = AtomicU64::new(0);
     let start = Instant::now();

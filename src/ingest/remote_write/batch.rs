@@ -1,5 +1,7 @@
 //! A validated write batch and its all-or-nothing application to storage.
 
+use std::sync::Arc;
+
 use crate::model::{HistogramSample, Labels, Sample};
 use crate::storage::{AppendError, Appendable, CommitSummary};
 
@@ -9,8 +11,9 @@ use super::metadata::MetricMetadata;
 /// One validated series of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchSeries {
-    /// Sorted, validated labels.
-    pub labels: Labels,
+    /// Sorted, validated labels; shared with the series cache, so a
+    /// repeat series costs one reference-count increment.
+    pub labels: Arc<Labels>,
     /// Float samples in request order (ms timestamps).
     pub samples: Vec<Sample>,
     /// Histogram samples (ms timestamp, value) in request order.
@@ -25,7 +28,7 @@ impl BatchSeries {
     /// A series with float samples only.
     pub fn floats(labels: Labels, samples: Vec<Sample>) -> Self {
         BatchSeries {
-            labels,
+            labels: Arc::new(labels),
             samples,
             histograms: Vec::new(),
             created_zero: None,

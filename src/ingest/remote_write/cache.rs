@@ -4,12 +4,14 @@
 //! Remote write senders resend the same series every scrape interval, byte
 //! for byte. Keying on the encoded label messages lets a repeat skip UTF-8
 //! checks, validation, sorting and string allocation: a hit costs one hash,
-//! one compare and a `Labels` clone. Entries are only inserted after full
+//! one compare and an `Arc` clone. Entries are only inserted after full
 //! validation, so a hit is exactly as valid as a fresh decode (the decode
 //! limits are fixed per cache owner: use one cache per [`super::DecodeLimits`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -60,7 +62,7 @@ pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<Box<[u8]>, Labels, FxBuild>>;
+type Shard = Mutex<HashMap<Box<[u8]>, Arc<Labels>, FxBuild>>;
 
 /// Validated label sets by raw label bytes, sharded to keep concurrent
 /// requests from contending on one lock. Bounded: a full shard is cleared
@@ -91,11 +93,11 @@ impl SeriesCache {
         &self.shards[(h.finish() >> 60) as usize % SHARDS]
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Labels> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Arc<Labels>> {
         self.shard(key).lock().get(key).cloned()
     }
 
-    pub(crate) fn insert(&self, key: &[u8], labels: &Labels) {
+    pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) {
         let mut m = self.shard(key).lock();
         if m.len() >= self.max_per_shard {
             m.clear();

@@ -324,8 +324,10 @@ fn from_v1(
                     Some(l) => l,
                     None => {
                         check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
-                        let l = labels_with(pairs, &mut |s| interner.get(s))
-                            .map_err(|r| invalid(index, pairs, r))?;
+                        let l = Arc::new(
+                            labels_with(pairs, &mut |s| interner.get(s))
+                                .map_err(|r| invalid(index, pairs, r))?,
+                        );
                         if let Some(c) = cache {
                             c.insert(&rs.key, &l);
                         }
@@ -512,7 +514,7 @@ fn from_v2(req: v2::Request, limits: &DecodeLimits) -> Result<Batch, RemoteWrite
             _ => None,
         };
         batch.series.push(BatchSeries {
-            labels,
+            labels: Arc::new(labels),
             samples,
             histograms,
             created_zero,

@@ -469,7 +469,7 @@ proptest! {
         }
         prop_assert_eq!(b.series.len(), want.len());
         for (got, (labels, samples)) in b.series.iter().zip(&want) {
-            prop_assert_eq!(&got.labels, labels);
+            prop_assert_eq!(&*got.labels, labels);
             let got_s: Vec<(i64, u64)> = got.samples.iter().map(|s| (s.t, s.v.to_bits())).collect();
             // proto3 does not encode a zero value, so -0.0 arrives as 0.0.
             let want_s: Vec<(i64, u64)> = samples
