@@ -1,8 +1,7 @@
-//! Depth limits and linear parse time. Timings are compared relatively
-//! (40k terms against 10k terms) and with a generous factor, never against
-//! absolute numbers.
+//! Depth limits: deep input fails cleanly instead of overflowing the stack,
+//! and long inputs parse. Parse *time* against input length is measured by
+//! `benches/promql_parse.rs`, never asserted here (tests do not time).
 
-use std::time::{Duration, Instant};
 use watchpost::promql::{
     DEFAULT_MAX_DEPTH, ParseErrorKind, ParseOptions, parse, parse_with_options,
 };
@@ -25,26 +24,6 @@ fn with_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .unwrap()
 }
 
-/// Minimum time to parse `small` and `big` (each `reps` times per sample),
-/// over interleaved samples. The machine is shared by several jobs; the
-/// minimum over many interleaved samples is the least noisy estimate of the
-/// real cost.
-fn min_times(small: &str, big: &str, reps: usize, opts: ParseOptions) -> (Duration, Duration) {
-    let sample = |input: &str| {
-        let t = Instant::now();
-        for _ in 0..reps {
-            drop(parse_with_options(input, &opts).expect("parses"));
-        }
-        t.elapsed()
-    };
-    let (mut s, mut b) = (Duration::MAX, Duration::MAX);
-    for _ in 0..15 {
-        s = s.min(sample(small));
-        b = b.min(sample(big));
-    }
-    (s, b)
-}
-
 fn chain(n: usize) -> String {
     let mut s = String::with_capacity(n * 4);
     for i in 0..n {
@@ -57,48 +36,17 @@ fn chain(n: usize) -> String {
 }
 
 #[test]
-fn long_operator_chains_parse_in_linear_time() {
+fn fifty_thousand_term_chain_parses_with_a_raised_limit() {
     let _serial = serial();
     with_big_stack(|| {
         let opts = ParseOptions {
             max_depth: 100_000,
             stack_budget: 400 << 20,
         };
-        let small = chain(10_000);
-        let big = chain(40_000);
-        let (t_small, t_big) = min_times(&small, &big, 1, opts);
-        let ratio = t_big.as_secs_f64() / t_small.as_secs_f64().max(1e-6);
-        // Linear would be ~4; quadratic ~16. Allow noise on a shared machine.
-        assert!(
-            ratio < 10.0,
-            "10k: {t_small:?}, 40k: {t_big:?}, ratio {ratio:.1}"
-        );
-        // 50k terms, as in the brief, also parse.
-        let e = parse_with_options(&chain(50_000), &opts).unwrap();
-        drop(e);
-    });
-}
-
-#[test]
-fn nested_parentheses_parse_in_linear_time() {
-    let _serial = serial();
-    with_big_stack(|| {
-        let opts = ParseOptions {
-            max_depth: 100_000,
-            stack_budget: 400 << 20,
-        };
-        let nest = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
-        // 8x the depth: linear time gives a ratio of about 8 (measured 7.8
-        // to 8.9 here), quadratic time 64. The bound leaves room for a busy
-        // machine and for cache effects of the deeper stack.
-        let (small, big) = (nest(50), nest(400));
-        let (t_small, t_big) = min_times(&small, &big, 16, opts);
-        let ratio = t_big.as_secs_f64() / t_small.as_secs_f64().max(1e-6);
-        eprintln!("nested ratio {ratio:.1}");
-        assert!(
-            ratio < 24.0,
-            "50 levels: {t_small:?}, 400 levels: {t_big:?}, ratio {ratio:.1}"
-        );
+        let e = parse_with_options(&chain(50_000), &opts).expect("50k terms parse");
+        // The printed form parses back to the same tree.
+        let again = parse_with_options(&e.to_string(), &opts).expect("reparses");
+        assert!(again == e);
     });
 }
 
