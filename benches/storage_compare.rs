@@ -86,7 +86,12 @@ fn line(
         write!(out, "{n}=\"{val}\"")?;
     }
     if om {
-        writeln!(out, "}} {v} {}.{:03}", t.div_euclid(1000), t.rem_euclid(1000))
+        writeln!(
+            out,
+            "}} {v} {}.{:03}",
+            t.div_euclid(1000),
+            t.rem_euclid(1000)
+        )
     } else {
         writeln!(out, "}} {v} {t}")
     }
@@ -162,8 +167,16 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let num = |s: &str| -> i64 { s.parse().unwrap_or_else(|_| die(&format!("bad number {s:?}"))) };
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let num = |s: &str| -> i64 {
+        s.parse()
+            .unwrap_or_else(|_| die(&format!("bad number {s:?}")))
+    };
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["gen", dataset, hours, inst, format, file] => {
             let w = workload(dataset, num(hours), num(inst) as usize);
             let om = match *format {
