@@ -57,9 +57,20 @@ impl Hasher for FxHasher {
             a.copy_from_slice(c);
             self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(a)).wrapping_mul(FX_K);
         }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(FX_K);
+        // The 0..=7 tail bytes go in as one word with their count in the
+        // top byte (one multiply instead of one per byte; label names and
+        // values are short, so the tail is a large share of the work, and
+        // the count keeps "a" and "a\0" apart).
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut a = [0u8; 8];
+            a[..rest.len()].copy_from_slice(rest);
+            a[7] = rest.len() as u8;
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(a)).wrapping_mul(FX_K);
         }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
     }
     fn write_u64(&mut self, i: u64) {
         self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(FX_K);
