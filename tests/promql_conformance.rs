@@ -563,6 +563,14 @@ fn run_file(name: &str, text: &str) -> Vec<CaseResult> {
                         }
                     }
                 };
+                // Name the cause when the data needed start timestamps,
+                // which the runner does not load (no storage support).
+                let outcome = match outcome {
+                    Err(e) if r.start_timestamps => Err(format!(
+                        "needs start timestamps (@st lines, not loaded): {e}"
+                    )),
+                    o => o,
+                };
                 out.push(CaseResult {
                     file: name.to_string(),
                     line: ev.line,

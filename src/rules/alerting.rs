@@ -109,6 +109,9 @@ pub struct AlertingRule {
     pub active: HashMap<Labels, ActiveAlert>,
     /// False until for-state restore ran (no ALERTS samples until then).
     pub restored: bool,
+    /// The expression as printed by the PromQL printer (normalised), used
+    /// in generator URLs.
+    pub printed_expr: String,
 }
 
 fn to_map(l: &Labels) -> BTreeMap<String, String> {
@@ -120,10 +123,14 @@ fn to_map(l: &Labels) -> BTreeMap<String, String> {
 impl AlertingRule {
     /// A rule with no alerts.
     pub fn new(spec: Arc<RuleSpec>, restored: bool) -> Self {
+        let printed_expr = crate::promql::parse(&spec.expr)
+            .map(|e| e.to_string())
+            .unwrap_or_else(|_| spec.expr.trim().to_string());
         AlertingRule {
             spec,
             active: HashMap::new(),
             restored,
+            printed_expr,
         }
     }
 
@@ -304,7 +311,7 @@ impl AlertingRule {
         let url = format!(
             "{}/graph?g0.expr={}&g0.tab=1",
             inp.external_url.trim_end_matches('/'),
-            super::template::query_escape(self.spec.expr.trim())
+            super::template::query_escape(&self.printed_expr)
         );
         let mut to_send = Vec::new();
         let mut ids: Vec<&Labels> = self.active.keys().collect();

@@ -115,10 +115,15 @@ impl RuleManager {
                     }
                     stop_handle(&h);
                     let mut g = Group::new(spec, &self.opts, false);
-                    let old_group = std::mem::replace(
-                        &mut *h.group.lock(),
-                        Group::new(g.spec.clone(), &self.opts, false),
-                    );
+                    // The group's thread has been joined, so this is the
+                    // last reference unless an API reader holds one briefly.
+                    let old_group = match Arc::try_unwrap(h) {
+                        Ok(handle) => handle.group.into_inner(),
+                        Err(shared) => {
+                            let spare = Group::new(g.spec.clone(), &self.opts, false);
+                            std::mem::replace(&mut *shared.group.lock(), spare)
+                        }
+                    };
                     let orphans = g.inherit(old_group);
                     stale_mark(&self.opts, now, &orphans);
                     let next = g.next_slot_after(now);
