@@ -51,6 +51,48 @@ enum Cmd {
     /// `watchpost query range 'expr' --start ... --end ... --step ...`.
     #[command(args_conflicts_with_subcommands = true)]
     Query(QueryArgs),
+    /// Validate rule files (promtool-compatible).
+    Check {
+        #[command(subcommand)]
+        cmd: CheckCmd,
+    },
+    /// Run rule unit tests (promtool-compatible).
+    Test {
+        #[command(subcommand)]
+        cmd: TestCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckCmd {
+    /// Check rule files; every problem is listed; exit 1 on errors, 3 on
+    /// lint findings with --lint-fatal. Reads stdin when no file is given.
+    Rules {
+        /// Rule files.
+        files: Vec<PathBuf>,
+        /// Lints: all, duplicate-rules or none.
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Make lint findings fatal (exit 3).
+        #[arg(long = "lint-fatal")]
+        lint_fatal: bool,
+        /// Ignore unknown fields in rule files.
+        #[arg(long = "ignore-unknown-fields")]
+        ignore_unknown_fields: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TestCmd {
+    /// Run promtool-format rule unit test files; exit 1 on any failure.
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Run only test groups whose name matches this regex (repeatable).
+        #[arg(long)]
+        run: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -193,7 +235,49 @@ fn main() -> Result<()> {
             run_tsdb(cmd)
         }
         Cmd::Query(q) => run_query_cmd(q),
+        Cmd::Check { cmd } => run_check_cmd(cmd),
+        Cmd::Test { cmd } => run_test_cmd(cmd),
     }
+}
+
+fn finish(out: watchpost::rules::check::CheckOutput) -> Result<()> {
+    use std::io::Write as _;
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    let _ = std::io::stdout().flush();
+    std::process::exit(out.exit_code)
+}
+
+fn run_check_cmd(cmd: CheckCmd) -> Result<()> {
+    use watchpost::rules::check::{CheckOptions, LintMode};
+    let CheckCmd::Rules {
+        files,
+        lint,
+        lint_fatal,
+        ignore_unknown_fields,
+    } = cmd;
+    let lint = match lint.as_str() {
+        "all" => LintMode::All,
+        "duplicate-rules" => LintMode::DuplicateRules,
+        "none" => LintMode::None,
+        other => bail!("--lint: unknown value {other:?} (all, duplicate-rules, none)"),
+    };
+    let opts = CheckOptions {
+        lint,
+        lint_fatal,
+        ignore_unknown_fields,
+    };
+    finish(watchpost::cli::rules::check_rules(&files, &opts))
+}
+
+fn run_test_cmd(cmd: TestCmd) -> Result<()> {
+    let TestCmd::Rules { files, run } = cmd;
+    let run = run
+        .iter()
+        .map(|r| regex::Regex::new(&format!("^(?:{r})$")).with_context(|| format!("--run {r:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = watchpost::rules::unittest::TestOptions { run };
+    finish(watchpost::cli::rules::test_rules(&files, &opts))
 }
 
 fn init_logging(level: &str) {
