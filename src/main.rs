@@ -507,6 +507,17 @@ async fn serve_async(
 
     let rules = Arc::new(rules);
     state.set_rules(rules.clone());
+    state.metrics.rule_sources.set_notifier(notifier.clone());
+    let reloader = Arc::new(watchpost::rules::reload::Reloader::new(
+        rules.clone(),
+        cfg.rule_files.clone(),
+        now,
+    ));
+    state.set_reloader(reloader.clone());
+    if let Err(e) = reloader.watch(RULE_FILE_POLL) {
+        tracing::error!("cannot watch rule files for changes: {e}");
+    }
+    tokio::spawn(reload_on_sighup(reloader.clone()));
 
     let mut http = http;
     let http_result = tokio::select! {
@@ -527,6 +538,7 @@ async fn serve_async(
             Err(e) => tracing::error!(error = %e, "StatsD shutdown task failed"),
         }
     }
+    reloader.stop();
     rules.stop();
     let n = notifier.clone();
     let _ = tokio::task::spawn_blocking(move || n.stop(Duration::from_secs(10))).await;
@@ -604,6 +616,26 @@ fn start_rules(
         "rules started"
     );
     (manager, notifier)
+}
+
+/// How often rule files are checked for changes (mtimes).
+const RULE_FILE_POLL: Duration = Duration::from_secs(3);
+
+/// Reloads the rule files on every SIGHUP.
+async fn reload_on_sighup(r: Arc<watchpost::rules::reload::Reloader>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("cannot install the SIGHUP handler: {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading rule files");
+        let r = r.clone();
+        let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -46,6 +46,8 @@ pub struct ServerMetrics {
     /// Import requests rejected (bad body or refused sample).
     pub import_rejections: Counter,
     backend: Arc<OnceLock<Backends>>,
+    /// Rule, reload and notifier metrics (set once those run).
+    pub rule_sources: Arc<super::rule_metrics::RuleSources>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -101,7 +103,12 @@ impl ServerMetrics {
         registry.register_collector(Box::new(StorageCollector {
             backend: backend.clone(),
         }));
+        let rule_sources = Arc::new(super::rule_metrics::RuleSources::default());
+        registry.register_collector(Box::new(super::rule_metrics::RuleCollector(
+            rule_sources.clone(),
+        )));
         ServerMetrics {
+            rule_sources,
             registry,
             requests,
             durations,

@@ -226,3 +226,31 @@ pub async fn alerts(State(s): State<AppState>) -> Result<Response, ApiError> {
     d.push_str("]}");
     Ok(json_ok(&d, &[], &[]))
 }
+
+/// `POST`/`PUT /-/reload`: re-reads the rule files. 200 with an empty body
+/// on success; 500 with the validation errors (previous rules keep
+/// running), 503 before rules run.
+pub async fn reload(State(s): State<AppState>) -> Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let Some(r) = s.reloader().cloned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rules are not running yet\n",
+        )
+            .into_response();
+    };
+    match tokio::task::spawn_blocking(move || r.reload()).await {
+        Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(msg)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {msg}\n"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload task failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
