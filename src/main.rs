@@ -410,6 +410,9 @@ async fn serve_async(
     external_url: Option<String>,
 ) -> Result<()> {
     let rule_files = load_rule_files(&cfg)?;
+    // Take over SIGHUP at once, so one sent during WAL replay does not kill
+    // the process (its default action); it is acted on once rules run.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let now = clock.now_ms();
     let engine_opts = EngineOptions {
         lookback_delta_ms: cfg.query.lookback_delta_ms,
@@ -517,7 +520,7 @@ async fn serve_async(
     if let Err(e) = reloader.watch(RULE_FILE_POLL) {
         tracing::error!("cannot watch rule files for changes: {e}");
     }
-    tokio::spawn(reload_on_sighup(reloader.clone()));
+    tokio::spawn(reload_on_sighup(hup, reloader.clone()));
 
     let mut http = http;
     let http_result = tokio::select! {
@@ -622,9 +625,11 @@ fn start_rules(
 const RULE_FILE_POLL: Duration = Duration::from_secs(3);
 
 /// Reloads the rule files on every SIGHUP.
-async fn reload_on_sighup(r: Arc<watchpost::rules::reload::Reloader>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
+async fn reload_on_sighup(
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+    r: Arc<watchpost::rules::reload::Reloader>,
+) {
+    let mut hup = match hup {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("cannot install the SIGHUP handler: {e}");
