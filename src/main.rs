@@ -51,6 +51,48 @@ enum Cmd {
     /// `watchpost query range 'expr' --start ... --end ... --step ...`.
     #[command(args_conflicts_with_subcommands = true)]
     Query(QueryArgs),
+    /// Validate rule files (promtool-compatible).
+    Check {
+        #[command(subcommand)]
+        cmd: CheckCmd,
+    },
+    /// Run rule unit tests (promtool-compatible).
+    Test {
+        #[command(subcommand)]
+        cmd: TestCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CheckCmd {
+    /// Check rule files; every problem is listed; exit 1 on errors, 3 on
+    /// lint findings with --lint-fatal. Reads stdin when no file is given.
+    Rules {
+        /// Rule files.
+        files: Vec<PathBuf>,
+        /// Lints: all, duplicate-rules or none.
+        #[arg(long, default_value = "duplicate-rules")]
+        lint: String,
+        /// Make lint findings fatal (exit 3).
+        #[arg(long = "lint-fatal")]
+        lint_fatal: bool,
+        /// Ignore unknown fields in rule files.
+        #[arg(long = "ignore-unknown-fields")]
+        ignore_unknown_fields: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TestCmd {
+    /// Run promtool-format rule unit test files; exit 1 on any failure.
+    Rules {
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Run only test groups whose name matches this regex (repeatable).
+        #[arg(long)]
+        run: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -193,7 +235,49 @@ fn main() -> Result<()> {
             run_tsdb(cmd)
         }
         Cmd::Query(q) => run_query_cmd(q),
+        Cmd::Check { cmd } => run_check_cmd(cmd),
+        Cmd::Test { cmd } => run_test_cmd(cmd),
     }
+}
+
+fn finish(out: watchpost::rules::check::CheckOutput) -> Result<()> {
+    use std::io::Write as _;
+    print!("{}", out.stdout);
+    eprint!("{}", out.stderr);
+    let _ = std::io::stdout().flush();
+    std::process::exit(out.exit_code)
+}
+
+fn run_check_cmd(cmd: CheckCmd) -> Result<()> {
+    use watchpost::rules::check::{CheckOptions, LintMode};
+    let CheckCmd::Rules {
+        files,
+        lint,
+        lint_fatal,
+        ignore_unknown_fields,
+    } = cmd;
+    let lint = match lint.as_str() {
+        "all" => LintMode::All,
+        "duplicate-rules" => LintMode::DuplicateRules,
+        "none" => LintMode::None,
+        other => bail!("--lint: unknown value {other:?} (all, duplicate-rules, none)"),
+    };
+    let opts = CheckOptions {
+        lint,
+        lint_fatal,
+        ignore_unknown_fields,
+    };
+    finish(watchpost::cli::rules::check_rules(&files, &opts))
+}
+
+fn run_test_cmd(cmd: TestCmd) -> Result<()> {
+    let TestCmd::Rules { files, run } = cmd;
+    let run = run
+        .iter()
+        .map(|r| regex::Regex::new(&format!("^(?:{r})$")).with_context(|| format!("--run {r:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    let opts = watchpost::rules::unittest::TestOptions { run };
+    finish(watchpost::cli::rules::test_rules(&files, &opts))
 }
 
 fn init_logging(level: &str) {
@@ -326,6 +410,9 @@ async fn serve_async(
     external_url: Option<String>,
 ) -> Result<()> {
     let rule_files = load_rule_files(&cfg)?;
+    // Take over SIGHUP at once, so one sent during WAL replay does not kill
+    // the process (its default action); it is acted on once rules run.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let now = clock.now_ms();
     let engine_opts = EngineOptions {
         lookback_delta_ms: cfg.query.lookback_delta_ms,
@@ -426,13 +513,17 @@ async fn serve_async(
 
     let rules = Arc::new(rules);
     state.set_rules(rules.clone());
-    let (r, n) = (rules.clone(), notifier.clone());
-    state
-        .metrics
-        .add_source(Arc::new(move || watchpost::http::rules::rule_metrics(&r)));
-    state.metrics.add_source(Arc::new(move || {
-        watchpost::http::rules::notifier_metrics(&n)
-    }));
+    state.metrics.rule_sources.set_notifier(notifier.clone());
+    let reloader = Arc::new(watchpost::rules::reload::Reloader::new(
+        rules.clone(),
+        cfg.rule_files.clone(),
+        now,
+    ));
+    state.set_reloader(reloader.clone());
+    if let Err(e) = reloader.watch(RULE_FILE_POLL) {
+        tracing::error!("cannot watch rule files for changes: {e}");
+    }
+    tokio::spawn(reload_on_sighup(hup, reloader.clone()));
 
     let mut http = http;
     let http_result = tokio::select! {
@@ -453,6 +544,7 @@ async fn serve_async(
             Err(e) => tracing::error!(error = %e, "StatsD shutdown task failed"),
         }
     }
+    reloader.stop();
     rules.stop();
     let n = notifier.clone();
     let _ = tokio::task::spawn_blocking(move || n.stop(Duration::from_secs(10))).await;
@@ -530,6 +622,28 @@ fn start_rules(
         "rules started"
     );
     (manager, notifier)
+}
+
+/// How often rule files are checked for changes (mtimes).
+const RULE_FILE_POLL: Duration = Duration::from_secs(3);
+
+/// Reloads the rule files on every SIGHUP.
+async fn reload_on_sighup(
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+    r: Arc<watchpost::rules::reload::Reloader>,
+) {
+    let mut hup = match hup {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("cannot install the SIGHUP handler: {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading rule files");
+        let r = r.clone();
+        let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

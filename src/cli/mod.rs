@@ -5,4 +5,5 @@
 
 pub mod client;
 pub mod query;
+pub mod rules;
 pub mod tsdb;

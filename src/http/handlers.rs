@@ -160,8 +160,15 @@ pub async fn runtimeinfo(State(s): State<AppState>) -> Response {
     json::write_str(&mut d, &format_rfc3339(i.start_time_ms));
     d.push_str(",\"CWD\":");
     json::write_str(&mut d, &i.cwd);
-    d.push_str(",\"reloadConfigSuccess\":true,\"lastConfigTime\":");
-    json::write_str(&mut d, &format_rfc3339(i.last_config_time_ms));
+    // Rule reloads are this server's config reloads.
+    let (ok, last) = s.reloader().map_or((true, i.last_config_time_ms), |r| {
+        let st = r.status();
+        (st.last_successful, st.last_success_ms)
+    });
+    d.push_str(&format!(
+        ",\"reloadConfigSuccess\":{ok},\"lastConfigTime\":"
+    ));
+    json::write_str(&mut d, &format_rfc3339(last));
     let procs = std::thread::available_parallelism().map_or(1, |n| n.get());
     d.push_str(&format!(
         ",\"corruptionCount\":0,\"goroutineCount\":{},\"GOMAXPROCS\":{procs},\"GOMEMLIMIT\":{},\"GOGC\":\"\",\"GODEBUG\":\"\",\"storageRetention\":",

@@ -50,6 +50,8 @@ pub struct ServerMetrics {
     pub import_rejections: Counter,
     backend: Arc<OnceLock<Backends>>,
     sources: Arc<parking_lot::Mutex<Vec<MetricSource>>>,
+    /// Rule, reload and notifier metrics (set once those run).
+    pub rule_sources: Arc<super::rule_metrics::RuleSources>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -107,7 +109,12 @@ impl ServerMetrics {
             backend: backend.clone(),
             sources: sources.clone(),
         }));
+        let rule_sources = Arc::new(super::rule_metrics::RuleSources::default());
+        registry.register_collector(Box::new(super::rule_metrics::RuleCollector(
+            rule_sources.clone(),
+        )));
         ServerMetrics {
+            rule_sources,
             registry,
             requests,
             durations,

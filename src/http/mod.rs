@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod params;
 pub mod paths;
 pub mod query;
+pub mod rule_metrics;
 pub mod rules;
 pub mod state;
 
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::STATUS_TSDB, get(query::status_tsdb))
         .route(paths::RULES, get(rules::rules))
         .route(paths::ALERTS, get(rules::alerts))
+        .route(paths::RELOAD, post(rules::reload).put(rules::reload))
         .route(
             paths::FORMAT_QUERY,
             get(query::format_query).post(query::format_query),

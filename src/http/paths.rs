@@ -44,3 +44,5 @@ pub const ALERTS: &str = "/api/v1/alerts";
 pub fn label_values(name: &str) -> String {
     LABEL_VALUES.replace("{name}", name)
 }
+/// `POST`/`PUT`: reload the rule files.
+pub const RELOAD: &str = "/-/reload";

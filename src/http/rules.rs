@@ -11,10 +11,9 @@ use super::error::ApiError;
 use super::handlers::json_ok;
 use super::json;
 use super::params::format_rfc3339;
-use super::state::{AppState, MetricSample};
+use super::state::AppState;
 use crate::ingest::text::float::format_e;
-use crate::notify::Notifier;
-use crate::rules::{ActiveAlert, AlertState, Group, Health, Rule, RuleKind, RuleManager};
+use crate::rules::{ActiveAlert, AlertState, Group, Health, Rule, RuleKind};
 
 /// Go's zero time, which Prometheus prints for never-evaluated rules.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -228,146 +227,30 @@ pub async fn alerts(State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(json_ok(&d, &[], &[]))
 }
 
-fn sample(
-    name: &str,
-    help: &str,
-    counter: bool,
-    labels: &[(&str, &str)],
-    value: f64,
-) -> MetricSample {
-    MetricSample {
-        name: name.to_string(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        help: help.to_string(),
-        counter,
-        value,
+/// `POST`/`PUT /-/reload`: re-reads the rule files. 200 with an empty body
+/// on success; 500 with the validation errors (previous rules keep
+/// running), 503 before rules run.
+pub async fn reload(State(s): State<AppState>) -> Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let Some(r) = s.reloader().cloned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rules are not running yet\n",
+        )
+            .into_response();
+    };
+    match tokio::task::spawn_blocking(move || r.reload()).await {
+        Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(msg)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {msg}\n"),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload task failed: {e}\n"),
+        )
+            .into_response(),
     }
-}
-
-/// Rule-group metrics with Prometheus's names (`prometheus_rule_group_*`,
-/// `prometheus_rule_evaluation*`), labelled `rule_group="<file>;<name>"`.
-pub fn rule_metrics(m: &RuleManager) -> Vec<MetricSample> {
-    m.with_groups(|g| {
-        let key = format!("{};{}", g.file.display(), g.name);
-        let l = [("rule_group", key.as_str())];
-        let gm = &g.metrics;
-        vec![
-            sample(
-                "prometheus_rule_group_iterations",
-                "Scheduled group evaluations, run or missed.",
-                true,
-                &l,
-                gm.iterations_total as f64,
-            ),
-            sample(
-                "prometheus_rule_group_iterations_missed",
-                "Group evaluations skipped because one ran too long.",
-                true,
-                &l,
-                gm.iterations_missed_total as f64,
-            ),
-            sample(
-                "prometheus_rule_evaluations",
-                "Rule evaluations.",
-                true,
-                &l,
-                gm.evaluations_total as f64,
-            ),
-            sample(
-                "prometheus_rule_evaluation_failures",
-                "Failed rule evaluations.",
-                true,
-                &l,
-                gm.evaluation_failures_total as f64,
-            ),
-            sample(
-                "prometheus_rule_group_last_duration_seconds",
-                "Duration of the last group evaluation.",
-                false,
-                &l,
-                gm.last_duration_seconds,
-            ),
-            sample(
-                "prometheus_rule_group_last_evaluation_timestamp_seconds",
-                "When the group last ran (0 = never).",
-                false,
-                &l,
-                gm.last_evaluation_ms.map_or(0.0, |t| t as f64 / 1000.0),
-            ),
-            sample(
-                "prometheus_rule_group_last_evaluation_samples",
-                "Samples the last group evaluation produced.",
-                false,
-                &l,
-                gm.last_samples as f64,
-            ),
-            sample(
-                "prometheus_rule_group_interval_seconds",
-                "Group evaluation interval.",
-                false,
-                &l,
-                g.interval_ms as f64 / 1000.0,
-            ),
-            sample(
-                "prometheus_rule_group_rules",
-                "Rules in the group.",
-                false,
-                &l,
-                g.rules.len() as f64,
-            ),
-        ]
-    })
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-/// Alert delivery metrics with Prometheus's names
-/// (`prometheus_notifications_*`), labelled `alertmanager="<host:port>"`.
-pub fn notifier_metrics(n: &Notifier) -> Vec<MetricSample> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let queues = n.queue_lengths();
-    let mut out = Vec::new();
-    for (i, (addr, m)) in n.metrics().into_iter().enumerate() {
-        let l = [("alertmanager", addr.as_str())];
-        out.push(sample(
-            "prometheus_notifications_sent",
-            "Alerts delivered to Alertmanager.",
-            true,
-            &l,
-            m.sent.load(Relaxed) as f64,
-        ));
-        out.push(sample(
-            "prometheus_notifications_errors",
-            "Alerts in failed sends to Alertmanager.",
-            true,
-            &l,
-            m.errors.load(Relaxed) as f64,
-        ));
-        out.push(sample(
-            "prometheus_notifications_dropped",
-            "Alerts dropped (queue overflow or failed send).",
-            true,
-            &l,
-            m.dropped.load(Relaxed) as f64,
-        ));
-        out.push(sample(
-            "prometheus_notifications_queue_length",
-            "Alerts waiting to be sent.",
-            false,
-            &l,
-            queues.get(i).copied().unwrap_or(0) as f64,
-        ));
-    }
-    out.push(sample(
-        "prometheus_notifications_alertmanagers_discovered",
-        "Configured Alertmanagers.",
-        false,
-        &[],
-        queues.len() as f64,
-    ));
-    out
 }

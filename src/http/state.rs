@@ -98,6 +98,7 @@ pub struct AppState {
     /// The query side (engine and limits).
     pub query: Arc<super::query::QueryConfig>,
     rules: Arc<OnceLock<Arc<crate::rules::RuleManager>>>,
+    reloader: Arc<OnceLock<Arc<crate::rules::reload::Reloader>>>,
 }
 
 impl AppState {
@@ -121,6 +122,7 @@ impl AppState {
             info: Arc::new(info),
             query: Arc::new(query),
             rules: Arc::new(OnceLock::new()),
+            reloader: Arc::new(OnceLock::new()),
         }
     }
 
@@ -128,6 +130,18 @@ impl AppState {
     /// `/api/v1/alerts` (which list nothing before). A second call is ignored.
     pub fn set_rules(&self, m: Arc<crate::rules::RuleManager>) {
         let _ = self.rules.set(m);
+    }
+
+    /// Enables `/-/reload` and the reload status in runtimeinfo and
+    /// `/metrics`. A second call is ignored.
+    pub fn set_reloader(&self, r: Arc<crate::rules::reload::Reloader>) {
+        self.metrics.rule_sources.set_reloader(r.clone());
+        let _ = self.reloader.set(r);
+    }
+
+    /// The rule reloader, once rules run.
+    pub fn reloader(&self) -> Option<&Arc<crate::rules::reload::Reloader>> {
+        self.reloader.get()
     }
 
     /// The rule manager, once started.

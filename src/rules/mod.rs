@@ -13,6 +13,7 @@ pub mod duration;
 pub mod file;
 pub mod group;
 pub mod manager;
+pub mod reload;
 pub mod state;
 pub mod template;
 pub mod unittest;
