@@ -1,0 +1,206 @@
+//! A validated write batch and its all-or-nothing application to storage.
+
+use std::sync::Arc;
+
+use crate::model::{HistogramSample, Labels, Sample};
+use crate::storage::{AppendError, Appendable, CommitSummary};
+
+use super::RemoteWriteError;
+use super::metadata::MetricMetadata;
+
+/// One validated series of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchSeries {
+    /// Sorted, validated labels; shared with the series cache, so a
+    /// repeat series costs one reference-count increment.
+    pub labels: Arc<Labels>,
+    /// Float samples in request order (ms timestamps).
+    pub samples: Vec<Sample>,
+    /// Histogram samples (ms timestamp, value) in request order.
+    pub histograms: Vec<(i64, HistogramSample)>,
+    /// A created timestamp (ms) at which a synthetic zero sample is written
+    /// before the first real sample (remote write 2.0 counters and
+    /// histograms). Its append errors are ignored, as Prometheus does.
+    pub created_zero: Option<i64>,
+}
+
+impl BatchSeries {
+    /// A series with float samples only.
+    pub fn floats(labels: Labels, samples: Vec<Sample>) -> Self {
+        BatchSeries {
+            labels: Arc::new(labels),
+            samples,
+            histograms: Vec::new(),
+            created_zero: None,
+        }
+    }
+}
+
+/// A fully validated request: applying it cannot fail on input grounds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Series with their samples.
+    pub series: Vec<BatchSeries>,
+    /// Metadata carried by the request (for `/api/v1/metadata`).
+    pub metadata: Vec<MetricMetadata>,
+    /// Data points that were well-formed but cannot be stored (for example
+    /// exponential native histograms); counted as rejected, reason
+    /// "unsupported".
+    pub unsupported: u64,
+}
+
+impl Batch {
+    /// Total float samples (without synthetic created-timestamp zeros).
+    pub fn float_samples(&self) -> usize {
+        self.series.iter().map(|s| s.samples.len()).sum()
+    }
+    /// Total histogram samples.
+    pub fn histogram_samples(&self) -> usize {
+        self.series.iter().map(|s| s.histograms.len()).sum()
+    }
+}
+
+/// Per-reason counts of samples storage refused while the rest was kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RejectionCounts {
+    /// Older than the out-of-order window.
+    pub too_old: u64,
+    /// Same timestamp, different value.
+    pub duplicate: u64,
+    /// Float sample for a histogram series or the reverse.
+    pub kind_mismatch: u64,
+    /// Storage refused the series.
+    pub invalid_series: u64,
+    /// Well-formed but not storable (exponential native histograms...).
+    pub unsupported: u64,
+}
+
+impl RejectionCounts {
+    /// Counts one refusal.
+    pub fn add(&mut self, e: &AppendError) {
+        match e {
+            AppendError::TooOld { .. } => self.too_old += 1,
+            AppendError::DuplicateTimestamp { .. } => self.duplicate += 1,
+            AppendError::KindMismatch { .. } => self.kind_mismatch += 1,
+            AppendError::InvalidSeries { .. } => self.invalid_series += 1,
+        }
+    }
+
+    /// Sum over all reasons.
+    pub fn total(&self) -> u64 {
+        self.too_old + self.duplicate + self.kind_mismatch + self.invalid_series + self.unsupported
+    }
+
+    /// `(reason, count)` pairs with stable reason names, for metrics and
+    /// response bodies.
+    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
+        [
+            ("too_old", self.too_old),
+            ("duplicate_timestamp", self.duplicate),
+            ("kind_mismatch", self.kind_mismatch),
+            ("invalid_series", self.invalid_series),
+            ("unsupported", self.unsupported),
+        ]
+    }
+}
+
+/// What [`apply`] wrote and what it refused.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteOutcome {
+    /// Float samples made durable.
+    pub samples_written: u64,
+    /// Histogram samples made durable.
+    pub histograms_written: u64,
+    /// Samples refused one by one.
+    pub rejected: RejectionCounts,
+    /// The first few refusal messages (at most [`WriteOutcome::MAX_MESSAGES`]).
+    pub messages: Vec<String>,
+    /// Storage's own summary of the commit.
+    pub commit: CommitSummary,
+}
+
+impl WriteOutcome {
+    /// How many refusal messages are kept.
+    pub const MAX_MESSAGES: usize = 5;
+
+    /// A one-paragraph plain-text report for a response body, e.g.
+    /// `"wrote 10 samples, 0 histograms; rejected 2 samples (too_old: 2); first: ..."`.
+    pub fn report(&self) -> String {
+        let mut s = format!(
+            "wrote {} samples, {} histograms",
+            self.samples_written, self.histograms_written
+        );
+        if self.rejected.total() > 0 {
+            let reasons: Vec<String> = self
+                .rejected
+                .by_reason()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            s.push_str(&format!(
+                "; rejected {} samples ({})",
+                self.rejected.total(),
+                reasons.join(", ")
+            ));
+            if !self.messages.is_empty() {
+                s.push_str("; first: ");
+                s.push_str(&self.messages.join("; "));
+            }
+        }
+        s
+    }
+
+    fn reject(&mut self, e: &AppendError) {
+        self.rejected.add(e);
+        if self.messages.len() < Self::MAX_MESSAGES {
+            self.messages.push(e.to_string());
+        }
+    }
+}
+
+/// Appends a validated batch through one appender and commits it.
+///
+/// Guarantees: when this returns `Ok`, every counted sample is durable;
+/// samples refused individually (too old, duplicate, ...) are counted and
+/// the rest kept. When it returns `Err`, nothing was committed.
+pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteWriteError> {
+    let mut app = db.appender();
+    let mut out = WriteOutcome::default();
+    out.rejected.unsupported = batch.unsupported;
+    for s in &batch.series {
+        if let Some(ct) = s.created_zero {
+            // Errors ignored on purpose: the zero is a hint, not data.
+            if let Some((_, h)) = s.histograms.first() {
+                let zero = HistogramSample {
+                    upper_bounds: h.upper_bounds.clone(),
+                    bucket_counts: vec![0.0; h.bucket_counts.len()],
+                    sum: 0.0,
+                    count: 0.0,
+                };
+                let _ = app.append_histogram(&s.labels, ct, &zero);
+            } else {
+                let _ = app.append(&s.labels, ct, 0.0);
+            }
+        }
+        for smp in &s.samples {
+            match app.append(&s.labels, smp.t, smp.v) {
+                Ok(()) => out.samples_written += 1,
+                Err(e) => out.reject(&e),
+            }
+        }
+        for (t, h) in &s.histograms {
+            match app.append_histogram(&s.labels, *t, h) {
+                Ok(()) => out.histograms_written += 1,
+                Err(e) => out.reject(&e),
+            }
+        }
+    }
+    if batch.series.is_empty() {
+        // Nothing to make durable.
+        app.rollback();
+        return Ok(out);
+    }
+    out.commit = app.commit()?;
+    Ok(out)
+}

@@ -1,0 +1,123 @@
+//! A cross-request cache from a series' raw label bytes to its validated
+//! [`Labels`].
+//!
+//! Remote write senders resend the same series every scrape interval, byte
+//! for byte. Keying on the encoded label messages lets a repeat skip UTF-8
+//! checks, validation, sorting and string allocation: a hit costs one hash,
+//! one compare and an `Arc` clone. Entries are only inserted after full
+//! validation, so a hit is exactly as valid as a fresh decode (the decode
+//! limits are fixed per cache owner: use one cache per [`super::DecodeLimits`]).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::model::Labels;
+
+/// A small, fast, non-cryptographic hasher (the Fx multiply-rotate scheme).
+/// Keys come from untrusted senders, but a collision only costs a byte
+/// compare inside the map and each shard is bounded, so hash flooding can
+/// slow the cache, not break it.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            self.add(u64::from_le_bytes(a));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut a = [0u8; 8];
+            a[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(a) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+const SHARDS: usize = 16;
+
+type Shard = Mutex<HashMap<Box<[u8]>, Arc<Labels>, FxBuild>>;
+
+/// Validated label sets by raw label bytes, sharded to keep concurrent
+/// requests from contending on one lock. Bounded: a full shard is cleared
+/// (the next requests repopulate it), so memory stays under
+/// `max_series` entries.
+#[derive(Debug)]
+pub struct SeriesCache {
+    shards: Vec<Shard>,
+    max_per_shard: usize,
+}
+
+impl SeriesCache {
+    /// A cache of at most `max_series` label sets. 200,000 (the default)
+    /// costs roughly 60-100 MB with typical 8-label series.
+    pub fn new(max_series: usize) -> Self {
+        SeriesCache {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
+            max_per_shard: max_series.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, key: &[u8]) -> &Shard {
+        let mut h = FxHasher::default();
+        h.write(key);
+        // The low bits feed the map; take high bits for the shard.
+        &self.shards[(h.finish() >> 60) as usize % SHARDS]
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Arc<Labels>> {
+        self.shard(key).lock().get(key).cloned()
+    }
+
+    pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) {
+        let mut m = self.shard(key).lock();
+        if m.len() >= self.max_per_shard {
+            m.clear();
+        }
+        m.insert(key.into(), labels.clone());
+    }
+
+    /// Number of cached label sets.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for SeriesCache {
+    fn default() -> Self {
+        SeriesCache::new(200_000)
+    }
+}

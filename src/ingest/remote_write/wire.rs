@@ -1,0 +1,275 @@
+//! A zero-copy decoder for the remote write 1.0 hot path.
+//!
+//! `prost` allocates a `String` for every label name and value; a typical
+//! request carries 2,000 series of ~8 labels, so decoding spent most of its
+//! time in the allocator. This reader walks the protobuf wire format
+//! directly and hands out `&str` slices of the decompressed buffer; label
+//! strings are then interned per request (names and most values repeat), so
+//! building [`crate::model::Labels`] costs one allocation per distinct string. Rare
+//! messages (histograms, metadata) are still decoded with `prost`.
+//! Field numbers: see `proto/remote_v1.proto`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::cache::FxBuild;
+
+/// Wire types.
+const VARINT: u64 = 0;
+const I64: u64 = 1;
+const LEN: u64 = 2;
+const I32: u64 = 5;
+
+/// A decoding failure at a byte offset of the decompressed message.
+#[derive(Debug)]
+pub(crate) struct WireError {
+    pub(crate) offset: usize,
+    pub(crate) reason: String,
+}
+
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Offset of `buf[0]` in the whole message, for error positions.
+    base: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            base: 0,
+        }
+    }
+
+    fn err(&self, reason: impl Into<String>) -> WireError {
+        WireError {
+            offset: self.base + self.pos,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(self.err("truncated varint"));
+            };
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(self.err("varint longer than 10 bytes"))
+    }
+
+    /// Next `(field number, wire type)`, or `None` at the end.
+    pub(crate) fn key(&mut self) -> Result<Option<(u64, u64)>, WireError> {
+        if self.done() {
+            return Ok(None);
+        }
+        let k = self.varint()?;
+        let field = k >> 3;
+        if field == 0 {
+            return Err(self.err("field number 0"));
+        }
+        Ok(Some((field, k & 7)))
+    }
+
+    pub(crate) fn fixed64(&mut self) -> Result<u64, WireError> {
+        let end = self.pos + 8;
+        let Some(b) = self.buf.get(self.pos..end) else {
+            return Err(self.err("truncated fixed64"));
+        };
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        self.pos = end;
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A length-delimited field's bytes, as a sub-reader.
+    pub(crate) fn sub(&mut self) -> Result<Reader<'a>, WireError> {
+        let len = self.varint()?;
+        let start = self.pos;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| start.checked_add(l))
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                self.err(format!(
+                    "length {len} exceeds the {} remaining bytes",
+                    self.buf.len() - start
+                ))
+            })?;
+        self.pos = end;
+        Ok(Reader {
+            buf: &self.buf[start..end],
+            pos: 0,
+            base: self.base + start,
+        })
+    }
+
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], WireError> {
+        let r = self.sub()?;
+        Ok(r.buf)
+    }
+
+    pub(crate) fn string(&mut self) -> Result<&'a str, WireError> {
+        let at = self.base + self.pos;
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|_| WireError {
+            offset: at,
+            reason: "string is not valid UTF-8".into(),
+        })
+    }
+
+    /// Skips a field of wire type `wt`.
+    pub(crate) fn skip(&mut self, wt: u64) -> Result<(), WireError> {
+        match wt {
+            VARINT => {
+                self.varint()?;
+            }
+            I64 => {
+                self.fixed64()?;
+            }
+            LEN => {
+                self.sub()?;
+            }
+            I32 => {
+                let end = self.pos + 4;
+                if end > self.buf.len() {
+                    return Err(self.err("truncated fixed32"));
+                }
+                self.pos = end;
+            }
+            other => return Err(self.err(format!("unsupported wire type {other}"))),
+        }
+        Ok(())
+    }
+
+    /// Checks the wire type of a known field.
+    pub(crate) fn expect(&self, field: u64, got: u64, want: u64) -> Result<(), WireError> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(self.err(format!("field {field} has wire type {got}, want {want}")))
+        }
+    }
+}
+
+/// One series as borrowed from the message.
+#[derive(Default)]
+pub(crate) struct RawSeries<'a> {
+    /// Raw `Label` messages with their offsets; parsed by
+    /// [`parse_labels`] only on a cache miss.
+    pub(crate) label_msgs: Vec<(usize, &'a [u8])>,
+    /// Parsed labels (filled by [`parse_labels`]).
+    pub(crate) labels: Vec<(&'a str, &'a str)>,
+    pub(crate) samples: Vec<(i64, f64)>,
+    /// Encoded `prometheus.Histogram` messages (decoded with prost).
+    pub(crate) histograms: Vec<&'a [u8]>,
+    /// The raw label messages, each prefixed by its u32 LE length: the
+    /// series' identity on the wire, used as the [`super::SeriesCache`] key.
+    pub(crate) key: Vec<u8>,
+}
+
+/// Reads one `TimeSeries` message.
+pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Result<(), WireError> {
+    out.labels.clear();
+    out.label_msgs.clear();
+    out.samples.clear();
+    out.histograms.clear();
+    out.key.clear();
+    while let Some((field, wt)) = r.key()? {
+        match field {
+            1 => {
+                r.expect(field, wt, LEN)?;
+                let l = r.sub()?;
+                out.key
+                    .extend_from_slice(&(l.buf.len() as u32).to_le_bytes());
+                out.key.extend_from_slice(l.buf);
+                out.label_msgs.push((l.base, l.buf));
+            }
+            2 => {
+                r.expect(field, wt, LEN)?;
+                let mut s = r.sub()?;
+                let (mut t, mut v) = (0i64, 0f64);
+                while let Some((f, wt)) = s.key()? {
+                    match f {
+                        1 => {
+                            s.expect(f, wt, I64)?;
+                            v = f64::from_bits(s.fixed64()?);
+                        }
+                        2 => {
+                            s.expect(f, wt, VARINT)?;
+                            t = s.varint()? as i64;
+                        }
+                        _ => s.skip(wt)?,
+                    }
+                }
+                out.samples.push((t, v));
+            }
+            4 => {
+                r.expect(field, wt, LEN)?;
+                out.histograms.push(r.bytes()?);
+            }
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok(())
+}
+
+/// Parses the `Label` messages collected by [`read_series`] into
+/// `out.labels`.
+pub(crate) fn parse_labels(out: &mut RawSeries<'_>) -> Result<(), WireError> {
+    out.labels.clear();
+    for &(base, buf) in &out.label_msgs {
+        let mut l = Reader { buf, pos: 0, base };
+        let (mut name, mut value) = ("", "");
+        while let Some((f, wt)) = l.key()? {
+            match f {
+                1 => {
+                    l.expect(f, wt, LEN)?;
+                    name = l.string()?;
+                }
+                2 => {
+                    l.expect(f, wt, LEN)?;
+                    value = l.string()?;
+                }
+                _ => l.skip(wt)?,
+            }
+        }
+        out.labels.push((name, value));
+    }
+    Ok(())
+}
+
+/// Per-request string interner: label names and values repeat across
+/// series, so each distinct string is allocated once.
+#[derive(Default)]
+pub(crate) struct Interner<'a> {
+    map: HashMap<&'a str, Arc<str>, FxBuild>,
+}
+
+impl<'a> Interner<'a> {
+    /// Entries kept; beyond this, strings are allocated without interning
+    /// so a request of unique values does not build a huge map.
+    const MAX: usize = 1 << 16;
+
+    pub(crate) fn get(&mut self, s: &'a str) -> Arc<str> {
+        if let Some(a) = self.map.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.map.len() < Self::MAX {
+            self.map.insert(s, a.clone());
+        }
+        a
+    }
+}
