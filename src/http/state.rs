@@ -98,6 +98,8 @@ pub struct AppState {
     /// The query side (engine and limits).
     pub query: Arc<super::query::QueryConfig>,
     rules: Arc<OnceLock<Arc<crate::rules::RuleManager>>>,
+    /// The push doors (remote write, Pushgateway, OTLP).
+    pub push: Arc<super::push::PushState>,
 }
 
 impl AppState {
@@ -121,6 +123,7 @@ impl AppState {
             info: Arc::new(info),
             query: Arc::new(query),
             rules: Arc::new(OnceLock::new()),
+            push: Arc::new(super::push::PushState::default()),
         }
     }
 
