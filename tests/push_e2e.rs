@@ -322,3 +322,146 @@ fn remote_write_bad_bodies_are_refused_and_write_nothing() {
     assert_eq!(series_count(&s), 2);
     s.stop();
 }
+
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_python(script: &str, arg: &str) {
+    let out = Command::new("python3")
+        .args(["-c", script, arg])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const PUSH_SCRIPT: &str = r#"
+import sys
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import push_to_gateway, pushadd_to_gateway, delete_from_gateway
+gw = sys.argv[1]
+key = {'instance': 'db/1'}
+r = CollectorRegistry()
+Gauge('backup_last_success_timestamp_seconds', 'Last good backup.', registry=r).set(1700000000)
+Counter('backup_runs', 'Backup runs.', registry=r).inc(3)
+push_to_gateway(gw, job='backup', registry=r, grouping_key=key)
+r2 = CollectorRegistry()
+Gauge('backup_rows', 'Rows backed up.', registry=r2).set(5)
+pushadd_to_gateway(gw, job='backup', registry=r2, grouping_key=key)
+r3 = CollectorRegistry()
+Gauge('scratch_value', 'Deleted below.', registry=r3).set(9)
+push_to_gateway(gw, job='scratch', registry=r3)
+delete_from_gateway(gw, job='scratch')
+"#;
+
+#[test]
+fn prometheus_client_pushes_are_resampled_and_survive_restart() {
+    if !require(python_has("prometheus_client"), "PyPI prometheus_client") {
+        return;
+    }
+    let (_tmp, data) = tempdir();
+    let flags = ["--push.resample-interval=1s"];
+    let s = Server::start(&data, &flags);
+    s.wait_ready();
+    run_python(PUSH_SCRIPT, &s.base);
+
+    let want = [
+        ("backup_last_success_timestamp_seconds", "1700000000"),
+        ("backup_runs_total", "3"),
+        ("backup_rows", "5"),
+    ];
+    let check = |s: &Server| {
+        for (name, v) in want {
+            let q = format!("{name}{{job=\"backup\",instance=\"db/1\"}}");
+            let got = vector(&query_at(&s.base, &q, None));
+            if got.len() != 1 || got[0].1 != v {
+                return false;
+            }
+        }
+        true
+    };
+    assert!(
+        wait_for(30, || check(&s)),
+        "pushed values not queryable; log:\n{}",
+        s.log()
+    );
+    // Deleted group: gone after the next resample (stale marker).
+    assert!(
+        wait_for(10, || vector(&query_at(&s.base, "scratch_value", None))
+            .is_empty()),
+        "deleted group still visible"
+    );
+    // The daily-backup alert expression works on a pushed value.
+    let a = vector(&query_at(
+        &s.base,
+        "time() - backup_last_success_timestamp_seconds > 86400*1.5",
+        None,
+    ));
+    assert_eq!(a.len(), 1, "{a:?}");
+    let pt = vector(&query_at(
+        &s.base,
+        "push_time_seconds{job=\"backup\"}",
+        None,
+    ));
+    assert_eq!(pt.len(), 1, "{pt:?}");
+
+    // Listing in Pushgateway's JSON shape.
+    let r = s.get(paths::PUSH_GROUPS);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let groups = v["data"].as_array().expect("groups");
+    assert_eq!(groups.len(), 1, "{v}");
+    let g = &groups[0];
+    assert_eq!(g["labels"]["job"], "backup");
+    assert_eq!(g["labels"]["instance"], "db/1");
+    assert_eq!(g["last_push_successful"], true);
+    assert_eq!(g["backup_rows"]["type"], "GAUGE");
+    assert_eq!(g["backup_rows"]["metrics"][0]["value"], "5");
+    assert_eq!(g["backup_runs_total"]["type"], "COUNTER", "{g}");
+
+    // Groups survive a restart and keep being re-sampled.
+    s.stop();
+    let s = Server::start(&data, &flags);
+    s.wait_ready();
+    let r = s.get(paths::PUSH_GROUPS);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1), "{v}");
+    let t0 = now_ms();
+    assert!(
+        wait_for(30, || {
+            let got = vector(&query_at(
+                &s.base,
+                "timestamp(backup_rows{job=\"backup\"})",
+                None,
+            ));
+            got.len() == 1 && got[0].1.parse::<f64>().unwrap() * 1000.0 >= t0 as f64
+        }),
+        "not re-sampled after restart"
+    );
+
+    // A bad push is refused with a clear message; wipe empties the store.
+    let r = s
+        .try_req(
+            "PUT",
+            "/metrics/job/backup/instance/db1",
+            &[],
+            b"not a metric line{\n",
+        )
+        .expect("push");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = s.req("PUT", paths::PUSH_WIPE, b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&s.get(paths::PUSH_GROUPS).body).unwrap();
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(0), "{v}");
+    s.stop();
+}
