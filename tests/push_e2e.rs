@@ -465,3 +465,89 @@ fn prometheus_client_pushes_are_resampled_and_survive_restart() {
     assert_eq!(v["data"].as_array().map(Vec::len), Some(0), "{v}");
     s.stop();
 }
+
+const OTLP_SCRIPT: &str = r#"
+import sys
+from opentelemetry.metrics import Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader, MetricExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+class Checked(OTLPMetricExporter):
+    results = []
+    def export(self, *a, **kw):
+        r = super().export(*a, **kw)
+        Checked.results.append(r)
+        return r
+
+exp = Checked(endpoint=sys.argv[1] + '/v1/metrics')
+reader = PeriodicExportingMetricReader(exp, export_interval_millis=3600000)
+res = Resource.create({'service.name': 'checkout', 'service.instance.id': 'i-1'})
+mp = MeterProvider(resource=res, metric_readers=[reader])
+m = mp.get_meter('e2e')
+m.create_counter('orders', description='Orders placed').add(5, {'region': 'eu'})
+m.create_observable_gauge('queue_depth', callbacks=[lambda o: [Observation(7, {'queue': 'a'})]])
+h = m.create_histogram('latency', unit='s', description='Request latency')
+for v in (0.1, 0.2, 3.0):
+    h.record(v)
+reader.force_flush()
+mp.shutdown()
+assert Checked.results and all(r == MetricExportResult.SUCCESS for r in Checked.results), Checked.results
+"#;
+
+#[test]
+fn opentelemetry_sdk_exports_counter_gauge_histogram() {
+    if !require(
+        python_has("opentelemetry.exporter.otlp.proto.http.metric_exporter"),
+        "PyPI opentelemetry-sdk + opentelemetry-exporter-otlp-proto-http",
+    ) {
+        return;
+    }
+    let (_tmp, data) = tempdir();
+    let s = Server::start(&data, &[]);
+    s.wait_ready();
+    run_python(OTLP_SCRIPT, &s.base);
+    let r = s.get(&format!(
+        "{}?{}",
+        paths::SERIES,
+        form(&[("match[]", "{job=\"checkout\"}")])
+    ));
+    let series = r.text();
+    let one = |q: &str| {
+        let v = vector(&query_at(&s.base, q, None));
+        assert_eq!(v.len(), 1, "{q}: {v:?}; series: {series}");
+        assert_eq!(v[0].0["job"], "checkout", "{q}");
+        assert_eq!(v[0].0["instance"], "i-1", "{q}");
+        v[0].1.clone()
+    };
+    assert_eq!(one("orders_total{region=\"eu\"}"), "5");
+    assert_eq!(one("queue_depth{queue=\"a\"}"), "7");
+    assert_eq!(one("latency_seconds_count"), "3");
+    let sum: f64 = one("latency_seconds_sum").parse().unwrap();
+    assert!((sum - 3.3).abs() < 1e-9, "{sum}");
+    // The SDK's default explicit bounds are 0, 5, 10, 25, ...: all three
+    // observations are <= 5, none <= 0.
+    assert_eq!(one("latency_seconds_bucket{le=\"5\"}"), "3");
+    assert_eq!(one("latency_seconds_bucket{le=\"0\"}"), "0");
+
+    let m = s.get(paths::METRICS).text();
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("watchpost_push_requests_total{door=\"otlp\"}") && !l.ends_with(" 0")
+        ),
+        "no OTLP self-metrics in:\n{m}"
+    );
+    // A garbage body is refused with a clear message.
+    let r = s
+        .try_req(
+            "POST",
+            paths::OTLP_METRICS,
+            &[("Content-Type", "application/json")],
+            b"{\"resourceMetrics\": 5}",
+        )
+        .expect("post");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("resourceMetrics"), "{}", r.text());
+    s.stop();
+}
