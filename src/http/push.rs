@@ -627,3 +627,91 @@ pub async fn otlp_metrics(
     )
         .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overload_answers_429_with_retry_after() {
+        let p = PushState::new(PushConfig {
+            max_concurrent_writes: 1,
+            ..PushConfig::default()
+        });
+        let held = p.permit().expect("first write slot");
+        let e = p.permit().expect_err("second write must be refused");
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        drop(held);
+        assert!(p.permit().is_ok(), "slot released");
+    }
+
+    #[test]
+    fn door_metrics_list_every_door_and_reason() {
+        let p = PushState::default();
+        p.remote_write.record_failure(7);
+        p.otlp.record_ok(3, 1);
+        let m = door_metrics(&p);
+        let find = |name: &str, door: &str, reason: Option<&str>| {
+            m.iter()
+                .find(|s| {
+                    s.name == name
+                        && s.labels.iter().any(|(k, v)| k == "door" && v == door)
+                        && reason
+                            .is_none_or(|r| s.labels.iter().any(|(k, v)| k == "reason" && v == r))
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(
+            find(
+                "watchpost_push_samples_rejected",
+                "remote_write",
+                Some("invalid_request")
+            ),
+            Some(7.0)
+        );
+        assert_eq!(
+            find("watchpost_push_requests_failed", "remote_write", None),
+            Some(1.0)
+        );
+        assert_eq!(
+            find("watchpost_push_samples_accepted", "otlp", None),
+            Some(3.0)
+        );
+        assert_eq!(
+            find("watchpost_push_histograms_accepted", "otlp", None),
+            Some(1.0)
+        );
+        assert_eq!(
+            find("watchpost_push_requests", "pushgateway", None),
+            Some(0.0)
+        );
+        assert!(m.iter().all(|s| s.counter));
+    }
+
+    #[test]
+    fn remote_write_errors_map_to_4xx() {
+        use crate::ingest::remote_write::RemoteWriteError;
+        let e: ApiError = RemoteWriteError::UnsupportedContentType("text/plain".into()).into();
+        assert_eq!(e.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let e: ApiError = RemoteWriteError::TooLarge {
+            declared: 1 << 32,
+            max: 64 << 20,
+        }
+        .into();
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let e: ApiError = RemoteWriteError::Snappy {
+            len: 3,
+            reason: "corrupt input".into(),
+        }
+        .into();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(e.msg.contains("nothing written"), "{}", e.msg);
+    }
+}
