@@ -207,6 +207,9 @@ fn series_count(s: &Server) -> usize {
         .map_or(0, |r| r["value"][1].as_str().unwrap().parse().unwrap())
 }
 
+/// What is sent, headers, body, and a word the error message must contain.
+type BadCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, &'a str);
+
 #[test]
 fn remote_write_bad_bodies_are_refused_and_write_nothing() {
     let (_tmp, data) = tempdir();
@@ -232,7 +235,7 @@ fn remote_write_bad_bodies_are_refused_and_write_nothing() {
     let full = snappy(&write_request("rw_bad", ("job", "b"), t, 1.0));
     let huge = "x".repeat(100_000);
     let big_text = "rw_text 1\n".repeat(1_000_000);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             "truncated snappy",
             rw1.to_vec(),

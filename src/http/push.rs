@@ -123,7 +123,7 @@ fn read_body(body: Result<Bytes, BytesRejection>, door: &DoorMetrics) -> Result<
     })
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -263,15 +263,34 @@ pub async fn metadata(
             (m.kind.as_str().to_string(), m.help.clone(), m.unit.clone()),
         );
     }
-    let mut d = serde_json::Map::new();
-    for (name, list) in all.into_iter().take(limit.unwrap_or(usize::MAX)) {
-        let v: Vec<serde_json::Value> = list
-            .into_iter()
-            .map(|(t, h, u)| serde_json::json!({"type": t, "help": h, "unit": u}))
-            .collect();
-        d.insert(name, serde_json::Value::Array(v));
+    // Written by hand to keep Prometheus's key order (type, help, unit).
+    let mut d = String::from("{");
+    for (i, (name, list)) in all
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .enumerate()
+    {
+        if i > 0 {
+            d.push(',');
+        }
+        super::json::write_str(&mut d, &name);
+        d.push_str(":[");
+        for (j, (t, h, u)) in list.iter().enumerate() {
+            if j > 0 {
+                d.push(',');
+            }
+            d.push_str("{\"type\":");
+            super::json::write_str(&mut d, t);
+            d.push_str(",\"help\":");
+            super::json::write_str(&mut d, h);
+            d.push_str(",\"unit\":");
+            super::json::write_str(&mut d, u);
+            d.push('}');
+        }
+        d.push(']');
     }
-    let body = serde_json::json!({"status": "success", "data": d}).to_string();
+    d.push('}');
+    let body = super::json::success(&d, &[], &[]);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
