@@ -554,3 +554,93 @@ fn opentelemetry_sdk_exports_counter_gauge_histogram() {
     assert!(r.text().contains("resourceMetrics"), "{}", r.text());
     s.stop();
 }
+
+/// Families of each group (`labels` -> family -> (type, help, sorted
+/// `(labels, value)`)), push-time gauges left out (their times differ).
+type Groups = std::collections::BTreeMap<String, Vec<(String, String, String, Vec<(String, f64)>)>>;
+
+fn groups_of(listing: &serde_json::Value) -> Groups {
+    let mut out = Groups::new();
+    for g in listing["data"].as_array().expect("groups") {
+        let mut fams = Vec::new();
+        for (name, f) in g.as_object().expect("group") {
+            if [
+                "labels",
+                "last_push_successful",
+                "push_time_seconds",
+                "push_failure_time_seconds",
+            ]
+            .contains(&name.as_str())
+            {
+                continue;
+            }
+            let mut ms: Vec<(String, f64)> = f["metrics"]
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .map(|m| {
+                    let v: f64 = m["value"].as_str().expect("value").parse().expect("number");
+                    // `_created` is the client's clock at each push: it
+                    // differs between the two pushes by design.
+                    let v = if name.ends_with("_created") { 0.0 } else { v };
+                    (m["labels"].to_string(), v)
+                })
+                .collect();
+            ms.sort_by(|a, b| a.0.cmp(&b.0));
+            fams.push((
+                name.clone(),
+                f["type"].as_str().unwrap_or("").to_string(),
+                f["help"].as_str().unwrap_or("").to_string(),
+                ms,
+            ));
+        }
+        fams.sort_by(|a, b| a.0.cmp(&b.0));
+        out.insert(g["labels"].to_string(), fams);
+    }
+    out
+}
+
+#[test]
+fn pushes_agree_with_debian_pushgateway() {
+    let pg_bin = Path::new("/usr/bin/prometheus-pushgateway");
+    if !require(pg_bin.exists(), "Debian prometheus-pushgateway")
+        || !require(python_has("prometheus_client"), "PyPI prometheus_client")
+    {
+        return;
+    }
+    let port = free_port();
+    let _pg = Proc(
+        Command::new(pg_bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn pushgateway"),
+    );
+    let pg = format!("http://127.0.0.1:{port}");
+    let get =
+        |url: &str| watchpost::cli::client::request("GET", url, &[], b"", Duration::from_secs(10));
+    assert!(
+        wait_for(30, || get(&format!("{pg}/-/ready"))
+            .is_ok_and(|r| r.status == 200)),
+        "pushgateway not ready"
+    );
+    let (_tmp, data) = tempdir();
+    let s = Server::start(&data, &[]);
+    s.wait_ready();
+    run_python(PUSH_SCRIPT, &pg);
+    run_python(PUSH_SCRIPT, &s.base);
+    let theirs: serde_json::Value = serde_json::from_slice(
+        &get(&format!("{pg}{}", paths::PUSH_GROUPS))
+            .expect("get")
+            .body,
+    )
+    .expect("json");
+    let ours: serde_json::Value =
+        serde_json::from_slice(&s.get(paths::PUSH_GROUPS).body).expect("json");
+    let (t, o) = (groups_of(&theirs), groups_of(&ours));
+    assert_eq!(t.len(), 1, "{theirs}");
+    assert_eq!(o, t, "ours:\n{ours}\ntheirs:\n{theirs}");
+    s.stop();
+}
