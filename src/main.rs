@@ -15,8 +15,10 @@ use watchpost::cli::tsdb;
 use watchpost::config::{self, Config, ConfigError, WalSync};
 use watchpost::http::backend::DbBackend;
 use watchpost::http::metrics::ServerMetrics;
+use watchpost::http::push::{PushConfig, PushState};
 use watchpost::http::query::QueryConfig;
 use watchpost::http::{AppState, ServerInfo};
+use watchpost::ingest::pushgateway::PushStore;
 use watchpost::ingest::statsd::{MappingConfig, StatsdConfig, StatsdServer};
 use watchpost::model::{Clock, SystemClock};
 use watchpost::notify::alertmanager::DEFAULT_QUEUE_CAPACITY;
@@ -152,6 +154,18 @@ struct ServeArgs {
     /// Instant-selector lookback [default: 5m].
     #[arg(long = "query.lookback-delta")]
     lookback_delta: Option<String>,
+    /// Largest remote write / OTLP / Pushgateway body, compressed [default: 64MiB].
+    #[arg(long = "web.push-body-limit")]
+    push_body_limit: Option<String>,
+    /// Largest decompressed remote write body [default: 64MiB].
+    #[arg(long = "remote-write.max-decompressed-size")]
+    remote_write_max_decompressed: Option<String>,
+    /// Remote write / OTLP requests handled at once; more get 429 [default: 8].
+    #[arg(long = "web.max-concurrent-writes")]
+    max_concurrent_writes: Option<usize>,
+    /// How often live push groups are re-sampled into storage [default: 15s].
+    #[arg(long = "push.resample-interval")]
+    push_resample_interval: Option<String>,
     /// Log level: error, warn, info, debug, trace (RUST_LOG overrides).
     #[arg(long = "log.level", default_value = "info")]
     log_level: String,
@@ -392,20 +406,44 @@ fn statsd_config(s: &config::StatsdSection) -> Result<StatsdConfig> {
     Ok(sc)
 }
 
+/// The push doors' limits from flags.
+fn push_config(a: &ServeArgs) -> Result<PushConfig, ConfigError> {
+    let mut p = PushConfig::default();
+    let size = |f: &'static str, v: &str| {
+        flag(f, config::parse_size(v)).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    };
+    if let Some(v) = &a.push_body_limit {
+        p.body_limit = size("web.push-body-limit", v)?;
+    }
+    if let Some(v) = &a.remote_write_max_decompressed {
+        p.decode.max_decompressed_bytes = size("remote-write.max-decompressed-size", v)?;
+    }
+    if let Some(n) = a.max_concurrent_writes {
+        p.max_concurrent_writes = n.max(1);
+    }
+    if let Some(v) = &a.push_resample_interval {
+        let ms = flag("push.resample-interval", config::parse_duration(v))?;
+        p.resample_interval = Duration::from_millis(ms.max(1) as u64);
+    }
+    Ok(p)
+}
+
 fn serve(args: ServeArgs) -> Result<()> {
     init_logging(&args.log_level);
     let cfg = effective_config(&args)?;
+    let push_cfg = push_config(&args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("watchpost-http")
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve_async(cfg, clock, args.external_url.clone()))
+    rt.block_on(serve_async(cfg, push_cfg, clock, args.external_url.clone()))
 }
 
 async fn serve_async(
     cfg: Config,
+    push_cfg: PushConfig,
     clock: Arc<dyn Clock>,
     external_url: Option<String>,
 ) -> Result<()> {
@@ -439,6 +477,12 @@ async fn serve_async(
     );
     state.import_body_limit = usize::try_from(cfg.web.import_body_limit).unwrap_or(usize::MAX);
     state.admin_api = cfg.web.enable_admin_api;
+    let resample_interval = push_cfg.resample_interval;
+    state.push = Arc::new(PushState::new(push_cfg));
+    let p = state.push.clone();
+    state
+        .metrics
+        .add_source(Arc::new(move || watchpost::http::push::door_metrics(&p)));
 
     // Serve HTTP first so /-/healthy answers (and /-/ready says 503) while
     // the WAL is replayed.
@@ -490,6 +534,15 @@ async fn serve_async(
         clock: clock.clone(),
     }));
 
+    let pushes = PushStore::open(&cfg.storage.path, clock.clone())
+        .with_context(|| format!("cannot open push groups in {}", cfg.storage.path.display()))?;
+    state.push.set_store(Arc::new(pushes));
+    let resampler = tokio::spawn(watchpost::http::push::run_resampler(
+        state.clone(),
+        resample_interval,
+        stop_tx.subscribe(),
+    ));
+
     let statsd = match &cfg.statsd {
         None => None,
         Some(s) => {
@@ -537,6 +590,8 @@ async fn serve_async(
     if let Ok(Err(e)) = http_result {
         tracing::error!(error = %e, "HTTP server failed");
     }
+    let _ = stop_tx.send(true);
+    let _ = resampler.await;
     if let Some(s) = statsd {
         match tokio::task::spawn_blocking(move || s.shutdown()).await {
             Ok(Ok(_)) => {}

@@ -11,12 +11,17 @@
 //! | `timeout`     | 503    | query ran past its timeout                      |
 //! | `unavailable` | 503    | not ready yet (WAL replay), shutting down, admin APIs disabled |
 //! | `not_found`   | 404    | unknown route                                   |
+//! | `bad_data`    | 415    | push body in an unsupported content type/encoding |
+//! | `unavailable` | 429    | too many concurrent pushes (with `Retry-After`) |
 //! | `internal`    | 500    | storage I/O failure, corruption, bugs           |
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::json;
+use crate::ingest::otlp::OtlpError;
+use crate::ingest::pushgateway::PushError;
+use crate::ingest::remote_write::RemoteWriteError;
 use crate::ingest::text::ImportError;
 use crate::storage::StorageError;
 
@@ -107,6 +112,16 @@ impl ApiError {
         )
     }
 
+    /// `unavailable` with 429 Too Many Requests: the push doors are at their
+    /// concurrency limit; sent with `Retry-After`.
+    pub fn overloaded(msg: impl Into<String>) -> Self {
+        ApiError {
+            typ: ErrorType::Unavailable,
+            msg: msg.into(),
+            status: Some(StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+
     /// `internal`, for failures that are our fault.
     pub fn internal(msg: impl Into<String>) -> Self {
         Self::new(ErrorType::Internal, msg)
@@ -127,11 +142,18 @@ impl std::fmt::Display for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json::error(self.typ.as_str(), &self.msg);
-        let mut resp = (self.status(), body).into_response();
+        let status = self.status();
+        let mut resp = (status, body).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        // Senders (Prometheus remote write, OTLP exporters) back off and
+        // retry instead of dropping data when told when to come back.
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         resp
     }
 }
@@ -158,6 +180,59 @@ impl From<ImportError> for ApiError {
             // until it is classified here.
             #[allow(unreachable_patterns)]
             other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+fn with_status(mut e: ApiError, status: StatusCode) -> ApiError {
+    e.status = Some(status);
+    e
+}
+
+impl From<RemoteWriteError> for ApiError {
+    fn from(e: RemoteWriteError) -> Self {
+        match e {
+            RemoteWriteError::UnsupportedContentType(_) => with_status(
+                ApiError::bad_data(e.to_string()),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            RemoteWriteError::TooLarge { .. } => with_status(
+                ApiError::bad_data(e.to_string()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            RemoteWriteError::Storage(s) => {
+                let mut a = ApiError::from(s);
+                a.msg = format!(
+                    "cannot commit remote write batch, nothing written: {}",
+                    a.msg
+                );
+                a
+            }
+            other => ApiError::bad_data(format!("remote write refused, nothing written: {other}")),
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::BadPath { .. } | PushError::BadBody { .. } | PushError::Inconsistent(_) => {
+                ApiError::bad_data(format!("push refused, nothing changed: {e}"))
+            }
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<OtlpError> for ApiError {
+    fn from(e: OtlpError) -> Self {
+        match e {
+            OtlpError::UnsupportedContentType(_) => with_status(
+                ApiError::bad_data(e.to_string()),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            OtlpError::Write(w) => w.into(),
+            other => ApiError::bad_data(format!("OTLP request refused, nothing written: {other}")),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod json;
 pub mod metrics;
 pub mod params;
 pub mod paths;
+pub mod push;
 pub mod query;
 pub mod rule_metrics;
 pub mod rules;
@@ -49,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(paths::BUILDINFO, get(handlers::buildinfo))
         .route(paths::RUNTIMEINFO, get(handlers::runtimeinfo))
-        .route(paths::METADATA, get(handlers::metadata))
+        .route(paths::METADATA, get(push::metadata))
         .route(paths::QUERY, get(query::instant).post(query::instant))
         .route(paths::QUERY_RANGE, get(query::range).post(query::range))
         .route(paths::SERIES, get(query::series).post(query::series))
@@ -68,10 +69,33 @@ pub fn router(state: AppState) -> Router {
             get(query::query_exemplars).post(query::query_exemplars),
         )
         .merge(import)
+        .merge(push_routes(&state))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(handlers::not_found)
         .layer(CompressionLayer::new())
         .with_state(state)
+}
+
+/// The push doors, with their own body limit (remote write bodies are
+/// snappy, so no request decompression layer there).
+fn push_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(paths::REMOTE_WRITE, post(push::remote_write))
+        .route(
+            paths::PUSH_GROUP,
+            axum::routing::put(push::push_put)
+                .post(push::push_post)
+                .delete(push::push_delete),
+        )
+        .route(paths::PUSH_GROUPS, get(push::push_list))
+        .route(paths::PUSH_WIPE, axum::routing::put(push::push_wipe))
+        .layer(DefaultBodyLimit::max(state.push.config.body_limit))
+        .merge(
+            Router::new()
+                .route(paths::OTLP_METRICS, post(push::otlp_metrics))
+                .layer(DefaultBodyLimit::max(state.push.config.body_limit))
+                .layer(RequestDecompressionLayer::new()),
+        )
 }
 
 /// Counts requests and their durations by route pattern and status.

@@ -40,6 +40,18 @@ pub const RULES: &str = "/api/v1/rules";
 /// Pending and firing alerts.
 pub const ALERTS: &str = "/api/v1/alerts";
 
+/// Prometheus remote write receiver (1.0 and 2.0).
+pub const REMOTE_WRITE: &str = "/api/v1/write";
+
+/// Pushgateway-compatible group push/delete (`job` and then label/value pairs).
+pub const PUSH_GROUP: &str = "/metrics/job/{*rest}";
+/// Pushgateway-compatible group listing.
+pub const PUSH_GROUPS: &str = "/api/v1/metrics";
+/// Pushgateway-compatible wipe of every group.
+pub const PUSH_WIPE: &str = "/api/v1/admin/wipe";
+/// OTLP/HTTP metrics receiver.
+pub const OTLP_METRICS: &str = "/v1/metrics";
+
 /// The label-values path for `name` (for clients).
 pub fn label_values(name: &str) -> String {
     LABEL_VALUES.replace("{name}", name)

@@ -99,6 +99,8 @@ pub struct AppState {
     pub query: Arc<super::query::QueryConfig>,
     rules: Arc<OnceLock<Arc<crate::rules::RuleManager>>>,
     reloader: Arc<OnceLock<Arc<crate::rules::reload::Reloader>>>,
+    /// The push doors (remote write, Pushgateway, OTLP).
+    pub push: Arc<super::push::PushState>,
 }
 
 impl AppState {
@@ -123,6 +125,7 @@ impl AppState {
             query: Arc::new(query),
             rules: Arc::new(OnceLock::new()),
             reloader: Arc::new(OnceLock::new()),
+            push: Arc::new(super::push::PushState::default()),
         }
     }
 
