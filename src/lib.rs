@@ -10,6 +10,9 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod config;
+pub mod http;
 pub mod ingest;
 pub mod model;
 pub mod promql;

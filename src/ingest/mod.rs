@@ -3,3 +3,4 @@
 //! HTTP handlers live next to them or in `http`.
 
 pub mod statsd;
+pub mod text;

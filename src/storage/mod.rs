@@ -13,5 +13,22 @@
 //! [`Querier::select_histograms`] as whole columns for fast quantiles.
 
 mod api;
+mod block;
+mod chunk;
+mod codec;
+mod db;
+mod files;
+mod head;
+mod index;
+pub mod memory;
+mod merge;
+pub(crate) mod views;
+mod wal;
 
 pub use api::*;
+pub use db::{Db, DbOptions, DbStats};
+pub use wal::{DEFAULT_SEGMENT_SIZE, WalSyncPolicy};
+
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;

@@ -1,0 +1,123 @@
+//! Head append throughput (samples/s) on the shared workload: one appender
+//! per scrape (10,000 classic series), committed through the WAL.
+//!
+//! - `interval_fsync`: WAL fsync every second (CPU cost of the append path).
+//! - `every_commit_fsync`: one fsync per commit (durability cost).
+//!
+//! Run: `cargo bench --bench storage_append`.
+
+#[path = "workload/mod.rs"]
+mod workload;
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use watchpost::storage::{Appendable, Db, DbOptions, WalSyncPolicy};
+use workload::{Scrape, Workload, WorkloadConfig};
+
+/// Scrapes per measured iteration: 30 minutes of data, 300,000 samples.
+const STEPS: usize = 120;
+
+fn append_all(db: &Db, w: &Workload, scrapes: &[Scrape]) {
+    for s in scrapes {
+        let mut a = db.appender();
+        for (i, t, v) in &s.floats {
+            a.append(&w.floats[*i].labels, *t, *v).expect("append");
+        }
+        for (i, t, h) in &s.histograms {
+            a.append_histogram(&w.histograms[*i].labels, *t, h)
+                .expect("append histogram");
+        }
+        a.commit().expect("commit");
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let w = Workload::new(WorkloadConfig {
+        steps: STEPS,
+        ..WorkloadConfig::default()
+    });
+    let scrapes: Vec<Scrape> = w.scrapes().collect();
+    let samples: usize = scrapes
+        .iter()
+        .map(|s| s.floats.len() + s.histograms.len() * (w.bounds.len() + 3))
+        .sum();
+    let mut g = c.benchmark_group("storage_append");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(samples as u64));
+    for (name, policy) in [
+        (
+            "interval_fsync",
+            WalSyncPolicy::Interval(Duration::from_secs(1)),
+        ),
+        ("every_commit_fsync", WalSyncPolicy::EveryCommit),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let mut opts = DbOptions::new(dir.path());
+                    opts.wal_sync = policy;
+                    opts.maintenance_interval = None;
+                    let db = Db::open(opts).expect("open");
+                    let start = Instant::now();
+                    append_all(&db, &w, &scrapes);
+                    total += start.elapsed();
+                    db.close().expect("close");
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+
+    memory_per_series();
+}
+
+/// Resident memory of the process, in bytes (Linux `/proc/self/status`).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resident memory per active series with 3 h of data in the head (the
+/// most it holds before a 2 h block is cut), printed, not timed. Scrapes
+/// are generated on the fly so they do not count.
+fn memory_per_series() {
+    let w = Workload::new(WorkloadConfig {
+        steps: 3 * 3600 / 15,
+        ..WorkloadConfig::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = DbOptions::new(dir.path());
+    opts.wal_sync = WalSyncPolicy::Interval(Duration::from_secs(1));
+    opts.maintenance_interval = None;
+    let before = rss_bytes();
+    let db = Db::open(opts).expect("open");
+    for s in w.scrapes() {
+        append_all(&db, &w, std::slice::from_ref(&s));
+    }
+    let after = rss_bytes();
+    let st = db.stats();
+    let classic = w.classic_series() as f64;
+    println!(
+        "head after 3 h: {} stored series ({} classic), estimate {} bytes = {:.0} B/classic series",
+        st.head_series,
+        w.classic_series(),
+        st.head_bytes,
+        st.head_bytes as f64 / classic
+    );
+    if let (Some(b), Some(a)) = (before, after) {
+        println!(
+            "process RSS growth: {} bytes = {:.0} B/classic series",
+            a.saturating_sub(b),
+            a.saturating_sub(b) as f64 / classic
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,224 @@
+//! JSON output byte-compatible with Prometheus's API.
+//!
+//! Prometheus encodes with jsoniter in standard-library mode, so strings are
+//! escaped like Go's `encoding/json` (HTML-safe: `<`, `>`, `&`, U+2028 and
+//! U+2029 become `\u....`), timestamps are seconds with exactly the
+//! millisecond digits that are non-zero *as a group* (`12.5 s` prints as
+//! `12.500`, `12 s` as `12`), and sample values are strings formatted with
+//! `strconv.FormatFloat(v, 'f', -1, 64)` except below `1e-6` or from `1e21`
+//! up, where `'e'` is used. This module writes those bytes by hand instead of
+//! going through serde so the output matches exactly.
+
+use std::fmt::Write as _;
+
+use crate::ingest::text::float::{format_e, format_f};
+use crate::model::Labels;
+
+/// Appends `s` as a JSON string literal, escaped like Go's `encoding/json`.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends a millisecond timestamp as Prometheus prints it: seconds, then
+/// `.` and three digits when the millisecond part is non-zero.
+pub fn write_timestamp(out: &mut String, t_ms: i64) {
+    let neg = t_ms < 0;
+    let abs = t_ms.unsigned_abs();
+    if neg {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", abs / 1000);
+    let frac = abs % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+/// Appends a float as Go's `encoding/json` prints a `float64`: `'f'`
+/// format, or `'e'` (with a one-digit negative exponent kept short, `1e-7`)
+/// below `1e-6` or from `1e21` up. Prometheus prints scalar and string
+/// results' timestamps this way (`[300.5,"..."]`, unlike vectors' `300.500`).
+pub fn write_go_json_float(out: &mut String, v: f64) {
+    let a = v.abs();
+    if a != 0.0 && !(1e-6..1e21).contains(&a) {
+        let e = format_e(v);
+        match e.find("e-0") {
+            Some(i) if e.len() == i + 4 => {
+                out.push_str(e.get(..i + 2).unwrap_or_default());
+                out.push_str(e.get(i + 3..).unwrap_or_default());
+            }
+            _ => out.push_str(&e),
+        }
+    } else {
+        out.push_str(&format_f(v));
+    }
+}
+
+/// A sample value formatted as Prometheus's API does (without quotes).
+pub fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e21).contains(&a) {
+        format_e(v)
+    } else {
+        format_f(v)
+    }
+}
+
+/// Appends `[<ts>,"<value>"]`.
+pub fn write_point(out: &mut String, t_ms: i64, v: f64) {
+    out.push('[');
+    write_timestamp(out, t_ms);
+    out.push_str(",\"");
+    out.push_str(&format_value(v));
+    out.push_str("\"]");
+}
+
+/// Appends a label set as a JSON object in label order.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, l) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, &l.name);
+        out.push(':');
+        write_str(out, &l.value);
+    }
+    out.push('}');
+}
+
+/// Appends a JSON array of strings.
+pub fn write_str_array<S: AsRef<str>>(out: &mut String, items: &[S]) {
+    out.push('[');
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, s.as_ref());
+    }
+    out.push(']');
+}
+
+/// The success envelope around pre-rendered `data`, with optional
+/// `warnings` and `infos` (omitted when empty, as Prometheus does).
+pub fn success(data: &str, warnings: &[String], infos: &[String]) -> String {
+    let mut out = String::with_capacity(data.len() + 64);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    out.push_str(data);
+    if !warnings.is_empty() {
+        out.push_str(",\"warnings\":");
+        write_str_array(&mut out, warnings);
+    }
+    if !infos.is_empty() {
+        out.push_str(",\"infos\":");
+        write_str_array(&mut out, infos);
+    }
+    out.push('}');
+    out
+}
+
+/// The error envelope: `{"status":"error","errorType":...,"error":...}`.
+pub fn error(error_type: &str, msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len() + 64);
+    out.push_str("{\"status\":\"error\",\"errorType\":");
+    write_str(&mut out, error_type);
+    out.push_str(",\"error\":");
+    write_str(&mut out, msg);
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::METRIC_NAME;
+
+    #[test]
+    fn timestamps() {
+        let f = |t| {
+            let mut s = String::new();
+            write_timestamp(&mut s, t);
+            s
+        };
+        assert_eq!(f(1_435_781_451_781), "1435781451.781");
+        assert_eq!(f(1500), "1.500");
+        assert_eq!(f(1005), "1.005");
+        assert_eq!(f(1050), "1.050");
+        assert_eq!(f(2000), "2");
+        assert_eq!(f(0), "0");
+        assert_eq!(f(-1500), "-1.500");
+        assert_eq!(f(-5), "-0.005");
+    }
+
+    #[test]
+    fn go_json_floats() {
+        let f = |v| {
+            let mut s = String::new();
+            write_go_json_float(&mut s, v);
+            s
+        };
+        assert_eq!(f(300.5), "300.5");
+        assert_eq!(f(0.0), "0");
+        assert_eq!(f(1e-7), "1e-7");
+        assert_eq!(f(1.5e-10), "1.5e-10");
+        assert_eq!(f(2e21), "2e+21");
+    }
+
+    #[test]
+    fn values() {
+        for (v, want) in [
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (1e-6, "0.000001"),
+            (9e-7, "9e-07"),
+            (1e21, "1e+21"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (-0.0, "-0"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(format_value(v), want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn strings_and_labels() {
+        let mut s = String::new();
+        write_labels(
+            &mut s,
+            &Labels::from_pairs([(METRIC_NAME, "up"), ("x", "<a&b>\"\\\n\u{1}\u{2028}é")]),
+        );
+        assert_eq!(
+            s,
+            r#"{"__name__":"up","x":"\u003ca\u0026b\u003e\"\\\n\u0001\u2028é"}"#
+        );
+        assert_eq!(
+            error("bad_data", "x"),
+            r#"{"status":"error","errorType":"bad_data","error":"x"}"#
+        );
+        assert_eq!(
+            success("[]", &["w".into()], &[]),
+            r#"{"status":"success","data":[],"warnings":["w"]}"#
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! Every route path the server answers, in one place. Handlers, the router,
+//! tests and the CLI client use these constants, never string literals.
+
+/// Liveness: 200 as soon as the process serves HTTP.
+pub const HEALTHY: &str = "/-/healthy";
+/// Readiness: 200 once the WAL is replayed and storage is open, 503 before.
+pub const READY: &str = "/-/ready";
+/// The server's own metrics in text format.
+pub const METRICS: &str = "/metrics";
+/// Text-exposition import (VictoriaMetrics-compatible name).
+pub const IMPORT_PROMETHEUS: &str = "/api/v1/import/prometheus";
+/// Snapshot for backups (admin API).
+pub const ADMIN_SNAPSHOT: &str = "/api/v1/admin/tsdb/snapshot";
+/// Instant query.
+pub const QUERY: &str = "/api/v1/query";
+/// Range query.
+pub const QUERY_RANGE: &str = "/api/v1/query_range";
+/// Series by matchers.
+pub const SERIES: &str = "/api/v1/series";
+/// Label names.
+pub const LABELS: &str = "/api/v1/labels";
+/// Label values; `{name}` is the label name.
+pub const LABEL_VALUES: &str = "/api/v1/label/{name}/values";
+/// Metric metadata.
+pub const METADATA: &str = "/api/v1/metadata";
+/// Build information.
+pub const BUILDINFO: &str = "/api/v1/status/buildinfo";
+/// Runtime information.
+pub const RUNTIMEINFO: &str = "/api/v1/status/runtimeinfo";
+/// TSDB cardinality statistics.
+pub const STATUS_TSDB: &str = "/api/v1/status/tsdb";
+/// Pretty-prints a PromQL expression.
+pub const FORMAT_QUERY: &str = "/api/v1/format_query";
+
+/// Exemplar queries (always empty: no exemplars are stored).
+pub const QUERY_EXEMPLARS: &str = "/api/v1/query_exemplars";
+
+/// The label-values path for `name` (for clients).
+pub fn label_values(name: &str) -> String {
+    LABEL_VALUES.replace("{name}", name)
+}

@@ -1,0 +1,443 @@
+//! Range-vector functions (`rate`, `*_over_time`, ...): one pass per series
+//! over sliding windows.
+
+use crate::model::Matcher;
+
+use super::super::ast::{Call, Expr};
+use super::super::engine::EvalError;
+use super::selector::{RangeArg, windows};
+use super::{Collector, Ctx, Grid, Series, go_format_g, kahan_inc, strip_parens};
+
+/// One window handed to a rollup function.
+pub(crate) struct Window<'w> {
+    pub ts: &'w [i64],
+    pub vs: &'w [f64],
+    /// Window start (exclusive) and end (inclusive), ms.
+    pub range_start: i64,
+    pub range_end: i64,
+    /// Window length (ms).
+    pub range: i64,
+    /// Evaluation time of the step (ms).
+    pub t: i64,
+}
+
+/// Names of the range-vector functions this module implements.
+pub(crate) fn is_rollup(name: &str) -> bool {
+    matches!(
+        name,
+        "rate"
+            | "irate"
+            | "increase"
+            | "delta"
+            | "idelta"
+            | "deriv"
+            | "predict_linear"
+            | "resets"
+            | "changes"
+            | "avg_over_time"
+            | "min_over_time"
+            | "max_over_time"
+            | "sum_over_time"
+            | "count_over_time"
+            | "quantile_over_time"
+            | "stddev_over_time"
+            | "stdvar_over_time"
+            | "last_over_time"
+            | "first_over_time"
+            | "present_over_time"
+            | "mad_over_time"
+            | "absent_over_time"
+            | "holt_winters"
+            | "double_exponential_smoothing"
+            | "ts_of_min_over_time"
+            | "ts_of_max_over_time"
+            | "ts_of_first_over_time"
+            | "ts_of_last_over_time"
+    )
+}
+
+impl<'a> Ctx<'a> {
+    /// Evaluates a call of a range-vector function.
+    pub(crate) fn eval_rollup(&mut self, c: &Call, g: &Grid) -> Result<Vec<Series>, EvalError> {
+        let name = c.func.as_str();
+        // Position of the range argument and scalar parameters per step.
+        let (range_idx, params): (usize, Vec<Vec<f64>>) = match name {
+            "quantile_over_time" => (1, vec![self.eval_scalar(&c.args[0], g)?]),
+            "predict_linear" => (0, vec![self.eval_scalar(&c.args[1], g)?]),
+            "holt_winters" | "double_exponential_smoothing" => (
+                0,
+                vec![
+                    self.eval_scalar(&c.args[1], g)?,
+                    self.eval_scalar(&c.args[2], g)?,
+                ],
+            ),
+            _ => (0, Vec::new()),
+        };
+        let arg_expr = c
+            .args
+            .get(range_idx)
+            .ok_or_else(|| EvalError::BadData(format!("wrong number of arguments for {name}")))?;
+        let arg = self.range_arg(arg_expr, g)?;
+        if name == "absent_over_time" {
+            return Ok(absent_over_time(&arg, arg_expr, g));
+        }
+        if let Some(q) = params
+            .first()
+            .filter(|_| name == "quantile_over_time")
+            .and_then(|p| p.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0))
+        {
+            self.warn(format!(
+                "quantile value should be between 0 and 1, got {}",
+                go_format_g(*q)
+            ));
+        }
+        if name == "holt_winters" || name == "double_exponential_smoothing" {
+            for (sf, tf) in params[0].iter().zip(&params[1]) {
+                if !(*sf > 0.0 && *sf < 1.0) {
+                    return Err(EvalError::Execution(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                    )));
+                }
+                if !(*tf > 0.0 && *tf < 1.0) {
+                    return Err(EvalError::Execution(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                    )));
+                }
+            }
+        }
+        let keep_name = matches!(name, "last_over_time" | "first_over_time");
+        let mut col = Collector::new(g.n);
+        for s in &arg.data {
+            self.check_deadline()?;
+            let ws = windows(&s.ts, &arg.ends, arg.range);
+            let mut slot = None;
+            for (i, &(a, b)) in ws.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                let w = Window {
+                    ts: &s.ts[a..b],
+                    vs: &s.vs[a..b],
+                    range_start: arg.ends[i] - arg.range,
+                    range_end: arg.ends[i],
+                    range: arg.range,
+                    t: g.t(i),
+                };
+                let p = |k: usize| params[k][i];
+                let v = match name {
+                    "rate" => extrapolated_rate(&w, true, true),
+                    "increase" => extrapolated_rate(&w, true, false),
+                    "delta" => extrapolated_rate(&w, false, false),
+                    "irate" => instant_value(&w, true),
+                    "idelta" => instant_value(&w, false),
+                    "deriv" => (w.vs.len() >= 2).then(|| linear_regression(w.ts, w.vs, w.ts[0]).0),
+                    "predict_linear" => (w.vs.len() >= 2).then(|| {
+                        let (slope, icept) = linear_regression(w.ts, w.vs, w.t);
+                        slope * p(0) + icept
+                    }),
+                    "resets" => Some(w.vs.windows(2).filter(|x| x[1] < x[0]).count() as f64),
+                    "changes" => Some(
+                        w.vs.windows(2)
+                            .filter(|x| x[1] != x[0] && !(x[0].is_nan() && x[1].is_nan()))
+                            .count() as f64,
+                    ),
+                    "avg_over_time" => Some(avg(w.vs)),
+                    "sum_over_time" => Some(kahan_sum(w.vs)),
+                    "count_over_time" => Some(w.vs.len() as f64),
+                    "min_over_time" => Some(
+                        w.vs.iter()
+                            .skip(1)
+                            .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
+                    ),
+                    "max_over_time" => Some(
+                        w.vs.iter()
+                            .skip(1)
+                            .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
+                    ),
+                    "last_over_time" => Some(w.vs[w.vs.len() - 1]),
+                    "first_over_time" => Some(w.vs[0]),
+                    "present_over_time" => Some(1.0),
+                    "quantile_over_time" => {
+                        let mut v = w.vs.to_vec();
+                        Some(quantile(p(0), &mut v))
+                    }
+                    "stddev_over_time" => Some(stdvar(w.vs).sqrt()),
+                    "stdvar_over_time" => Some(stdvar(w.vs)),
+                    "mad_over_time" if w.vs.iter().any(|x| x.is_nan()) => Some(f64::NAN),
+                    "mad_over_time" => {
+                        let mut v = w.vs.to_vec();
+                        let med = quantile(0.5, &mut v);
+                        let mut d: Vec<f64> = w.vs.iter().map(|x| (x - med).abs()).collect();
+                        Some(quantile(0.5, &mut d))
+                    }
+                    "holt_winters" | "double_exponential_smoothing" => smoothing(w.vs, p(0), p(1)),
+                    "ts_of_min_over_time" => ts_of_extreme(&w, |x, m| x <= m),
+                    "ts_of_max_over_time" => ts_of_extreme(&w, |x, m| x >= m),
+                    "ts_of_first_over_time" => Some(w.ts[0] as f64 / 1000.0),
+                    "ts_of_last_over_time" => Some(w.ts[w.ts.len() - 1] as f64 / 1000.0),
+                    other => {
+                        return Err(EvalError::BadData(format!("unknown function {other}")));
+                    }
+                };
+                if let Some(v) = v {
+                    let sl = match slot {
+                        Some(sl) => sl,
+                        None => {
+                            let sl = col.slot(s.labels.clone(), s.drop_name || !keep_name);
+                            slot = Some(sl);
+                            sl
+                        }
+                    };
+                    col.set(sl, i, v)?;
+                }
+            }
+        }
+        let out = col.finish();
+        self.add_samples(out.len() * g.n)?;
+        Ok(out)
+    }
+}
+
+/// Prometheus's `extrapolatedRate` for floats: the increase between the
+/// first and last sample (with counter resets for counters), extrapolated
+/// towards the window edges unless the series seems to start or end inside
+/// the window.
+pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
+    let n = w.vs.len();
+    if n < 2 {
+        return None;
+    }
+    let first_t = w.ts[0];
+    let last_t = w.ts[n - 1];
+    let mut result = w.vs[n - 1] - w.vs[0];
+    if is_counter {
+        let mut prev = w.vs[0];
+        for &cur in &w.vs[1..] {
+            if cur < prev {
+                result += prev;
+            }
+            prev = cur;
+        }
+    }
+    let mut duration_to_start = (first_t - w.range_start) as f64 / 1000.0;
+    let mut duration_to_end = (w.range_end - last_t) as f64 / 1000.0;
+    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let avg_between = sampled_interval / (n - 1) as f64;
+    let threshold = avg_between * 1.1;
+    let mut extrapolate_to = sampled_interval;
+    if duration_to_start >= threshold {
+        duration_to_start = avg_between / 2.0;
+    }
+    if is_counter && result > 0.0 && w.vs[0] >= 0.0 {
+        // A counter cannot go below zero: do not extrapolate past the
+        // point where it would have been zero.
+        let duration_to_zero = sampled_interval * (w.vs[0] / result);
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    extrapolate_to += duration_to_start;
+    if duration_to_end >= threshold {
+        duration_to_end = avg_between / 2.0;
+    }
+    extrapolate_to += duration_to_end;
+    let mut factor = extrapolate_to / sampled_interval;
+    if is_rate {
+        factor /= w.range as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// `irate` (`is_rate`) and `idelta`: from the last two samples.
+fn instant_value(w: &Window, is_rate: bool) -> Option<f64> {
+    let n = w.vs.len();
+    if n < 2 {
+        return None;
+    }
+    let (last, prev) = (w.vs[n - 1], w.vs[n - 2]);
+    let interval = w.ts[n - 1] - w.ts[n - 2];
+    if interval == 0 {
+        return None;
+    }
+    let mut r = if is_rate && last < prev {
+        last
+    } else {
+        last - prev
+    };
+    if is_rate {
+        r /= interval as f64 / 1000.0;
+    }
+    Some(r)
+}
+
+/// Least-squares fit of `(t - intercept_t)/1000 -> v`; returns (slope, intercept).
+pub(crate) fn linear_regression(ts: &[i64], vs: &[f64], intercept_t: i64) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = vs[0];
+    let mut const_y = true;
+    for (i, (&t, &v)) in ts.iter().zip(vs).enumerate() {
+        if const_y && i > 0 && v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (t - intercept_t) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+/// Kahan-compensated sum.
+pub(crate) fn kahan_sum(vs: &[f64]) -> f64 {
+    let (mut s, mut c) = (0.0, 0.0);
+    for &v in vs {
+        (s, c) = kahan_inc(v, s, c);
+    }
+    s + c
+}
+
+/// Mean with Kahan summation, switching to an incremental mean when the
+/// running sum would overflow (as Prometheus does).
+pub(crate) fn avg(vs: &[f64]) -> f64 {
+    // With infinities or NaNs among the inputs the plain mean is exact
+    // (±Inf or NaN); the compensated/incremental paths below are only for
+    // finite inputs whose running sum may overflow.
+    if vs.iter().any(|v| !v.is_finite()) {
+        return vs.iter().sum::<f64>() / vs.len() as f64;
+    }
+    let (mut sum, mut c, mut mean) = (0.0, 0.0, 0.0);
+    let mut incremental = false;
+    let mut count = 0.0;
+    for &v in vs {
+        count += 1.0;
+        if !incremental {
+            let (ns, nc) = kahan_inc(v, sum, c);
+            if !ns.is_infinite() {
+                sum = ns;
+                c = nc;
+                continue;
+            }
+            incremental = true;
+            mean = sum / (count - 1.0);
+            c /= count - 1.0;
+        }
+        let q = (count - 1.0) / count;
+        (mean, c) = kahan_inc(v / count, q * mean, q * c);
+    }
+    if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }
+}
+
+/// Population variance (Welford with Kahan compensation).
+pub(crate) fn stdvar(vs: &[f64]) -> f64 {
+    let (mut count, mut mean, mut cmean, mut aux, mut caux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for &v in vs {
+        count += 1.0;
+        let delta = v - (mean + cmean);
+        (mean, cmean) = kahan_inc(delta / count, mean, cmean);
+        (aux, caux) = kahan_inc(delta * (v - (mean + cmean)), aux, caux);
+    }
+    (aux + caux) / count
+}
+
+/// Prometheus's `quantile` (linear interpolation between closest ranks).
+/// Sorts `v` in place.
+pub(crate) fn quantile(q: f64, v: &mut [f64]) -> f64 {
+    if v.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    v.sort_by(|a, b| {
+        a.partial_cmp(b)
+            .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()).reverse())
+    });
+    let n = v.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    v[lower as usize] * (1.0 - weight) + v[upper as usize] * weight
+}
+
+fn smoothing(vs: &[f64], sf: f64, tf: f64) -> Option<f64> {
+    let l = vs.len();
+    if l < 2 {
+        return None;
+    }
+    let (mut s0, mut s1) = (0.0, vs[0]);
+    let mut b = vs[1] - vs[0];
+    for (i, &v) in vs.iter().enumerate().skip(1) {
+        let x = sf * v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Some(s1)
+}
+
+fn ts_of_extreme(w: &Window, better: impl Fn(f64, f64) -> bool) -> Option<f64> {
+    let mut best = w.vs[0];
+    let mut best_t = w.ts[0];
+    for (&t, &v) in w.ts.iter().zip(w.vs).skip(1) {
+        if better(v, best) || best.is_nan() {
+            best = v;
+            best_t = t;
+        }
+    }
+    Some(best_t as f64 / 1000.0)
+}
+
+/// `absent_over_time`: 1 at steps where no series has a sample in its
+/// window, labelled from the selector's equality matchers.
+fn absent_over_time(arg: &RangeArg, e: &Expr, g: &Grid) -> Vec<Series> {
+    let mut present = vec![false; g.n];
+    for s in &arg.data {
+        for (i, (a, b)) in windows(&s.ts, &arg.ends, arg.range).into_iter().enumerate() {
+            if a < b {
+                present[i] = true;
+            }
+        }
+    }
+    if present.iter().all(|p| *p) {
+        return Vec::new();
+    }
+    let matchers: &[Matcher] = match strip_parens(e) {
+        Expr::MatrixSelector(ms) => &ms.selector.matchers,
+        _ => &[],
+    };
+    vec![Series {
+        labels: super::functions::absent_labels(matchers),
+        drop_name: false,
+        vals: present
+            .iter()
+            .map(|p| if *p { None } else { Some(1.0) })
+            .collect(),
+    }]
+}

@@ -1,0 +1,316 @@
+//! Storage access: instant selectors with lookback and staleness, range
+//! windows over matrix selectors and subqueries.
+//!
+//! Every selector reads storage once for the whole grid and then slides over
+//! the returned columns with two pointers.
+
+use crate::model::{Matcher, is_stale_nan};
+use crate::storage::{SelectHints, Series as StoredSeries};
+
+use super::super::ast::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
+use super::super::engine::EvalError;
+use super::{Ctx, Grid, RangeData, Series, Val, strip_parens};
+
+/// A range-vector argument prepared for windowing: the samples, the window
+/// length, and for every step of the grid the window's (inclusive) end.
+pub(crate) struct RangeArg {
+    pub data: Vec<RangeData>,
+    /// Window length (ms); windows are `(end - range, end]`.
+    pub range: i64,
+    /// Window end per step.
+    pub ends: Vec<i64>,
+}
+
+impl<'a> Ctx<'a> {
+    fn select(
+        &mut self,
+        matchers: &[Matcher],
+        min_t: i64,
+        max_t: i64,
+    ) -> Result<Vec<StoredSeries>, EvalError> {
+        let hints = SelectHints::range(min_t, max_t);
+        let series = self.q.select(&hints, matchers)?;
+        self.add_series(series.len())?;
+        self.add_samples(series.iter().map(|s| s.timestamps.len()).sum())?;
+        Ok(series)
+    }
+
+    /// Evaluates an instant selector over `g`. With `want_ts` the values are
+    /// the sample timestamps in seconds (for `timestamp()`).
+    pub(crate) fn vector_selector(
+        &mut self,
+        vs: &VectorSelector,
+        g: &Grid,
+        want_ts: bool,
+    ) -> Result<Vec<Series>, EvalError> {
+        if g.n == 0 {
+            return Ok(Vec::new());
+        }
+        if let Some(at) = &vs.at {
+            let t = self.at_time(at);
+            let one = Grid::new(t, t, 1);
+            let mut out = self.vector_selector_grid(vs, &one, want_ts)?;
+            for s in &mut out {
+                let v = s.vals[0];
+                s.vals = vec![v; g.n];
+            }
+            return Ok(out);
+        }
+        self.vector_selector_grid(vs, g, want_ts)
+    }
+
+    fn vector_selector_grid(
+        &mut self,
+        vs: &VectorSelector,
+        g: &Grid,
+        want_ts: bool,
+    ) -> Result<Vec<Series>, EvalError> {
+        let lookback = self.opts.lookback_delta_ms;
+        let first = g.start - vs.offset;
+        let last = g.end - vs.offset;
+        let stored = self.select(&vs.matchers, first - lookback + 1, last)?;
+        let mut out = Vec::with_capacity(stored.len());
+        for s in stored {
+            self.check_deadline()?;
+            let mut vals = vec![None; g.n];
+            let mut j = 0usize; // number of samples with ts <= current t
+            let mut any = false;
+            for (i, slot) in vals.iter_mut().enumerate() {
+                let t = g.t(i) - vs.offset;
+                while j < s.timestamps.len() && s.timestamps[j] <= t {
+                    j += 1;
+                }
+                if j == 0 {
+                    continue;
+                }
+                let ts = s.timestamps[j - 1];
+                let v = s.values[j - 1];
+                if ts > t - lookback && !is_stale_nan(v) {
+                    *slot = Some(if want_ts { ts as f64 / 1000.0 } else { v });
+                    any = true;
+                }
+            }
+            if any {
+                // Dense per-step columns are what the query holds in memory.
+                self.add_samples(g.n)?;
+                out.push(Series {
+                    labels: s.labels,
+                    drop_name: false,
+                    vals,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn load_range(
+        &mut self,
+        ms: &MatrixSelector,
+        min_end: i64,
+        max_end: i64,
+    ) -> Result<Vec<RangeData>, EvalError> {
+        let vs = &ms.selector;
+        let stored = self.select(&vs.matchers, min_end - ms.range + 1, max_end)?;
+        Ok(stored
+            .into_iter()
+            .map(|s| {
+                // Most series hold no stale marker: keep their columns as
+                // they are instead of copying.
+                if !s.values.iter().any(|x| is_stale_nan(*x)) {
+                    return RangeData {
+                        labels: s.labels,
+                        drop_name: false,
+                        ts: s.timestamps,
+                        vs: s.values,
+                    };
+                }
+                let (mut ts, mut v) = (
+                    Vec::with_capacity(s.timestamps.len()),
+                    Vec::with_capacity(s.values.len()),
+                );
+                for (t, x) in s.timestamps.into_iter().zip(s.values) {
+                    if !is_stale_nan(x) {
+                        ts.push(t);
+                        v.push(x);
+                    }
+                }
+                RangeData {
+                    labels: s.labels,
+                    drop_name: false,
+                    ts,
+                    vs: v,
+                }
+            })
+            .collect())
+    }
+
+    /// A matrix selector evaluated at `t` (an instant query of `x[5m]`).
+    pub(crate) fn matrix_at(
+        &mut self,
+        ms: &MatrixSelector,
+        t: i64,
+    ) -> Result<Vec<RangeData>, EvalError> {
+        let t = ms
+            .selector
+            .at
+            .as_ref()
+            .map(|a| self.at_time(a))
+            .unwrap_or(t);
+        let end = t - ms.selector.offset;
+        let data = self.load_range(ms, end, end)?;
+        Ok(data
+            .into_iter()
+            .map(|mut r| {
+                let a = r.ts.partition_point(|&x| x <= end - ms.range);
+                let b = r.ts.partition_point(|&x| x <= end);
+                r.ts = r.ts[a..b].to_vec();
+                r.vs = r.vs[a..b].to_vec();
+                r
+            })
+            .filter(|r| !r.ts.is_empty())
+            .collect())
+    }
+
+    /// A subquery evaluated at `t` (an instant query of `x[5m:1m]`).
+    pub(crate) fn subquery_at(
+        &mut self,
+        sq: &SubqueryExpr,
+        t: i64,
+    ) -> Result<Vec<RangeData>, EvalError> {
+        let g = Grid::new(t, t, 1);
+        let arg = self.subquery_arg(sq, &g)?;
+        let end = arg.ends[0];
+        Ok(arg
+            .data
+            .into_iter()
+            .map(|mut r| {
+                let a = r.ts.partition_point(|&x| x <= end - arg.range);
+                let b = r.ts.partition_point(|&x| x <= end);
+                r.ts = r.ts[a..b].to_vec();
+                r.vs = r.vs[a..b].to_vec();
+                r
+            })
+            .filter(|r| !r.ts.is_empty())
+            .collect())
+    }
+
+    /// Prepares a range-vector function argument (a matrix selector or a
+    /// subquery, possibly parenthesised) for the grid `g`.
+    pub(crate) fn range_arg(&mut self, e: &Expr, g: &Grid) -> Result<RangeArg, EvalError> {
+        match strip_parens(e) {
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.selector;
+                let ends: Vec<i64> = match &vs.at {
+                    Some(at) => vec![self.at_time(at) - vs.offset; g.n],
+                    None => (0..g.n).map(|i| g.t(i) - vs.offset).collect(),
+                };
+                if ends.is_empty() {
+                    return Ok(RangeArg {
+                        data: Vec::new(),
+                        range: ms.range,
+                        ends,
+                    });
+                }
+                let data = self.load_range(ms, ends[0], ends[ends.len() - 1])?;
+                Ok(RangeArg {
+                    data,
+                    range: ms.range,
+                    ends,
+                })
+            }
+            Expr::Subquery(sq) => self.subquery_arg(sq, g),
+            other => Err(EvalError::BadData(format!(
+                "expected type range vector in call, got {}",
+                match other {
+                    Expr::NumberLiteral(_) => "scalar",
+                    Expr::StringLiteral(_) => "string",
+                    _ => "instant vector",
+                }
+            ))),
+        }
+    }
+
+    fn subquery_arg(&mut self, sq: &SubqueryExpr, g: &Grid) -> Result<RangeArg, EvalError> {
+        let (outer_start, outer_end, pinned) = match &sq.at {
+            Some(at) => {
+                let t = self.at_time(at);
+                (t, t, true)
+            }
+            None => (g.start, g.end, false),
+        };
+        let step = sq
+            .step
+            .filter(|s| *s > 0)
+            .unwrap_or(self.opts.default_subquery_step_ms);
+        let lo = outer_start - sq.offset - sq.range;
+        // First step-aligned timestamp strictly after `lo` (Go's truncating
+        // division, as Prometheus aligns subquery steps to absolute time).
+        let mut s = step * (lo / step);
+        if s <= lo {
+            s += step;
+        }
+        let inner = Grid::new(s, outer_end - sq.offset, step);
+        let data = if inner.n == 0 {
+            Vec::new()
+        } else {
+            match self.eval(&sq.expr, &inner)? {
+                Val::Vector(vs) => {
+                    let mut out = Vec::with_capacity(vs.len());
+                    let mut points = 0;
+                    for s in vs {
+                        let mut ts = Vec::new();
+                        let mut v = Vec::new();
+                        for (i, x) in s.vals.iter().enumerate() {
+                            if let Some(x) = x {
+                                ts.push(inner.t(i));
+                                v.push(*x);
+                            }
+                        }
+                        points += ts.len();
+                        out.push(RangeData {
+                            labels: s.labels,
+                            drop_name: s.drop_name,
+                            ts,
+                            vs: v,
+                        });
+                    }
+                    self.add_samples(points)?;
+                    out
+                }
+                other => {
+                    return Err(EvalError::BadData(format!(
+                        "subquery is only allowed on instant vector, got {} instead",
+                        other.type_name()
+                    )));
+                }
+            }
+        };
+        let ends: Vec<i64> = if pinned {
+            vec![outer_start - sq.offset; g.n]
+        } else {
+            (0..g.n).map(|i| g.t(i) - sq.offset).collect()
+        };
+        Ok(RangeArg {
+            data,
+            range: sq.range,
+            ends,
+        })
+    }
+}
+
+/// Window bounds `[a, b)` (indices into `ts`) for every step: samples with
+/// `end - range < t <= end`. `ends` must be non-decreasing.
+pub(crate) fn windows(ts: &[i64], ends: &[i64], range: i64) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(ends.len());
+    let (mut a, mut b) = (0usize, 0usize);
+    for &end in ends {
+        while b < ts.len() && ts[b] <= end {
+            b += 1;
+        }
+        while a < b && ts[a] <= end - range {
+            a += 1;
+        }
+        out.push((a, b));
+    }
+    out
+}

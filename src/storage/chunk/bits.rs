@@ -1,0 +1,156 @@
+//! Bit-level writer and reader over a byte vector / slice (most significant
+//! bit first), the substrate of the Gorilla chunk encoding.
+
+/// Appends bits to a byte vector, MSB first. `bit_len` counts valid bits;
+/// unused low bits of the last byte are zero.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BitWriter {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) bit_len: u64,
+}
+
+impl BitWriter {
+    /// Writes the low `n` bits of `v` (n <= 64), most significant first.
+    pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
+        debug_assert!(n <= 64);
+        let mut remaining = n;
+        while remaining > 0 {
+            let used = (self.bit_len % 8) as u32;
+            if used == 0 {
+                self.bytes.push(0);
+            }
+            let free = 8 - used;
+            let take = free.min(remaining);
+            let shift = remaining - take;
+            let chunk = ((v >> shift) & ((1u64 << take) - 1)) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= chunk << (free - take);
+            }
+            remaining -= take;
+            self.bit_len += u64::from(take);
+        }
+    }
+
+    /// Writes one bit.
+    pub(crate) fn write_bit(&mut self, b: bool) {
+        self.write_bits(u64::from(b), 1);
+    }
+
+    /// Writes a LEB128 unsigned varint as whole bytes into the bit stream.
+    pub(crate) fn write_uvarint(&mut self, mut v: u64) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.write_bits(u64::from(b), 8);
+                return;
+            }
+            self.write_bits(u64::from(b | 0x80), 8);
+        }
+    }
+
+    /// Writes a zig-zag signed varint.
+    pub(crate) fn write_varint(&mut self, v: i64) {
+        self.write_uvarint(((v << 1) ^ (v >> 63)) as u64);
+    }
+}
+
+/// Reads bits from a slice, MSB first. Every read is bounds-checked and
+/// returns `None` past the end (never panics on arbitrary input).
+#[derive(Clone, Debug)]
+pub(crate) struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: u64,
+}
+
+impl<'a> BitReader<'a> {
+    /// A reader at bit 0 of `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        BitReader { bytes, pos: 0 }
+    }
+
+    /// Reads `n` bits (n <= 64) as the low bits of the result.
+    pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
+        if self.pos + u64::from(n) > self.bytes.len() as u64 * 8 {
+            return None;
+        }
+        let mut out = 0u64;
+        let mut remaining = n;
+        while remaining > 0 {
+            let byte = *self.bytes.get((self.pos / 8) as usize)?;
+            let used = (self.pos % 8) as u32;
+            let avail = 8 - used;
+            let take = avail.min(remaining);
+            let bits = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
+            out = (out << take) | u64::from(bits);
+            remaining -= take;
+            self.pos += u64::from(take);
+        }
+        Some(out)
+    }
+
+    /// Reads one bit.
+    pub(crate) fn read_bit(&mut self) -> Option<bool> {
+        self.read_bits(1).map(|b| b == 1)
+    }
+
+    /// Reads a LEB128 unsigned varint written by [`BitWriter::write_uvarint`].
+    pub(crate) fn read_uvarint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.read_bits(8)?;
+            v |= (b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Reads a zig-zag signed varint.
+    pub(crate) fn read_varint(&mut self) -> Option<i64> {
+        let u = self.read_uvarint()?;
+        Some(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn bits_round_trip(items in proptest::collection::vec((proptest::num::u64::ANY, 1u32..=64), 0..50)) {
+            let mut w = BitWriter::default();
+            for &(v, n) in &items {
+                w.write_bits(v, n);
+            }
+            proptest::prop_assert_eq!(w.bytes.len() as u64, w.bit_len.div_ceil(8));
+            let mut r = BitReader::new(&w.bytes);
+            for &(v, n) in &items {
+                let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                proptest::prop_assert_eq!(r.read_bits(n), Some(v & mask));
+            }
+        }
+
+        #[test]
+        fn varints_round_trip(a in proptest::num::i64::ANY, b in proptest::num::u64::ANY, pre in 0u32..8) {
+            let mut w = BitWriter::default();
+            w.write_bits(0, pre);
+            w.write_varint(a);
+            w.write_uvarint(b);
+            let mut r = BitReader::new(&w.bytes);
+            r.read_bits(pre);
+            proptest::prop_assert_eq!(r.read_varint(), Some(a));
+            proptest::prop_assert_eq!(r.read_uvarint(), Some(b));
+        }
+    }
+
+    #[test]
+    fn reads_past_end_fail() {
+        let mut r = BitReader::new(&[0xff]);
+        assert_eq!(r.read_bits(8), Some(0xff));
+        assert_eq!(r.read_bit(), None);
+        assert_eq!(BitReader::new(&[0x80, 0x80]).read_uvarint(), None);
+    }
+}

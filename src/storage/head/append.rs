@@ -1,0 +1,263 @@
+//! The append path: an appender buffers samples against resolved series;
+//! `commit` writes them to the WAL (durable per the sync policy) and only
+//! then applies them to memory, so nothing is visible before it is durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::column::Placed;
+use super::series::{MemSeries, SeriesData};
+use super::{Head, inc};
+use crate::model::{HistogramSample, Labels};
+use crate::storage::api::{AppendError, Appender, CommitSummary, StorageError};
+use crate::storage::wal::{
+    BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, frame_record,
+};
+
+/// Samples per WAL record: keeps each record far below the frame size
+/// limit (a float sample encodes to at most 28 bytes) while amortising the
+/// frame header.
+const SAMPLES_PER_RECORD: usize = 10_000;
+
+/// A batch of writes to the head.
+pub(crate) struct HeadAppender<'a> {
+    head: &'a Head,
+    floats: Vec<(Arc<MemSeries>, i64, f64)>,
+    hists: Vec<(Arc<MemSeries>, i64, HistogramSample)>,
+    created: u64,
+}
+
+impl<'a> HeadAppender<'a> {
+    pub(crate) fn new(head: &'a Head) -> Self {
+        HeadAppender {
+            head,
+            floats: Vec::new(),
+            hists: Vec::new(),
+            created: 0,
+        }
+    }
+
+    fn check_time(&self, labels: &Labels, t: i64) -> Result<(), AppendError> {
+        let min_t = self.head.min_valid_t();
+        if t < min_t {
+            inc(&self.head.counters.too_old, 1);
+            return Err(AppendError::TooOld {
+                series: labels.to_string(),
+                t,
+                min_t,
+            });
+        }
+        Ok(())
+    }
+
+    fn duplicate(&self, labels: &Labels, t: i64) -> AppendError {
+        inc(&self.head.counters.duplicates, 1);
+        AppendError::DuplicateTimestamp {
+            series: labels.to_string(),
+            t,
+        }
+    }
+
+    /// Replaces series that garbage collection removed since they were
+    /// resolved (caller holds the GC lock shared).
+    fn reresolve(&self, s: &mut Arc<MemSeries>) -> Result<(), StorageError> {
+        if s.is_deleted() {
+            let labels = s.labels.clone();
+            let (n, _) = self
+                .head
+                .get_or_create(&labels, s.kind)
+                .map_err(|e| StorageError::Other(format!("cannot re-create series: {e}")))?;
+            *s = n;
+        }
+        Ok(())
+    }
+}
+
+fn encode_floats(buf: &mut Vec<u8>, floats: &[(Arc<MemSeries>, i64, f64)]) {
+    for chunk in floats.chunks(SAMPLES_PER_RECORD) {
+        let recs = chunk
+            .iter()
+            .map(|(s, t, v)| FloatRecord {
+                series_ref: s.series_ref,
+                t: *t,
+                v: *v,
+            })
+            .collect();
+        frame_record(buf, &Record::Floats(recs));
+    }
+}
+
+/// Encodes histogram samples, writing a bounds record before the first
+/// sample of a series whose bounds differ from those last logged. Returns
+/// the bounds logged per series (to record after a successful write).
+fn encode_histograms(
+    buf: &mut Vec<u8>,
+    hists: &[(Arc<MemSeries>, i64, HistogramSample)],
+) -> HashMap<u64, (Arc<MemSeries>, Arc<[f64]>)> {
+    let mut logged: HashMap<u64, (Arc<MemSeries>, Arc<[f64]>)> = HashMap::new();
+    let mut batch: Vec<HistogramRecord> = Vec::new();
+    for (s, t, h) in hists {
+        let current = match logged.get(&s.series_ref) {
+            Some((_, b)) => Some(b.clone()),
+            None => match &*s.data.lock() {
+                SeriesData::Histogram { logged_bounds, .. } => logged_bounds.clone(),
+                SeriesData::Float(_) => None,
+            },
+        };
+        if current.as_deref() != Some(&h.upper_bounds[..]) {
+            if !batch.is_empty() {
+                frame_record(buf, &Record::Histograms(std::mem::take(&mut batch)));
+            }
+            frame_record(
+                buf,
+                &Record::Bounds(vec![BoundsRecord {
+                    series_ref: s.series_ref,
+                    bounds: h.upper_bounds.clone(),
+                }]),
+            );
+            logged.insert(s.series_ref, (s.clone(), h.upper_bounds.clone()));
+        }
+        batch.push(HistogramRecord {
+            series_ref: s.series_ref,
+            t: *t,
+            buckets: h.bucket_counts.clone(),
+            sum: h.sum,
+            count: h.count,
+        });
+        if batch.len() >= SAMPLES_PER_RECORD / 10 {
+            frame_record(buf, &Record::Histograms(std::mem::take(&mut batch)));
+        }
+    }
+    if !batch.is_empty() {
+        frame_record(buf, &Record::Histograms(batch));
+    }
+    logged
+}
+
+impl Appender for HeadAppender<'_> {
+    fn append(&mut self, labels: &Labels, t: i64, v: f64) -> Result<(), AppendError> {
+        self.check_time(labels, t)?;
+        let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
+        self.created += u64::from(created);
+        {
+            let d = s.data.lock();
+            let dup_last = d
+                .last()
+                .is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
+            let dup_ooo = d
+                .ooo_value_at(t)
+                .is_some_and(|o| o.to_bits() != v.to_bits());
+            if dup_last || dup_ooo {
+                return Err(self.duplicate(labels, t));
+            }
+        }
+        self.floats.push((s, t, v));
+        Ok(())
+    }
+
+    fn append_histogram(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        h: &HistogramSample,
+    ) -> Result<(), AppendError> {
+        let bounds_ok = h.upper_bounds.iter().all(|b| b.is_finite())
+            && h.upper_bounds.windows(2).all(|w| w[0] < w[1]);
+        if !bounds_ok || h.bucket_counts.len() != h.upper_bounds.len() + 1 {
+            inc(&self.head.counters.invalid, 1);
+            return Err(AppendError::InvalidSeries {
+                series: labels.to_string(),
+                reason: format!(
+                    "histogram needs finite ascending bounds and one count per bound plus +Inf: got {} bounds, {} counts",
+                    h.upper_bounds.len(),
+                    h.bucket_counts.len()
+                ),
+            });
+        }
+        self.check_time(labels, t)?;
+        let (s, created) = self.head.get_or_create(labels, SeriesKind::Histogram)?;
+        self.created += u64::from(created);
+        {
+            let d = s.data.lock();
+            if !d.histogram_ooo_ok(t, &h.upper_bounds) {
+                inc(&self.head.counters.invalid, 1);
+                return Err(AppendError::InvalidSeries {
+                    series: labels.to_string(),
+                    reason: format!(
+                        "out-of-order histogram sample at {t} ms has bucket bounds different from the current ones"
+                    ),
+                });
+            }
+        }
+        self.hists.push((s, t, h.clone()));
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<CommitSummary, StorageError> {
+        let head = self.head;
+        let wal = head.wal().ok_or(StorageError::Closed)?.clone();
+        let _shared = head.gc_lock.read();
+        // Samples that fell behind a block cut made after they were
+        // appended: the cut already persisted that range.
+        let boundary = head.boundary();
+        let before = self.floats.len() + self.hists.len();
+        self.floats.retain(|(_, t, _)| *t >= boundary);
+        self.hists.retain(|(_, t, _)| *t >= boundary);
+        let late = (before - self.floats.len() - self.hists.len()) as u64;
+        inc(&head.counters.too_old, late);
+        let mut floats = std::mem::take(&mut self.floats);
+        let mut hists = std::mem::take(&mut self.hists);
+        for (s, _, _) in floats.iter_mut() {
+            self.reresolve(s)?;
+        }
+        for (s, _, _) in hists.iter_mut() {
+            self.reresolve(s)?;
+        }
+        wal.commit_with(
+            |buf| {
+                encode_floats(buf, &floats);
+                encode_histograms(buf, &hists)
+            },
+            |logged| {
+                for (s, b) in logged.values() {
+                    if let SeriesData::Histogram { logged_bounds, .. } = &mut *s.data.lock() {
+                        *logged_bounds = Some(b.clone());
+                    }
+                }
+            },
+        )?;
+        let mut ooo = 0;
+        let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+        for (s, t, v) in &floats {
+            if s.data.lock().append_float(*t, *v) == Placed::OutOfOrder {
+                ooo += 1;
+            }
+            min_t = min_t.min(*t);
+            max_t = max_t.max(*t);
+        }
+        for (s, t, h) in &hists {
+            if s.data.lock().append_histogram(*t, h) == Placed::OutOfOrder {
+                ooo += 1;
+            }
+            min_t = min_t.min(*t);
+            max_t = max_t.max(*t);
+        }
+        if min_t <= max_t {
+            head.observe_t(min_t);
+            head.observe_t(max_t);
+        }
+        inc(&head.counters.out_of_order, ooo);
+        inc(&head.counters.float_samples, floats.len() as u64);
+        inc(&head.counters.histogram_samples, hists.len() as u64);
+        Ok(CommitSummary {
+            float_samples: floats.len() as u64,
+            histogram_samples: hists.len() as u64,
+            new_series: self.created,
+        })
+    }
+
+    fn rollback(self: Box<Self>) {
+        // Series created by this batch stay (empty) until the next
+        // truncation removes them; their WAL records are harmless.
+    }
+}

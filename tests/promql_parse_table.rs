@@ -1,0 +1,953 @@
+//! Table tests for the PromQL parser: input -> tree (checked structurally
+//! for the semantics that matter, and through the canonical printed form for
+//! the rest) and input -> error message with position. Cases are modelled on
+//! Prometheus's own parser tests, rewritten for this AST.
+
+use watchpost::model::{MatchOp, Matcher};
+use watchpost::promql::ast::*;
+use watchpost::promql::{ParseErrorKind, parse, parse_duration, parse_metric_selector};
+
+fn vs(name: &str) -> Expr {
+    Expr::VectorSelector(VectorSelector {
+        name: Some(name.into()),
+        matchers: vec![Matcher::equal("__name__", name)],
+        offset: 0,
+        at: None,
+    })
+}
+
+fn num(v: f64) -> Expr {
+    Expr::NumberLiteral(v)
+}
+
+fn bin(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
+    let both_vec = |e: &Expr| e.value_type() == watchpost::promql::ValueType::Vector;
+    let matching = (both_vec(&lhs) && both_vec(&rhs)).then(|| VectorMatching {
+        card: if op.is_set() {
+            Cardinality::ManyToMany
+        } else {
+            Cardinality::OneToOne
+        },
+        on: false,
+        labels: vec![],
+        include: vec![],
+    });
+    Expr::Binary(BinaryExpr {
+        op,
+        lhs: Box::new(lhs),
+        rhs: Box::new(rhs),
+        return_bool: false,
+        matching,
+    })
+}
+
+fn p(input: &str) -> Expr {
+    parse(input).unwrap_or_else(|e| panic!("{input:?} failed: {e}"))
+}
+
+#[test]
+fn structural_cases() {
+    use BinaryOp::*;
+    let cases: Vec<(&str, Expr)> = vec![
+        ("1", num(1.0)),
+        ("+Inf", num(f64::INFINITY)),
+        ("-Inf", num(f64::NEG_INFINITY)),
+        (".5", num(0.5)),
+        ("5.", num(5.0)),
+        ("5e-3", num(0.005)),
+        ("0xc", num(12.0)),
+        ("0755", num(493.0)),
+        ("-0755", num(-493.0)),
+        ("+5.5e-3", num(0.0055)),
+        ("1h", num(3600.0)),
+        ("1 + 1", bin(Add, num(1.0), num(1.0))),
+        (
+            "-1^2",
+            Expr::Unary(UnaryOp::Neg, Box::new(bin(Pow, num(1.0), num(2.0)))),
+        ),
+        ("-1*2", bin(Mul, num(-1.0), num(2.0))),
+        (
+            "-1^-2",
+            Expr::Unary(UnaryOp::Neg, Box::new(bin(Pow, num(1.0), num(-2.0)))),
+        ),
+        (
+            "+1 + -2 * 1",
+            bin(Add, num(1.0), bin(Mul, num(-2.0), num(1.0))),
+        ),
+        (
+            "2 ^ 3 ^ 2",
+            bin(Pow, num(2.0), bin(Pow, num(3.0), num(2.0))),
+        ),
+        (
+            "1 - 2 - 3",
+            bin(Sub, bin(Sub, num(1.0), num(2.0)), num(3.0)),
+        ),
+        (
+            "1 + 2/(3*1)",
+            bin(
+                Add,
+                num(1.0),
+                bin(
+                    Div,
+                    num(2.0),
+                    Expr::Paren(Box::new(bin(Mul, num(3.0), num(1.0)))),
+                ),
+            ),
+        ),
+        (
+            "-some_metric",
+            Expr::Unary(UnaryOp::Neg, Box::new(vs("some_metric"))),
+        ),
+        ("foo * sum", bin(Mul, vs("foo"), vs("sum"))),
+        ("a atan2 b", bin(Atan2, vs("a"), vs("b"))),
+        (
+            "foo + bar or bla and blub",
+            bin(
+                Or,
+                bin(Add, vs("foo"), vs("bar")),
+                bin(And, vs("bla"), vs("blub")),
+            ),
+        ),
+        (
+            "foo and bar unless baz or qux",
+            bin(
+                Or,
+                bin(Unless, bin(And, vs("foo"), vs("bar")), vs("baz")),
+                vs("qux"),
+            ),
+        ),
+        ("a > b == c", bin(Eql, bin(Gtr, vs("a"), vs("b")), vs("c"))),
+        (
+            "a + b > c * d",
+            bin(Gtr, bin(Add, vs("a"), vs("b")), bin(Mul, vs("c"), vs("d"))),
+        ),
+        ("foo == 1", bin(Eql, vs("foo"), num(1.0))),
+        ("2.5 / bar", bin(Div, num(2.5), vs("bar"))),
+        (
+            "foo offset 100 + 2",
+            bin(
+                Add,
+                Expr::VectorSelector(VectorSelector {
+                    offset: 100_000,
+                    ..match vs("foo") {
+                        Expr::VectorSelector(v) => v,
+                        _ => unreachable!(),
+                    }
+                }),
+                num(2.0),
+            ),
+        ),
+    ];
+    for (input, want) in cases {
+        let got = p(input);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"), "input {input:?}");
+    }
+}
+
+#[test]
+fn matching_modifiers() {
+    let e = p("bar + on(foo) bla / on(baz, buz) group_right(test) blub");
+    let Expr::Binary(add) = e else { panic!() };
+    assert_eq!(add.op, BinaryOp::Add);
+    let m = add.matching.unwrap();
+    assert!(m.on && m.labels == ["foo"] && m.card == Cardinality::OneToOne);
+    let Expr::Binary(div) = *add.rhs else {
+        panic!()
+    };
+    let m = div.matching.unwrap();
+    assert_eq!(m.card, Cardinality::OneToMany);
+    assert_eq!(m.labels, ["baz", "buz"]);
+    assert_eq!(m.include, ["test"]);
+
+    let Expr::Binary(b) = p("foo * ignoring(a) group_left bar") else {
+        panic!()
+    };
+    let m = b.matching.unwrap();
+    assert!(!m.on && m.labels == ["a"] && m.card == Cardinality::ManyToOne && m.include.is_empty());
+
+    let Expr::Binary(b) = p("foo and on() bar") else {
+        panic!()
+    };
+    let m = b.matching.unwrap();
+    assert!(m.on && m.labels.is_empty() && m.card == Cardinality::ManyToMany);
+
+    let Expr::Binary(b) = p("foo > bool 1") else {
+        panic!()
+    };
+    assert!(b.return_bool && b.matching.is_none());
+    let Expr::Binary(b) = p("1 == bool 1") else {
+        panic!()
+    };
+    assert!(b.return_bool);
+    let Expr::Binary(b) = p("foo + ON(a) GROUP_LEFT(b) bar") else {
+        panic!()
+    };
+    assert_eq!(b.matching.unwrap().include, ["b"]);
+}
+
+#[test]
+fn selectors() {
+    let Expr::VectorSelector(s) = p(r#"foo{a="b", c!="d", e=~"f.*", g!~"h"}"#) else {
+        panic!()
+    };
+    assert_eq!(s.name.as_deref(), Some("foo"));
+    let ops: Vec<_> = s
+        .matchers
+        .iter()
+        .map(|m| (m.name.as_str(), m.op, m.value.as_str()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("__name__", MatchOp::Equal, "foo"),
+            ("a", MatchOp::Equal, "b"),
+            ("c", MatchOp::NotEqual, "d"),
+            ("e", MatchOp::RegexMatch, "f.*"),
+            ("g", MatchOp::RegexNoMatch, "h"),
+        ]
+    );
+    assert!(s.matchers[3].matches("f\nx"), "regex . matches newline");
+
+    let Expr::VectorSelector(s) = p(r#"{"some.metric", "a b"="c"}"#) else {
+        panic!()
+    };
+    assert_eq!(s.name, None);
+    assert_eq!(s.matchers[0], Matcher::equal("__name__", "some.metric"));
+    assert_eq!(s.matchers[1], Matcher::equal("a b", "c"));
+
+    let Expr::VectorSelector(s) = p(r#"{__name__=~"bar", __name__!~"baz"}"#) else {
+        panic!()
+    };
+    assert_eq!(s.matchers.len(), 2);
+    let Expr::VectorSelector(s) = p(r#"foo{NaN='bc', inf="x", bar='}',}"#) else {
+        panic!()
+    };
+    assert_eq!(s.matchers[1], Matcher::equal("NaN", "bc"));
+    assert_eq!(s.matchers[2], Matcher::equal("inf", "x"));
+    assert_eq!(s.matchers[3], Matcher::equal("bar", "}"));
+    let Expr::VectorSelector(s) = p(r#"{'foo\'bar', `a\dos`="x"}"#) else {
+        panic!()
+    };
+    assert_eq!(s.matchers[0].value, "foo'bar");
+    assert_eq!(s.matchers[1].name, r"a\dos");
+    // Keywords are metric names where a selector is expected.
+    for kw in [
+        "offset", "step", "anchored", "by", "sum", "and", "start", "end",
+    ] {
+        let Expr::VectorSelector(s) = p(kw) else {
+            panic!("{kw}")
+        };
+        assert_eq!(s.name.as_deref(), Some(kw));
+    }
+    let Expr::MatrixSelector(m) = p(r#"offset{step="1s"}[5m]"#) else {
+        panic!()
+    };
+    assert_eq!(m.range, 300_000);
+}
+
+#[test]
+fn ranges_offsets_at() {
+    let cases: Vec<(&str, i64, i64, Option<AtModifier>)> = vec![
+        ("test[1000ms]", 1000, 0, None),
+        ("test[5m30s]", 330_000, 0, None),
+        ("test[5]", 5000, 0, None),
+        ("foo[4.18]", 4180, 0, None),
+        ("test[5h] OFFSET 5m", 5 * 3_600_000, 300_000, None),
+        ("test[5w] offset 2w", 35 * 86_400_000, 14 * 86_400_000, None),
+        (
+            r#"test{a="b"}[5y] OFFSET 3600"#,
+            5 * 365 * 86_400_000,
+            3_600_000,
+            None,
+        ),
+        ("foo[3ms] @ 2.345", 3, 0, Some(AtModifier::Timestamp(2345))),
+        ("foo[1m] offset -5m", 60_000, -300_000, None),
+        ("foo[1m] @ start()", 60_000, 0, Some(AtModifier::Start)),
+        (
+            "foo[1m] offset 1m @ end()",
+            60_000,
+            60_000,
+            Some(AtModifier::End),
+        ),
+        (
+            "some_metric[5m] @ 1m",
+            300_000,
+            0,
+            Some(AtModifier::Timestamp(60_000)),
+        ),
+    ];
+    for (input, range, offset, at) in cases {
+        let Expr::MatrixSelector(m) = p(input) else {
+            panic!("{input}")
+        };
+        assert_eq!(
+            (m.range, m.selector.offset, m.selector.at),
+            (range, offset, at),
+            "{input}"
+        );
+    }
+    let ats = [
+        ("foo @ .3", 300),
+        ("foo @ 3.", 3000),
+        ("foo @ 3.3333", 3333),
+        ("foo @ 3.3335", 3334),
+        ("foo @ 3e2", 300_000),
+        ("foo @ 0xA", 10_000),
+        ("foo @ -3.3e1", -33_000),
+        ("foo @ 100s", 100_000),
+        ("foo @ -100", -100_000),
+    ];
+    for (input, ms) in ats {
+        let Expr::VectorSelector(s) = p(input) else {
+            panic!("{input}")
+        };
+        assert_eq!(s.at, Some(AtModifier::Timestamp(ms)), "{input}");
+    }
+    let Expr::Subquery(sq) = p(r#"foo{bar="baz"}[10m5s:1h6ms]"#) else {
+        panic!()
+    };
+    assert_eq!((sq.range, sq.step), (605_000, Some(3_600_006)));
+    let Expr::Subquery(sq) = p("foo[10m:]") else {
+        panic!()
+    };
+    assert_eq!(sq.step, None);
+    let Expr::Subquery(sq) = p("some_metric[10m:5s] offset 1m @ 123") else {
+        panic!()
+    };
+    assert_eq!(
+        (sq.offset, sq.at),
+        (60_000, Some(AtModifier::Timestamp(123_000)))
+    );
+    let Expr::Subquery(sq) = p("some_metric @ 123 offset 1m [10m:5s]") else {
+        panic!()
+    };
+    let Expr::VectorSelector(inner) = *sq.expr else {
+        panic!()
+    };
+    assert_eq!(
+        (inner.offset, inner.at),
+        (60_000, Some(AtModifier::Timestamp(123_000)))
+    );
+    let Expr::Subquery(sq) = p("(foo + bar)[5m:] offset 10m") else {
+        panic!()
+    };
+    assert!(matches!(*sq.expr, Expr::Paren(_)));
+    assert_eq!(sq.offset, 600_000);
+    let Expr::Subquery(sq) = p("rate(foo[1m])[30:10s]") else {
+        panic!()
+    };
+    assert_eq!((sq.range, sq.step), (30_000, Some(10_000)));
+}
+
+#[test]
+fn aggregations_and_calls() {
+    let Expr::Aggregate(a) = p("sum by (foo)(some_metric)") else {
+        panic!()
+    };
+    assert!(a.op == AggregateOp::Sum && a.grouping == ["foo"] && !a.without);
+    let Expr::Aggregate(a) = p("sum (some_metric) without (foo)") else {
+        panic!()
+    };
+    assert!(a.without && a.grouping == ["foo"]);
+    let Expr::Aggregate(a) = p("SUM BY (a) (x)") else {
+        panic!()
+    };
+    assert!(a.op == AggregateOp::Sum && a.grouping == ["a"]);
+    let Expr::Aggregate(a) = p("sum by (foo,bar,)(some_metric)") else {
+        panic!()
+    };
+    assert_eq!(a.grouping, ["foo", "bar"]);
+    let Expr::Aggregate(a) = p(r#"sum by ("foo bar", 'baz')({"some.metric"})"#) else {
+        panic!()
+    };
+    assert_eq!(a.grouping, ["foo bar", "baz"]);
+    let Expr::Aggregate(a) = p("sum without(and, by, avg, count, alert, annotations)(x)") else {
+        panic!()
+    };
+    assert_eq!(a.grouping.len(), 6);
+    let Expr::Aggregate(a) = p("topk(5, some_metric)") else {
+        panic!()
+    };
+    assert_eq!(a.param.as_deref(), Some(&num(5.0)));
+    let Expr::Aggregate(a) = p(r#"count_values("value", some_metric)"#) else {
+        panic!()
+    };
+    assert_eq!(
+        a.param.as_deref(),
+        Some(&Expr::StringLiteral("value".into()))
+    );
+    for (q, op) in [
+        ("quantile(0.9, x)", AggregateOp::Quantile),
+        ("bottomk(1, x)", AggregateOp::Bottomk),
+        ("limitk(2, x)", AggregateOp::Limitk),
+        ("limit_ratio(0.5, x)", AggregateOp::LimitRatio),
+        ("group(x)", AggregateOp::Group),
+        ("stddev(x)", AggregateOp::Stddev),
+        ("stdvar(x)", AggregateOp::Stdvar),
+    ] {
+        let Expr::Aggregate(a) = p(q) else {
+            panic!("{q}")
+        };
+        assert_eq!(a.op, op);
+    }
+    let Expr::Aggregate(a) = p("sum(sum)") else {
+        panic!()
+    };
+    assert_eq!(*a.expr, vs("sum"));
+
+    let Expr::Call(c) = p("time()") else { panic!() };
+    assert!(c.func == "time" && c.args.is_empty());
+    let Expr::Call(c) = p("round(some_metric, 5)") else {
+        panic!()
+    };
+    assert_eq!(c.args.len(), 2);
+    let Expr::Call(c) = p(r#"label_join(x, "dst", ",", "a", "b", "c")"#) else {
+        panic!()
+    };
+    assert_eq!(c.args.len(), 6);
+    let Expr::Call(c) = p("histogram_quantile(0.95, sum by (le) (rate(x_bucket[5m])))") else {
+        panic!()
+    };
+    assert_eq!(c.func, "histogram_quantile");
+    let Expr::Call(c) = p(r#"info(metric, {data=~".*"})"#) else {
+        panic!()
+    };
+    assert_eq!(c.args.len(), 2);
+}
+
+#[test]
+fn strings_and_escapes() {
+    let cases = [
+        (r#""double \" quote""#, "double \" quote"),
+        (r"'single \' quote'", "single ' quote"),
+        ("`raw \\n string`", "raw \\n string"),
+        (r#""\a\b\f\n\r\t\v\\""#, "\x07\x08\x0c\n\r\t\x0b\\"),
+        (r#""\u1234\U00010111☺""#, "\u{1234}\u{10111}☺"),
+        (r#""\101\x42""#, "AB"),
+        ("`multi\nline`", "multi\nline"),
+    ];
+    for (input, want) in cases {
+        assert_eq!(p(input), Expr::StringLiteral(want.into()), "{input}");
+    }
+}
+
+#[test]
+fn comments_and_whitespace() {
+    assert_eq!(p("# comment\nfoo # trailing\n"), vs("foo"));
+    assert_eq!(
+        p("  foo\n\t+\n  bar "),
+        bin(BinaryOp::Add, vs("foo"), vs("bar"))
+    );
+}
+
+/// `(input, message, start byte)`.
+const ERRORS: &[(&str, &str, usize)] = &[
+    ("", "no expression found in input", 0),
+    ("# just a comment\n\n", "no expression found in input", 0),
+    ("1+", "unexpected end of input", 2),
+    (".", "unexpected character: '.'", 0),
+    ("2.5.", "bad number or duration syntax: \"2.5.\"", 0),
+    ("100..4", "bad number or duration syntax", 0),
+    ("1 /", "unexpected end of input", 3),
+    ("*1", "unexpected <op:*>", 0),
+    ("(1))", "unexpected right parenthesis ')'", 3),
+    ("((1)", "unclosed left parenthesis", 4),
+    ("(", "unclosed left parenthesis", 1),
+    (
+        "1 and 1",
+        "set operator \"and\" not allowed in binary scalar expression",
+        2,
+    ),
+    (
+        "1 or 1",
+        "set operator \"or\" not allowed in binary scalar expression",
+        2,
+    ),
+    (
+        "1 unless 1",
+        "set operator \"unless\" not allowed in binary scalar expression",
+        2,
+    ),
+    (
+        "1 == 1",
+        "comparisons between scalars must use BOOL modifier",
+        0,
+    ),
+    (
+        "foo + bool bar",
+        "bool modifier can only be used on comparison operators",
+        6,
+    ),
+    (
+        "-\"string\"",
+        "unary expression only allowed on expressions of type scalar or instant vector, got \"string\"",
+        0,
+    ),
+    (
+        "-test[5m]",
+        "unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\"",
+        0,
+    ),
+    ("@@", "unexpected <op:@>", 0),
+    (
+        "1 offset 1d",
+        "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+        2,
+    ),
+    (
+        "foo offset 1s offset 2s",
+        "offset may not be set multiple times",
+        14,
+    ),
+    (
+        "foo @ 1 @ 2",
+        "@ <timestamp> may not be set multiple times",
+        8,
+    ),
+    ("a - on(b) ignoring(c) d", "unexpected <ignoring>", 10),
+    ("foo + group_left bar", "unexpected <group_left>", 6),
+    (
+        "foo and on(a) group_left bar",
+        "no grouping allowed for \"and\" operation",
+        14,
+    ),
+    (
+        "foo * on(a) group_left(a) bar",
+        "label \"a\" must not occur in ON and GROUP clause at once",
+        12,
+    ),
+    (
+        "1 + on(a) foo",
+        "vector matching only allowed between instant vectors",
+        4,
+    ),
+    (
+        "foo[5m] + 1",
+        "binary expression must contain only scalar and instant vector types",
+        0,
+    ),
+    ("{", "unexpected end of input inside braces", 1),
+    ("}", "unexpected \"}\"", 0),
+    ("some{", "unexpected end of input inside braces", 5),
+    (
+        "some_metric{a=b}",
+        "unexpected identifier \"b\" in label matching, expected string",
+        14,
+    ),
+    (
+        "foo{gibberish}",
+        "unexpected \"}\" in label matching, expected label matching operator",
+        13,
+    ),
+    ("foo{1}", "in label matching", 4),
+    (
+        "{}",
+        "vector selector must contain at least one non-empty matcher",
+        0,
+    ),
+    (
+        "{x=\"\"}",
+        "vector selector must contain at least one non-empty matcher",
+        0,
+    ),
+    (
+        "{x=~\".*\"}",
+        "vector selector must contain at least one non-empty matcher",
+        0,
+    ),
+    (
+        "{x!~\".+\"}",
+        "vector selector must contain at least one non-empty matcher",
+        0,
+    ),
+    (
+        "{x!=\"a\"}",
+        "vector selector must contain at least one non-empty matcher",
+        0,
+    ),
+    (
+        "foo{__name__=\"bar\"}",
+        "metric name must not be set twice: \"foo\" or \"bar\"",
+        0,
+    ),
+    (
+        "foo{__name__= =}",
+        "unexpected \"=\" in label matching, expected string",
+        14,
+    ),
+    ("foo{,}", "unexpected \",\" in label matching", 4),
+    (
+        "foo{__name__=\"bar\" lol}",
+        "unexpected identifier \"lol\" in label matching, expected \",\" or \"}\"",
+        19,
+    ),
+    (
+        "foo{\"a\"=}",
+        "unexpected \"}\" in label matching, expected string",
+        8,
+    ),
+    ("foo{a=~\"(\"}", "invalid regular expression", 4),
+    ("foo[5mm]", "bad number or duration syntax: \"5mm\"", 4),
+    ("foo[5m1]", "bad number or duration syntax: \"5m1\"", 4),
+    ("foo[5m:1m1]", "bad number or duration syntax: \"1m1\"", 7),
+    ("foo[5m1h]", "bad number or duration syntax", 4),
+    ("foo[0m]", "duration must be greater than 0", 4),
+    ("foo[-1]", "duration must be greater than 0", 4),
+    ("foo[5m:0s]", "duration must be greater than 0", 7),
+    (
+        "foo[]",
+        "unexpected \"]\" in subquery or range selector, expected number or duration",
+        4,
+    ),
+    ("foo[\"5m\"]", "unexpected string", 4),
+    (
+        "some_metric[5m] OFFSET 1mm",
+        "bad number or duration syntax: \"1mm\"",
+        23,
+    ),
+    (
+        "some_metric[5m] OFFSET",
+        "unexpected end of input in offset",
+        22,
+    ),
+    (
+        "some_metric OFFSET 1m[5m]",
+        "no offset modifiers allowed before range",
+        21,
+    ),
+    (
+        "some_metric[5m] @",
+        "unexpected end of input in @, expected timestamp",
+        17,
+    ),
+    (
+        "some_metric @ 1234 [5m]",
+        "no @ modifiers allowed before range",
+        19,
+    ),
+    (
+        "some_metric @ start() [5m]",
+        "no @ modifiers allowed before range",
+        22,
+    ),
+    (
+        "(foo + bar)[5m]",
+        "ranges only allowed for vector selectors",
+        0,
+    ),
+    (
+        "foo @ +Inf",
+        "timestamp out of bounds for @ modifier: +Inf",
+        6,
+    ),
+    (
+        "foo @ NaN",
+        "timestamp out of bounds for @ modifier: NaN",
+        6,
+    ),
+    ("foo @ 1e20", "timestamp out of bounds for @ modifier", 6),
+    (
+        "rate(some_metric[5m]) @ 1234",
+        "@ modifier must be preceded by an instant vector selector",
+        22,
+    ),
+    (
+        "foo[5m][1m:]",
+        "subquery is only allowed on instant vector, got matrix instead",
+        0,
+    ),
+    (
+        "sum without(==)(some_metric)",
+        "unexpected <op:==> in grouping opts, expected label",
+        12,
+    ),
+    (
+        "sum without(,)(some_metric)",
+        "unexpected \",\" in grouping opts, expected label",
+        12,
+    ),
+    (
+        "sum without(foo,,)(some_metric)",
+        "unexpected \",\" in grouping opts, expected label",
+        16,
+    ),
+    (
+        "sum some_metric by (test)",
+        "unexpected identifier \"some_metric\"",
+        4,
+    ),
+    (
+        "sum (some_metric) by test",
+        "unexpected identifier \"test\" in grouping opts, expected \"(\"",
+        21,
+    ),
+    (
+        "sum () by (test)",
+        "no arguments for aggregate expression provided",
+        0,
+    ),
+    (
+        "MIN keep_common (some_metric)",
+        "unexpected identifier \"keep_common\"",
+        4,
+    ),
+    (
+        "MIN (some_metric) keep_common",
+        "unexpected identifier \"keep_common\"",
+        18,
+    ),
+    (
+        "sum (some_metric) without (test) by (test)",
+        "unexpected <by>",
+        33,
+    ),
+    (
+        "sum without (test) (some_metric) by (test)",
+        "unexpected <by>",
+        33,
+    ),
+    (
+        "topk(some_metric)",
+        "wrong number of arguments for aggregate expression provided, expected 2, got 1",
+        0,
+    ),
+    (
+        "topk(some_metric,)",
+        "trailing commas not allowed in function call args",
+        16,
+    ),
+    (
+        "sum(a, b)",
+        "wrong number of arguments for aggregate expression provided, expected 1, got 2",
+        0,
+    ),
+    (
+        "topk(some_metric, other_metric)",
+        "expected type scalar in aggregation parameter, got instant vector",
+        5,
+    ),
+    (
+        "count_values(5, other_metric)",
+        "expected type string in aggregation parameter, got scalar",
+        13,
+    ),
+    (
+        "sum(foo[5m])",
+        "expected type instant vector in aggregation expression, got range vector",
+        4,
+    ),
+    (
+        "floor()",
+        "expected 1 argument(s) in call to \"floor\", got 0",
+        0,
+    ),
+    (
+        "floor(some_metric, other_metric)",
+        "expected 1 argument(s) in call to \"floor\", got 2",
+        0,
+    ),
+    (
+        "floor(1)",
+        "expected type instant vector in call to function \"floor\", got scalar",
+        6,
+    ),
+    (
+        "hour(some_metric, some_metric, some_metric)",
+        "expected at most 1 argument(s) in call to \"hour\", got 3",
+        0,
+    ),
+    (
+        "label_join(a, \"b\")",
+        "expected at least 3 argument(s) in call to \"label_join\", got 2",
+        0,
+    ),
+    (
+        "time(some_metric)",
+        "expected 0 argument(s) in call to \"time\", got 1",
+        0,
+    ),
+    (
+        "non_existent_function_far_bar()",
+        "unknown function with name \"non_existent_function_far_bar\"",
+        0,
+    ),
+    ("Rate(x[5m])", "unknown function with name \"Rate\"", 0),
+    (
+        "rate(some_metric)",
+        "expected type range vector in call to function \"rate\", got instant vector",
+        5,
+    ),
+    (
+        "rate(avg)",
+        "expected type range vector in call to function \"rate\", got instant vector",
+        5,
+    ),
+    ("-=", "unexpected \"=\"", 1),
+    ("++-++-+-+-<", "unexpected <op:<>", 10),
+    ("e-+=/(0)", "unexpected \"=\"", 3),
+    ("a>b()", "unknown function with name \"b\"", 2),
+    ("`\\``", "unterminated raw string", 3),
+    ("\"\\", "escape sequence not terminated", 0),
+    ("\"\\c\"", "unknown escape sequence U+0063 'c'", 1),
+    (
+        "\"\\x.\"",
+        "illegal character U+002E '.' in escape sequence",
+        1,
+    ),
+    ("\"abc", "unterminated quoted string", 0),
+    ("\"a\nb\"", "unterminated quoted string", 0),
+    ("'\\\"'", "unknown escape sequence U+0022 '\"'", 1),
+    ("\"\\xff\"", "invalid UTF-8 in string literal", 0),
+    (
+        "foo{bar=\"baz\"}[",
+        "unexpected end of input in subquery or range selector",
+        15,
+    ),
+    ("1 !~ 1", "unexpected <op:!~>", 2),
+    ("foo bar", "unexpected identifier \"bar\"", 4),
+    ("999e999", "error parsing number", 0),
+];
+
+#[test]
+fn error_cases() {
+    let mut failures = Vec::new();
+    for &(input, msg, pos) in ERRORS {
+        match parse(input) {
+            Ok(e) => failures.push(format!("{input:?}: parsed as {e}")),
+            Err(e) => {
+                if !e.message().contains(msg) || e.position().start != pos {
+                    failures.push(format!(
+                        "{input:?}: got {:?} at {}, want {msg:?} at {pos}",
+                        e.message(),
+                        e.position().start
+                    ));
+                }
+                assert_eq!(e.kind, ParseErrorKind::Syntax, "{input:?}");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn error_display_has_line_and_column() {
+    let e = parse("foo +\n  * bar").unwrap_err();
+    assert_eq!(e.to_string(), "2:3: parse error: unexpected <op:*>");
+    let e = parse("sum(rate(x[5m])) + rate(y)").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "1:25: parse error: expected type range vector in call to function \"rate\", got instant vector"
+    );
+}
+
+#[test]
+fn experimental_syntax_is_rejected_clearly() {
+    for q in [
+        "foo[5m+1m]",
+        "foo[step()]",
+        "foo offset (1m)",
+        "foo[1m:step()*2]",
+        "rate(foo[1m] anchored)",
+        "rate(foo[1m] smoothed)",
+        "a + fill(0) b",
+        "a + on(x) fill_left(1) b",
+        "h </ 1",
+        "min_of(1, 2)",
+    ] {
+        let e = parse(q).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::ExperimentalUnsupported, "{q}: {e}");
+        assert!(e.message().contains("not supported"), "{q}: {e}");
+    }
+    // `fill` is still a fine metric name.
+    assert_eq!(p("fill + fill"), bin(BinaryOp::Add, vs("fill"), vs("fill")));
+}
+
+#[test]
+fn metric_selector_api() {
+    let m = parse_metric_selector(r#"up{job="api"}"#).unwrap();
+    assert_eq!(
+        m,
+        vec![
+            Matcher::equal("__name__", "up"),
+            Matcher::equal("job", "api")
+        ]
+    );
+    let m = parse_metric_selector(r#"{__name__=~"http_.+"}"#).unwrap();
+    assert_eq!(m[0].op, MatchOp::RegexMatch);
+    assert!(parse_metric_selector("up + 1").is_err());
+    assert!(parse_metric_selector("rate(up[5m])").is_err());
+    assert!(parse_metric_selector("{}").is_err());
+    assert!(parse_metric_selector("").is_err());
+}
+
+#[test]
+fn durations_api() {
+    for (s, ms) in [
+        ("0", 0),
+        ("0s", 0),
+        ("1h30m", 5_400_000),
+        ("5m", 300_000),
+        ("1d", 86_400_000),
+        ("1w", 604_800_000),
+        ("1y", 31_536_000_000),
+        ("100ms", 100),
+        ("20s500ms", 20_500),
+        ("1111111s", 1_111_111_000),
+    ] {
+        assert_eq!(parse_duration(s).unwrap(), ms, "{s}");
+    }
+    for bad in [
+        "",
+        "5",
+        "1.5m",
+        "5m1h",
+        "1h1h",
+        "-5m",
+        " 5m",
+        "5M",
+        "9999999999999999999y",
+    ] {
+        assert!(parse_duration(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn canonical_printing() {
+    let cases = [
+        (
+            "sum by (a,b)(rate(x{c=\"d\"}[5m]))",
+            "sum by (a, b) (rate(x{c=\"d\"}[5m]))",
+        ),
+        ("sum(x) without (a)", "sum without (a) (x)"),
+        ("sum by () (x)", "sum(x)"),
+        ("topk(5, x)", "topk(5, x)"),
+        ("a + ON(b) GROUP_LEFT(c) d", "a + on (b) group_left (c) d"),
+        ("a > bool b", "a > bool b"),
+        ("a and ignoring(x) b", "a and ignoring (x) b"),
+        ("x[90s] offset -1h", "x[1m30s] offset -1h"),
+        ("x @ 100 offset 5m", "x @ 100.000 offset 5m"),
+        ("x offset 5m @ start()", "x @ start() offset 5m"),
+        ("rate(x[5m])[1h:]", "rate(x[5m])[1h:]"),
+        ("(a + b)[10m:1m] offset 1w", "(a + b)[10m:1m] offset 1w"),
+        (
+            "{\"my.metric\", \"a b\"=\"c\"}",
+            "{__name__=\"my.metric\", \"a b\"=\"c\"}",
+        ),
+        ("'it\\'s'", "\"it's\""),
+        ("0x10 + 1e3", "16 + 1000"),
+        ("-(1)", "-(1)"),
+        ("- - a", "--a"),
+        ("1 - -1", "1 - -1"),
+        ("5m", "300"),
+        ("x[336h]", "x[2w]"),
+    ];
+    for (input, want) in cases {
+        let e = p(input);
+        assert_eq!(e.to_string(), want, "{input}");
+        assert_eq!(
+            format!("{:?}", p(want)),
+            format!("{e:?}"),
+            "re-parse of {want}"
+        );
+    }
+}
