@@ -9,7 +9,7 @@
 //! | `execution`   | 422    | query failed while running, limits exceeded     |
 //! | `canceled`    | 499    | the client went away                            |
 //! | `timeout`     | 503    | query ran past its timeout                      |
-//! | `unavailable` | 503    | not ready yet (WAL replay), shutting down, admin APIs disabled |
+//! | `unavailable` | 503    | not ready yet (WAL replay), shutting down, admin APIs disabled, StatsD off |
 //! | `not_found`   | 404    | unknown route                                   |
 //! | `internal`    | 500    | storage I/O failure, corruption, bugs           |
 
@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::json;
+use crate::ingest::statsd::StatsdFlushError;
 use crate::ingest::text::ImportError;
 use crate::storage::StorageError;
 
@@ -156,6 +157,20 @@ impl From<ImportError> for ApiError {
             ImportError::Storage(s) => s.into(),
             // `ImportError` is non-exhaustive; anything new is a server fault
             // until it is classified here.
+            #[allow(unreachable_patterns)]
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StatsdFlushError> for ApiError {
+    fn from(e: StatsdFlushError) -> Self {
+        match e {
+            StatsdFlushError::Storage(s) => s.into(),
+            StatsdFlushError::WorkerTimeout(_) => ApiError::new(ErrorType::Timeout, e.to_string()),
+            StatsdFlushError::Stopped => ApiError::new(ErrorType::Unavailable, e.to_string()),
+            // Flush times must increase; the handler already retried.
+            StatsdFlushError::Window(_) => ApiError::new(ErrorType::Execution, e.to_string()),
             #[allow(unreachable_patterns)]
             other => ApiError::internal(other.to_string()),
         }

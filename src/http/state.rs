@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use super::error::ApiError;
 use super::metrics::ServerMetrics;
+use crate::ingest::statsd::StatsdHandle;
 use crate::ingest::text::{Entry, MetricType};
 use crate::model::Clock;
 use crate::storage::{Appendable, Querier, StorageError};
@@ -93,6 +94,8 @@ pub struct AppState {
     pub info: Arc<ServerInfo>,
     /// The query side (engine and limits).
     pub query: Arc<super::query::QueryConfig>,
+    /// The StatsD door, when enabled (set once it has started).
+    statsd: Arc<OnceLock<StatsdHandle>>,
 }
 
 impl AppState {
@@ -115,7 +118,19 @@ impl AppState {
             metadata: Arc::new(RwLock::new(BTreeMap::new())),
             info: Arc::new(info),
             query: Arc::new(query),
+            statsd: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Makes the StatsD door reachable (forced flush, self-metrics on
+    /// `/metrics`). A second call is ignored.
+    pub fn set_statsd(&self, h: StatsdHandle) {
+        let _ = self.statsd.set(h);
+    }
+
+    /// The StatsD door, if enabled and started.
+    pub fn statsd(&self) -> Option<&StatsdHandle> {
+        self.statsd.get()
     }
 
     /// Makes storage available (call once the WAL is replayed). A second

@@ -159,6 +159,9 @@ pub enum StatsdFlushError {
     /// The aggregation worker did not drain the queue in time.
     #[error("statsd aggregation worker did not drain its queue within {0:?}")]
     WorkerTimeout(Duration),
+    /// The server has shut down (its final flush already ran).
+    #[error("the statsd server has shut down")]
+    Stopped,
 }
 
 /// What one flush wrote.
@@ -182,6 +185,58 @@ pub struct LocalAddrs {
     pub tcp: Vec<SocketAddr>,
     /// The unix datagram socket path.
     pub unix: Option<PathBuf>,
+}
+
+type SharedTx = Arc<Mutex<Option<Sender<Msg>>>>;
+
+/// A cheap, cloneable control handle on a running [`StatsdServer`] for
+/// other threads (the admin HTTP endpoint, SIGHUP mapping reloads). It does
+/// not keep the server alive: after shutdown its flushes fail with
+/// [`StatsdFlushError::Stopped`].
+#[derive(Clone)]
+pub struct StatsdHandle {
+    core: Arc<Core>,
+    tx: SharedTx,
+}
+
+impl std::fmt::Debug for StatsdHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsdHandle").finish_non_exhaustive()
+    }
+}
+
+impl StatsdHandle {
+    /// Same as [`StatsdServer::flush_now`].
+    pub fn flush_now(&self) -> Result<FlushReport, StatsdFlushError> {
+        // Clone the sender out of the lock: the drain may wait up to its
+        // limit and must not block shutdown from taking the queue away.
+        let tx = self.tx.lock().clone().ok_or(StatsdFlushError::Stopped)?;
+        drain(&tx)?;
+        drop(tx);
+        self.core.flush_at(self.core.clock.now_ms())
+    }
+
+    /// Same as [`StatsdServer::reload_mapping`].
+    pub fn reload_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
+        self.core.agg.lock().set_mapping(mapping);
+    }
+
+    /// The self-metrics (live).
+    pub fn metrics(&self) -> Arc<StatsdMetrics> {
+        self.core.metrics.clone()
+    }
+}
+
+/// Waits until the worker has applied every packet queued on `tx` before
+/// the call (a barrier message travels the same FIFO queue).
+fn drain(tx: &Sender<Msg>) -> Result<(), StatsdFlushError> {
+    let limit = Duration::from_secs(10);
+    let (btx, brx) = bounded(1);
+    tx.send_timeout(Msg::Barrier(btx), limit)
+        .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    brx.recv_timeout(limit)
+        .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    Ok(())
 }
 
 enum Msg {
@@ -248,7 +303,9 @@ impl Core {
 /// A running StatsD door. Dropping it shuts it down (with a final flush).
 pub struct StatsdServer {
     core: Arc<Core>,
-    tx: Option<Sender<Msg>>,
+    /// The worker's queue; `None` once shut down. Shared with every
+    /// [`StatsdHandle`] so that taking it out ends the worker.
+    tx: SharedTx,
     stop: Arc<AtomicBool>,
     ctl: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -362,7 +419,7 @@ impl StatsdServer {
 
         let mut server = StatsdServer {
             core: core.clone(),
-            tx: Some(tx.clone()),
+            tx: Arc::new(Mutex::new(Some(tx.clone()))),
             stop: stop.clone(),
             ctl: None,
             threads: Vec::new(),
@@ -431,25 +488,19 @@ impl StatsdServer {
         self.core.agg.lock().set_mapping(mapping);
     }
 
+    /// A control handle for other threads (see [`StatsdHandle`]).
+    pub fn handle(&self) -> StatsdHandle {
+        StatsdHandle {
+            core: self.core.clone(),
+            tx: self.tx.clone(),
+        }
+    }
+
     /// Applies every packet already queued, then flushes at the clock's
     /// current time. Test hook and admin action; safe alongside the
     /// background flusher (flushes are serialised, timestamps increase).
     pub fn flush_now(&self) -> Result<FlushReport, StatsdFlushError> {
-        self.drain()?;
-        self.core.flush_at(self.core.clock.now_ms())
-    }
-
-    /// Waits until the worker has applied every packet queued before the call.
-    fn drain(&self) -> Result<(), StatsdFlushError> {
-        let limit = Duration::from_secs(10);
-        if let Some(tx) = &self.tx {
-            let (btx, brx) = bounded(1);
-            tx.send_timeout(Msg::Barrier(btx), limit)
-                .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
-            brx.recv_timeout(limit)
-                .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
-        }
-        Ok(())
+        self.handle().flush_now()
     }
 
     /// Stops receiving, applies what was queued, writes a final flush and
@@ -459,7 +510,7 @@ impl StatsdServer {
     }
 
     fn stop_all(&mut self) -> Result<Option<FlushReport>, StatsdFlushError> {
-        if self.tx.is_none() {
+        if self.tx.lock().is_none() {
             return Ok(None);
         }
         self.stop.store(true, Ordering::SeqCst);
@@ -474,7 +525,7 @@ impl StatsdServer {
             let _ = f.join();
         }
         // Every sender is gone once `tx` drops: the worker drains and exits.
-        drop(self.tx.take());
+        drop(self.tx.lock().take());
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }

@@ -30,8 +30,8 @@ pub use aggregate::{
     Aggregator, AggregatorConfig, DEFAULT_BUCKETS, FlushError, FlushSample, GaugeSign,
 };
 pub use listener::{
-    FlushReport, LocalAddrs, StatsdConfig, StatsdError, StatsdFlushError, StatsdServer,
-    parse_listen_addrs,
+    FlushReport, LocalAddrs, StatsdConfig, StatsdError, StatsdFlushError, StatsdHandle,
+    StatsdServer, parse_listen_addrs,
 };
 pub use mapping::{MappingConfig, MappingError};
 pub use metrics::StatsdMetrics;
