@@ -107,19 +107,17 @@ impl Model {
     fn observe(&mut self, k: Key, ms: f64, window_start: i64) {
         // New counter/histogram series get a zero sample at the start of
         // the window they appear in (spec §9.2 item 3).
-        if !self.req_total.contains_key(&k) {
-            self.req_total.insert(k, 0.0);
+        *self.req_total.entry(k).or_insert_with(|| {
             self.requests.insert(k, vec![(window_start, 0.0)]);
             self.bucket_total.insert(k, [0.0; 21]);
             self.buckets.insert(k, vec![vec![(window_start, 0.0)]; 21]);
-        }
-        *self.req_total.get_mut(&k).unwrap() += 1.0;
+            0.0
+        }) += 1.0;
         if k.2 >= 400 {
-            if !self.err_total.contains_key(&k) {
-                self.err_total.insert(k, 0.0);
+            *self.err_total.entry(k).or_insert_with(|| {
                 self.errors.insert(k, vec![(window_start, 0.0)]);
-            }
-            *self.err_total.get_mut(&k).unwrap() += 1.0;
+                0.0
+            }) += 1.0;
         }
         let x = ms * 0.001;
         let b = self.bucket_total.get_mut(&k).unwrap();

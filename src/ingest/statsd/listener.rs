@@ -6,14 +6,17 @@
 //!   socket, so one client's datagrams stay in order);
 //! - one TCP accept thread plus one thread per connection (newline framing);
 //! - one unix datagram receive thread;
-//! - one aggregation worker that parses and applies packets;
+//! - `workers` aggregation workers, each owning one shard of the series
+//!   (receive threads split packets by family, see [`super::shard`]) and
+//!   parsing and applying its lines;
 //! - one flusher that wakes on wall-clock multiples of the interval.
 //!
-//! Receivers never block: they `try_send` packets into one bounded queue and
-//! count `statsd_queue_drops_total` when it is full. The worker takes the
-//! aggregator lock per small batch of packets; the flusher takes it only to
-//! snapshot, then writes to storage with the lock released, so neither
-//! ingest load nor a slow store delays the other.
+//! Receivers never block: they `try_send` packets into one bounded queue per
+//! shard and count `statsd_queue_drops_total` when it is full. A worker takes
+//! its shard's aggregator lock per small batch of packets; the flusher takes
+//! each shard's lock only to snapshot (all shards at the same aligned
+//! time), then writes to storage with the locks released, so neither ingest
+//! load nor a slow store delays the other.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -25,13 +28,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::aggregate::{Aggregator, AggregatorConfig, FlushError};
 use super::mapping::MappingConfig;
 use super::metrics::{SelfValue, StatsdMetrics, Transport};
+use super::shard::{Msg, Router};
 use crate::model::{Clock, Labels, METRIC_NAME};
 use crate::storage::{Appendable, StorageError};
 
@@ -61,8 +65,12 @@ pub struct StatsdConfig {
     pub max_tcp_line_bytes: usize,
     /// Open TCP connections accepted at once.
     pub max_tcp_connections: usize,
-    /// Packets buffered between receivers and the aggregation worker.
+    /// Packets buffered between receivers and each aggregation worker.
     pub queue_capacity: usize,
+    /// Aggregation workers (series shards), default 2. More spreads
+    /// parsing and aggregation over cores; 1 keeps every family in one
+    /// aggregator (see `shard` for what sharding guarantees).
+    pub workers: usize,
     /// Flush on wall-clock multiples of `aggregator.flush_interval`. Tests
     /// turn this off and call [`StatsdServer::flush_now`].
     pub background_flush: bool,
@@ -86,6 +94,7 @@ impl Default for StatsdConfig {
             max_tcp_line_bytes: 64 << 10,
             max_tcp_connections: 1024,
             queue_capacity: 8192,
+            workers: 2,
             background_flush: true,
             write_self_metrics: true,
             aggregator: AggregatorConfig::default(),
@@ -187,7 +196,7 @@ pub struct LocalAddrs {
     pub unix: Option<PathBuf>,
 }
 
-type SharedTx = Arc<Mutex<Option<Sender<Msg>>>>;
+type SharedTx = Arc<Mutex<Option<Vec<Sender<Msg>>>>>;
 
 /// A cheap, cloneable control handle on a running [`StatsdServer`] for
 /// other threads (the admin HTTP endpoint, SIGHUP mapping reloads). It does
@@ -210,15 +219,15 @@ impl StatsdHandle {
     pub fn flush_now(&self) -> Result<FlushReport, StatsdFlushError> {
         // Clone the sender out of the lock: the drain may wait up to its
         // limit and must not block shutdown from taking the queue away.
-        let tx = self.tx.lock().clone().ok_or(StatsdFlushError::Stopped)?;
-        drain(&tx)?;
-        drop(tx);
+        let txs = self.tx.lock().clone().ok_or(StatsdFlushError::Stopped)?;
+        drain(&txs)?;
+        drop(txs);
         self.core.flush_at(self.core.clock.now_ms())
     }
 
     /// Same as [`StatsdServer::reload_mapping`].
     pub fn reload_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
-        self.core.agg.lock().set_mapping(mapping);
+        self.core.set_mapping(mapping);
     }
 
     /// The self-metrics (live).
@@ -227,25 +236,25 @@ impl StatsdHandle {
     }
 }
 
-/// Waits until the worker has applied every packet queued on `tx` before
-/// the call (a barrier message travels the same FIFO queue).
-fn drain(tx: &Sender<Msg>) -> Result<(), StatsdFlushError> {
+/// Waits until every worker has applied every packet queued before the
+/// call (a barrier message travels each shard's FIFO queue).
+fn drain(txs: &[Sender<Msg>]) -> Result<(), StatsdFlushError> {
     let limit = Duration::from_secs(10);
-    let (btx, brx) = bounded(1);
-    tx.send_timeout(Msg::Barrier(btx), limit)
-        .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
-    brx.recv_timeout(limit)
-        .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    let (btx, brx) = bounded(txs.len());
+    for tx in txs {
+        tx.send_timeout(Msg::Barrier(btx.clone()), limit)
+            .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    }
+    for _ in txs {
+        brx.recv_timeout(limit)
+            .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    }
     Ok(())
 }
 
-enum Msg {
-    Packet(Vec<u8>),
-    Barrier(Sender<()>),
-}
-
 struct Core {
-    agg: Mutex<Aggregator>,
+    /// One aggregator per shard.
+    aggs: Vec<Mutex<Aggregator>>,
     appendable: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
     metrics: Arc<StatsdMetrics>,
@@ -255,10 +264,20 @@ struct Core {
 }
 
 impl Core {
+    fn set_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
+        for agg in &self.aggs {
+            agg.lock().set_mapping(mapping.clone());
+        }
+    }
+
     fn flush_at(&self, t: i64) -> Result<FlushReport, StatsdFlushError> {
         let _serial = self.flush_lock.lock();
         let start = Instant::now();
-        let samples = self.agg.lock().flush(t)?;
+        let mut samples = Vec::new();
+        for agg in &self.aggs {
+            // Shards share every flush time, so they succeed or refuse together.
+            samples.extend(agg.lock().flush(t)?);
+        }
         let mut app = self.appendable.appender();
         let mut errors = 0usize;
         for s in &samples {
@@ -310,7 +329,7 @@ pub struct StatsdServer {
     ctl: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
     conn_threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    worker: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
     addrs: LocalAddrs,
 }
@@ -346,14 +365,16 @@ impl StatsdServer {
                 "flush interval must be at least 1 ms".into(),
             ));
         }
-        if config.queue_capacity == 0 || config.max_datagram_bytes == 0 {
+        if config.queue_capacity == 0 || config.max_datagram_bytes == 0 || config.workers == 0 {
             return Err(StatsdError::Config(
-                "queue_capacity and max_datagram_bytes must be positive".into(),
+                "queue_capacity, max_datagram_bytes and workers must be positive".into(),
             ));
         }
         let metrics = StatsdMetrics::new();
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = bounded::<Msg>(config.queue_capacity);
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..config.workers)
+            .map(|_| bounded::<Msg>(config.queue_capacity))
+            .unzip();
 
         // Bind everything first, so a bind error starts no thread.
         let mut addrs = LocalAddrs::default();
@@ -404,11 +425,15 @@ impl StatsdServer {
         let udp_inodes = udp_sockets.iter().filter_map(socket_inode).collect();
 
         let core = Arc::new(Core {
-            agg: Mutex::new(Aggregator::new(
-                config.aggregator.clone(),
-                config.mapping.clone(),
-                metrics.clone(),
-            )),
+            aggs: (0..config.workers)
+                .map(|_| {
+                    Mutex::new(Aggregator::new(
+                        config.aggregator.clone(),
+                        config.mapping.clone(),
+                        metrics.clone(),
+                    ))
+                })
+                .collect(),
             appendable,
             clock,
             metrics: metrics.clone(),
@@ -419,44 +444,57 @@ impl StatsdServer {
 
         let mut server = StatsdServer {
             core: core.clone(),
-            tx: Arc::new(Mutex::new(Some(tx.clone()))),
+            tx: Arc::new(Mutex::new(Some(txs.clone()))),
             stop: stop.clone(),
             ctl: None,
             threads: Vec::new(),
             conn_threads: Arc::new(Mutex::new(Vec::new())),
-            worker: None,
+            workers: Vec::new(),
             flusher: None,
             addrs,
         };
 
-        let wcore = core.clone();
-        server.worker = Some(spawn("statsd-worker", move || worker_loop(&wcore, &rx))?);
+        for (i, rx) in rxs.into_iter().enumerate() {
+            let wcore = core.clone();
+            server
+                .workers
+                .push(spawn(&format!("statsd-worker-{i}"), move || {
+                    worker_loop(&wcore, i, &rx)
+                })?);
+        }
 
         for (i, sock) in udp_sockets.into_iter().enumerate() {
-            let (tx, m, stop) = (tx.clone(), metrics.clone(), stop.clone());
+            let (mut r, m, stop) = (Router::new(txs.clone()), metrics.clone(), stop.clone());
             let max = config.max_datagram_bytes;
             server
                 .threads
                 .push(spawn(&format!("statsd-udp-{i}"), move || {
-                    datagram_loop(|b| sock.recv(b), Transport::Udp, max, &tx, &m, &stop)
+                    datagram_loop(|b| sock.recv(b), Transport::Udp, max, &mut r, &m, &stop)
                 })?);
         }
         for (i, l) in tcp_listeners.into_iter().enumerate() {
-            let (tx, m, stop) = (tx.clone(), metrics.clone(), stop.clone());
+            let (txs, m, stop) = (txs.clone(), metrics.clone(), stop.clone());
             let conns = server.conn_threads.clone();
             let max_line = config.max_tcp_line_bytes;
             let max_conns = config.max_tcp_connections;
             server
                 .threads
                 .push(spawn(&format!("statsd-tcp-{i}"), move || {
-                    tcp_accept_loop(&l, &tx, &m, &stop, &conns, max_line, max_conns)
+                    tcp_accept_loop(&l, &txs, &m, &stop, &conns, max_line, max_conns)
                 })?);
         }
         if let Some(sock) = unix {
-            let (tx, m, stop) = (tx.clone(), metrics.clone(), stop.clone());
+            let (mut r, m, stop) = (Router::new(txs.clone()), metrics.clone(), stop.clone());
             let max = config.max_datagram_bytes;
             server.threads.push(spawn("statsd-unixgram", move || {
-                datagram_loop(|b| sock.recv(b), Transport::Unixgram, max, &tx, &m, &stop)
+                datagram_loop(
+                    |b| sock.recv(b),
+                    Transport::Unixgram,
+                    max,
+                    &mut r,
+                    &m,
+                    &stop,
+                )
             })?);
         }
         if config.background_flush {
@@ -485,7 +523,7 @@ impl StatsdServer {
 
     /// Replaces the mapping rules (validate with `MappingConfig` first).
     pub fn reload_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
-        self.core.agg.lock().set_mapping(mapping);
+        self.core.set_mapping(mapping);
     }
 
     /// A control handle for other threads (see [`StatsdHandle`]).
@@ -524,9 +562,9 @@ impl StatsdServer {
         if let Some(f) = self.flusher.take() {
             let _ = f.join();
         }
-        // Every sender is gone once `tx` drops: the worker drains and exits.
+        // Every sender is gone once `tx` drops: the workers drain and exit.
         drop(self.tx.lock().take());
-        if let Some(w) = self.worker.take() {
+        for w in self.workers.drain(..) {
             let _ = w.join();
         }
         if let Some(p) = &self.addrs.unix {
@@ -549,13 +587,13 @@ impl Drop for StatsdServer {
     }
 }
 
-fn worker_loop(core: &Core, rx: &Receiver<Msg>) {
+fn worker_loop(core: &Core, shard: usize, rx: &Receiver<Msg>) {
     let mut pending_barrier: Option<Sender<()>> = None;
     while let Ok(first) = rx.recv() {
         let mut msg = Some(first);
         {
             let now = core.clock.now_ms();
-            let mut agg = core.agg.lock();
+            let mut agg = core.aggs[shard].lock();
             let mut n = 0;
             while let Some(m) = msg.take() {
                 match m {
@@ -600,7 +638,7 @@ fn datagram_loop(
     mut recv: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
     transport: Transport,
     max: usize,
-    tx: &Sender<Msg>,
+    router: &mut Router,
     metrics: &StatsdMetrics,
     stop: &AtomicBool,
 ) {
@@ -639,19 +677,15 @@ fn datagram_loop(
         if data.is_empty() {
             continue;
         }
-        match tx.try_send(Msg::Packet(data.to_vec())) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => return,
+        if !router.send(data, metrics) {
+            return;
         }
     }
 }
 
 fn tcp_accept_loop(
     l: &TcpListener,
-    tx: &Sender<Msg>,
+    txs: &[Sender<Msg>],
     metrics: &Arc<StatsdMetrics>,
     stop: &Arc<AtomicBool>,
     conns: &Mutex<Vec<JoinHandle<()>>>,
@@ -667,11 +701,12 @@ fn tcp_accept_loop(
                     continue;
                 }
                 open.fetch_add(1, Ordering::Relaxed);
-                let (tx, m, stop, open) = (tx.clone(), metrics.clone(), stop.clone(), open.clone());
+                let mut r = Router::new(txs.to_vec());
+                let (m, stop, open) = (metrics.clone(), stop.clone(), open.clone());
                 let h = std::thread::Builder::new()
                     .name("statsd-tcp-conn".into())
                     .spawn(move || {
-                        tcp_conn(stream, &tx, &m, &stop, max_line);
+                        tcp_conn(stream, &mut r, &m, &stop, max_line);
                         open.fetch_sub(1, Ordering::Relaxed);
                     });
                 match h {
@@ -696,7 +731,7 @@ fn tcp_accept_loop(
 
 fn tcp_conn(
     mut s: TcpStream,
-    tx: &Sender<Msg>,
+    router: &mut Router,
     metrics: &StatsdMetrics,
     stop: &AtomicBool,
     max_line: usize,
@@ -705,14 +740,7 @@ fn tcp_conn(
     let _ = s.set_read_timeout(Some(POLL));
     let mut chunk = vec![0u8; 64 << 10];
     let mut pending: Vec<u8> = Vec::new();
-    let send = |buf: Vec<u8>| match tx.try_send(Msg::Packet(buf)) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
-            metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(TrySendError::Disconnected(_)) => false,
-    };
+    let mut send = |buf: Vec<u8>| router.send(&buf, metrics);
     while !stop.load(Ordering::Relaxed) {
         match s.read(&mut chunk) {
             Ok(0) => {
@@ -892,6 +920,7 @@ mod tests {
     #[test]
     fn full_queue_counts_drops_without_blocking() {
         let (tx, rx) = bounded::<Msg>(2);
+        let mut router = Router::new(vec![tx]);
         let m = StatsdMetrics::new();
         let stop = AtomicBool::new(false);
         let mut sent = 0;
@@ -906,7 +935,7 @@ mod tests {
             },
             Transport::Udp,
             100,
-            &tx,
+            &mut router,
             &m,
             &stop,
         );

@@ -25,6 +25,7 @@ pub mod listener;
 pub mod mapping;
 pub mod metrics;
 pub mod parse;
+mod shard;
 
 pub use aggregate::{
     Aggregator, AggregatorConfig, DEFAULT_BUCKETS, FlushError, FlushSample, GaugeSign,
