@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench statsd_load` (env `STATSD_LOAD_LINES`, default
 //! 3,000,000 lines, bounds the loop; `STATSD_LOAD_RATE` paces the sender to
 //! that many lines/s, default unpaced; `STATSD_LOAD_WORKERS` sets the
-//! aggregation shards, default 2).
+//! aggregation shards, default `StatsdConfig::default().workers`).
 //!
 //! With `STATSD_LOAD_TARGET=host:port` no server is started: the same
 //! datagrams go to that address (another process: the `watchpost` binary,
@@ -136,7 +136,7 @@ fn main() {
         workers: std::env::var("STATSD_LOAD_WORKERS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(2),
+            .unwrap_or(StatsdConfig::default().workers),
         write_self_metrics: false,
         ..Default::default()
     };
