@@ -26,7 +26,12 @@
 //!   listen_unix: /run/watchpost/statsd.sock
 //!   flush_interval: 10s
 //!   mapping_file: statsd-mapping.yml
-//! rule_files: ["rules/*.yml"]
+//! rule_files: ["rules/*.yml"]   # relative to this file's directory
+//! alerting:
+//!   alertmanagers:
+//!     - static_configs: [{targets: ["127.0.0.1:9093"]}]
+//!       path_prefix: /
+//!       timeout: 10s
 //! query:
 //!   timeout: 2m
 //!   max_samples: 50000000
@@ -155,6 +160,28 @@ pub struct WebConfig {
     pub enable_admin_api: bool,
 }
 
+/// `alerting:` (Prometheus's layout; only static targets over plain HTTP).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertingConfig {
+    /// Alertmanagers, each with its own targets and settings.
+    pub alertmanagers: Vec<AlertmanagerConfig>,
+}
+
+/// One `alerting.alertmanagers[]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertmanagerConfig {
+    /// `host:port` of every target (`static_configs[].targets`).
+    pub targets: Vec<String>,
+    /// Path prefix; alerts go to `<prefix>/api/v2/alerts`.
+    pub path_prefix: String,
+    /// Per-request timeout (ms).
+    pub timeout_ms: i64,
+    /// `basic_auth: {username, password}`.
+    pub basic_auth: Option<(String, String)>,
+    /// `authorization: {credentials}` (Bearer).
+    pub bearer_token: Option<String>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -168,9 +195,8 @@ pub struct Config {
     pub statsd: Option<StatsdSection>,
     /// Rule file globs, relative to the config file's directory.
     pub rule_files: Vec<String>,
-    /// `alerting:` as written. Its schema belongs to the notify module,
-    /// which validates it when it is wired in; here it is only carried.
-    pub alerting: Option<serde_yaml_ng::Value>,
+    /// `alerting:`: where alerts are sent.
+    pub alerting: AlertingConfig,
     /// `query:`.
     pub query: QueryLimits,
     /// `web:`.
@@ -194,7 +220,7 @@ impl Default for Config {
             },
             statsd: None,
             rule_files: vec!["rules/*.yml".to_string()],
-            alerting: None,
+            alerting: AlertingConfig::default(),
             query: QueryLimits {
                 timeout_ms: 120_000,
                 max_samples: 50_000_000,
@@ -410,6 +436,107 @@ struct RawWeb {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawAlerting {
+    #[serde(default)]
+    alertmanagers: Vec<RawAlertmanager>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStaticConfig {
+    #[serde(default)]
+    targets: Vec<Target>,
+}
+
+/// `host:port` (names allowed; resolved when sending).
+#[derive(Debug, Clone)]
+struct Target(String);
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        with(d, |s| match s.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && !h.contains('/') && p.parse::<u16>().is_ok() => {
+                Ok(Target(s.to_string()))
+            }
+            _ => Err(format!("invalid alertmanager target {s:?}: want host:port")),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthorization {
+    #[serde(rename = "type", default)]
+    kind: Option<BearerType>,
+    credentials: String,
+}
+
+#[derive(Debug)]
+struct BearerType;
+impl<'de> Deserialize<'de> for BearerType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        with(d, |s| {
+            if s == "Bearer" {
+                Ok(BearerType)
+            } else {
+                Err(format!("unsupported authorization type {s:?}: only Bearer"))
+            }
+        })
+    }
+}
+
+/// Only plain HTTP: watchpost has no TLS client.
+#[derive(Debug)]
+struct Scheme;
+impl<'de> Deserialize<'de> for Scheme {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        with(d, |s| {
+            if s == "http" {
+                Ok(Scheme)
+            } else {
+                Err(format!("unsupported scheme {s:?}: only http is supported"))
+            }
+        })
+    }
+}
+
+/// Only the v2 API (Alertmanager 0.16+).
+#[derive(Debug)]
+struct ApiVersion;
+impl<'de> Deserialize<'de> for ApiVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        with(d, |s| {
+            if s == "v2" {
+                Ok(ApiVersion)
+            } else {
+                Err(format!("unsupported api_version {s:?}: only v2"))
+            }
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertmanager {
+    #[serde(default)]
+    static_configs: Vec<RawStaticConfig>,
+    path_prefix: Option<String>,
+    timeout: Option<Dur>,
+    scheme: Option<Scheme>,
+    api_version: Option<ApiVersion>,
+    basic_auth: Option<RawBasicAuth>,
+    authorization: Option<RawAuthorization>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
     global: RawGlobal,
@@ -417,7 +544,8 @@ struct RawConfig {
     storage: RawStorage,
     statsd: Option<RawStatsd>,
     rule_files: Option<Vec<Glob>>,
-    alerting: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    alerting: RawAlerting,
     #[serde(default)]
     query: RawQuery,
     #[serde(default)]
@@ -556,8 +684,42 @@ impl Config {
             statsd,
             rule_files: raw
                 .rule_files
-                .map_or(d.rule_files, |g| g.into_iter().map(|g| g.0).collect()),
-            alerting: raw.alerting,
+                .map_or(d.rule_files, |g| g.into_iter().map(|g| g.0).collect())
+                .into_iter()
+                .map(|g| {
+                    if Path::new(&g).is_absolute() {
+                        g
+                    } else {
+                        base.join(g).to_string_lossy().into_owned()
+                    }
+                })
+                .collect(),
+            alerting: AlertingConfig {
+                alertmanagers: raw
+                    .alerting
+                    .alertmanagers
+                    .into_iter()
+                    .map(|a| {
+                        // `scheme` and `api_version` were validated while
+                        // deserializing; only their one allowed value exists.
+                        let _ = (a.scheme, a.api_version);
+                        AlertmanagerConfig {
+                            targets: a
+                                .static_configs
+                                .into_iter()
+                                .flat_map(|s| s.targets.into_iter().map(|t| t.0))
+                                .collect(),
+                            path_prefix: a.path_prefix.unwrap_or_else(|| "/".into()),
+                            timeout_ms: a.timeout.map_or(10_000, |d| d.0),
+                            basic_auth: a.basic_auth.map(|b| (b.username, b.password)),
+                            bearer_token: a.authorization.map(|x| {
+                                let _ = x.kind;
+                                x.credentials
+                            }),
+                        }
+                    })
+                    .collect(),
+            },
             query,
             web,
         })
@@ -600,7 +762,7 @@ mod tests {
     #[test]
     fn full_example_parses() {
         let c = parse(
-            "global:\n  external_labels: {site: ams1}\n  evaluation_interval: 30s\nstorage:\n  path: /var/lib/wp\n  retention_time: 30d\n  retention_size: 10GiB\n  wal_sync: 100ms\n  out_of_order_window: 0\nstatsd:\n  listen_udp: [\"127.0.0.1:8125\"]\n  flush_interval: 15s\n  mapping_file: map.yml\nrule_files: [\"rules/*.yml\", \"/x/[ab].yml\"]\nalerting:\n  alertmanagers: []\nquery:\n  timeout: 1m\n  max_samples: 1000\nweb:\n  listen_address: 0.0.0.0:9091\n  import_body_limit: 128MB\n  enable_admin_api: true\n",
+            "global:\n  external_labels: {site: ams1}\n  evaluation_interval: 30s\nstorage:\n  path: /var/lib/wp\n  retention_time: 30d\n  retention_size: 10GiB\n  wal_sync: 100ms\n  out_of_order_window: 0\nstatsd:\n  listen_udp: [\"127.0.0.1:8125\"]\n  flush_interval: 15s\n  mapping_file: map.yml\nrule_files: [\"rules/*.yml\", \"/x/[ab].yml\"]\nalerting:\n  alertmanagers:\n  - static_configs: [{targets: [\"am:9093\", \"127.0.0.1:9094\"]}]\n    timeout: 5s\n    authorization: {credentials: tok}\nquery:\n  timeout: 1m\n  max_samples: 1000\nweb:\n  listen_address: 0.0.0.0:9091\n  import_body_limit: 128MB\n  enable_admin_api: true\n",
         )
         .unwrap();
         assert_eq!(c.global.external_labels.get("site"), Some("ams1"));
@@ -615,7 +777,22 @@ mod tests {
             s.mapping_file.as_deref(),
             Some(Path::new("/etc/watchpost/map.yml"))
         );
-        assert_eq!(c.rule_files.len(), 2);
+        assert_eq!(
+            c.rule_files,
+            vec![
+                "/etc/watchpost/rules/*.yml".to_string(),
+                "/x/[ab].yml".to_string()
+            ]
+        );
+        let am = &c.alerting.alertmanagers[0];
+        assert_eq!(
+            am.targets,
+            vec!["am:9093".to_string(), "127.0.0.1:9094".to_string()]
+        );
+        assert_eq!(
+            (am.timeout_ms, am.bearer_token.as_deref()),
+            (5000, Some("tok"))
+        );
         assert_eq!(c.query.timeout_ms, 60_000);
         assert_eq!(c.query.max_series, 1_000_000);
         assert_eq!(c.web.import_body_limit, 128 << 20);
@@ -626,7 +803,8 @@ mod tests {
     #[test]
     fn empty_file_is_defaults() {
         let c = parse("").unwrap();
-        assert_eq!(c.rule_files, vec!["rules/*.yml".to_string()]);
+        // Relative globs resolve against the config file's directory.
+        assert_eq!(c.rule_files, vec!["/etc/watchpost/rules/*.yml".to_string()]);
         assert!(c.statsd.is_none());
         assert_eq!(c.retention_description(), "15d");
     }
@@ -669,6 +847,16 @@ mod tests {
         );
         let e = parse("rule_files: [\"a[b.yml\"]\n").unwrap_err();
         assert!(e.to_string().contains("unbalanced"), "{e}");
+        let e = parse("alerting:\n  alertmanagers:\n  - scheme: https\n").unwrap_err();
+        assert!(e.to_string().contains("only http"), "{e}");
+        let e =
+            parse("alerting:\n  alertmanagers:\n  - static_configs: [{targets: [\"nohost\"]}]\n")
+                .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("invalid alertmanager target \"nohost\""),
+            "{e}"
+        );
         let e = parse("storage: [1, 2\n").unwrap_err();
         assert!(
             e.to_string().starts_with("/etc/watchpost/watchpost.yml:"),

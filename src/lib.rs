@@ -15,5 +15,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod promql;
+pub mod rules;
 pub mod storage;

@@ -19,8 +19,13 @@ use watchpost::http::query::QueryConfig;
 use watchpost::http::{AppState, ServerInfo};
 use watchpost::ingest::statsd::{MappingConfig, StatsdConfig, StatsdServer};
 use watchpost::model::{Clock, SystemClock};
-use watchpost::promql::EngineOptions;
-use watchpost::storage::{Db, DbOptions, WalSyncPolicy};
+use watchpost::notify::alertmanager::DEFAULT_QUEUE_CAPACITY;
+use watchpost::notify::{AlertmanagerTarget, Notifier};
+use watchpost::promql::{Engine, EngineOptions};
+use watchpost::rules::{
+    LoadOptions, ManagerOptions, RuleFile, RuleManager, engine_query_fn, load_globs,
+};
+use watchpost::storage::{Db, DbOptions, Querier, WalSyncPolicy};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -56,6 +61,10 @@ struct ServeArgs {
     /// Address for the HTTP API [default: 127.0.0.1:9090].
     #[arg(long = "web.listen-address")]
     listen_address: Option<String>,
+    /// URL under which watchpost is reached (alert generator links)
+    /// [default: http://<listen-address>].
+    #[arg(long = "web.external-url")]
+    external_url: Option<String>,
     /// Enable /api/v1/admin/* (snapshots).
     #[arg(long = "web.enable-admin-api")]
     enable_admin_api: bool,
@@ -308,12 +317,17 @@ fn serve(args: ServeArgs) -> Result<()> {
         .thread_name("watchpost-http")
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(serve_async(cfg, clock))
+    rt.block_on(serve_async(cfg, clock, args.external_url.clone()))
 }
 
-async fn serve_async(cfg: Config, clock: Arc<dyn Clock>) -> Result<()> {
+async fn serve_async(
+    cfg: Config,
+    clock: Arc<dyn Clock>,
+    external_url: Option<String>,
+) -> Result<()> {
+    let rule_files = load_rule_files(&cfg)?;
     let now = clock.now_ms();
-    let engine = EngineOptions {
+    let engine_opts = EngineOptions {
         lookback_delta_ms: cfg.query.lookback_delta_ms,
         max_samples: cfg.query.max_samples,
         max_series: cfg.query.max_series,
@@ -331,7 +345,9 @@ async fn serve_async(cfg: Config, clock: Arc<dyn Clock>) -> Result<()> {
     let mut state = AppState::new(
         clock.clone(),
         Arc::new(ServerMetrics::new()),
-        QueryConfig { engine },
+        QueryConfig {
+            engine: engine_opts.clone(),
+        },
         info,
     );
     state.import_body_limit = usize::try_from(cfg.web.import_body_limit).unwrap_or(usize::MAX);
@@ -356,12 +372,15 @@ async fn serve_async(cfg: Config, clock: Arc<dyn Clock>) -> Result<()> {
         },
     ));
 
+    // One signal listener for the whole run: once installed, a signal with
+    // no live listener would be lost instead of stopping the process.
+    let mut shutdown = Box::pin(shutdown_signal());
     let opts = db_options(&cfg, clock.clone());
     tracing::info!(path = %cfg.storage.path.display(), "opening storage and replaying the WAL");
     let started = std::time::Instant::now();
     let opened = tokio::select! {
         r = tokio::task::spawn_blocking(move || Db::open(opts)) => Some(r),
-        () = shutdown_signal() => None,
+        () = &mut shutdown => None,
     };
     let db =
         match opened {
@@ -399,9 +418,29 @@ async fn serve_async(cfg: Config, clock: Arc<dyn Clock>) -> Result<()> {
         }
     };
 
+    let (rules, notifier) = start_rules(
+        &cfg,
+        rule_files,
+        &engine_opts,
+        &db,
+        &clock,
+        bound,
+        external_url,
+    );
+
+    let rules = Arc::new(rules);
+    state.set_rules(rules.clone());
+    let (r, n) = (rules.clone(), notifier.clone());
+    state
+        .metrics
+        .add_source(Arc::new(move || watchpost::http::rules::rule_metrics(&r)));
+    state.metrics.add_source(Arc::new(move || {
+        watchpost::http::rules::notifier_metrics(&n)
+    }));
+
     let mut http = http;
     let http_result = tokio::select! {
-        () = shutdown_signal() => {
+        () = &mut shutdown => {
             tracing::info!("shutdown requested");
             let _ = stop_tx.send(true);
             (&mut http).await
@@ -418,6 +457,9 @@ async fn serve_async(cfg: Config, clock: Arc<dyn Clock>) -> Result<()> {
             Err(e) => tracing::error!(error = %e, "StatsD shutdown task failed"),
         }
     }
+    rules.stop();
+    let n = notifier.clone();
+    let _ = tokio::task::spawn_blocking(move || n.stop(Duration::from_secs(10))).await;
     let closing = db.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -452,6 +494,73 @@ async fn reload_mapping_on_sighup(path: PathBuf, statsd: watchpost::ingest::stat
             Err(e) => tracing::error!(error = %e, "StatsD mapping reload task failed"),
         }
     }
+}
+
+/// Loads and validates the rule files; any error is fatal, as in
+/// Prometheus, and is found before storage is opened.
+fn load_rule_files(cfg: &Config) -> Result<Vec<RuleFile>> {
+    load_globs(&cfg.rule_files, &LoadOptions::default()).map_err(|errs| {
+        let msgs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("invalid rule files:\n{}", msgs.join("\n"))
+    })
+}
+
+/// Starts the Alertmanager senders and the rule groups.
+fn start_rules(
+    cfg: &Config,
+    files: Vec<RuleFile>,
+    engine: &EngineOptions,
+    db: &Arc<Db>,
+    clock: &Arc<dyn Clock>,
+    bound: std::net::SocketAddr,
+    external_url: Option<String>,
+) -> (RuleManager, Arc<Notifier>) {
+    let external_labels: std::collections::BTreeMap<String, String> = cfg
+        .global
+        .external_labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect();
+    let targets: Vec<AlertmanagerTarget> = cfg
+        .alerting
+        .alertmanagers
+        .iter()
+        .flat_map(|am| {
+            am.targets.iter().map(move |t| {
+                let mut x = AlertmanagerTarget::new(t.clone());
+                x.path_prefix = am.path_prefix.clone();
+                x.timeout = Duration::from_millis(am.timeout_ms.max(1) as u64);
+                x.basic_auth = am.basic_auth.clone();
+                x.bearer_token = am.bearer_token.clone();
+                x
+            })
+        })
+        .collect();
+    let n_targets = targets.len();
+    let notifier = Notifier::new(targets, external_labels.clone(), DEFAULT_QUEUE_CAPACITY);
+    let sender = notifier.clone();
+    let querier: Arc<dyn Querier> = db.clone();
+    let mut opts = ManagerOptions::new(
+        engine_query_fn(Engine::new(engine.clone()), querier.clone()),
+        Arc::new(move |alerts| sender.send(alerts)),
+        db.clone(),
+        clock.clone(),
+    );
+    opts.restore_querier = Some(querier);
+    opts.evaluation_interval_ms = cfg.global.evaluation_interval_ms;
+    opts.state_dir = Some(cfg.storage.path.join("rules"));
+    opts.external_labels = external_labels;
+    opts.external_url = external_url.unwrap_or_else(|| format!("http://{bound}"));
+    let manager = RuleManager::new(opts);
+    let n_files = files.len();
+    manager.update(files);
+    manager.start();
+    tracing::info!(
+        rule_files = n_files,
+        alertmanagers = n_targets,
+        "rules started"
+    );
+    (manager, notifier)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -297,3 +297,185 @@ fn promtool_queries_work() {
     assert_eq!(out.trim(), "a:9100\nb:9100", "{out}");
     assert!(s.stop().success());
 }
+
+/// StatsD is wired into `serve`: a counter sent over UDP is flushed into
+/// storage and visible through the query API, and SIGTERM flushes the last
+/// window before exiting.
+#[test]
+fn statsd_is_wired_into_serve() {
+    let (_tmp, data) = tempdir();
+    let s = Server::start(
+        &data,
+        &[
+            "--statsd.listen-udp=127.0.0.1:0",
+            "--statsd.flush-interval=200ms",
+        ],
+    );
+    s.wait_ready();
+    // Logged as `StatsD listening addresses=LocalAddrs { udp: [127.0.0.1:PORT], ... }`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let udp = loop {
+        let log = s.log();
+        if let Some(rest) = log.split("udp: [").nth(1) {
+            break rest.split(']').next().unwrap_or("").to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no StatsD address in log:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(b"e2e_jobs:3|c\ne2e_jobs:4|c", &udp).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = values(&instant(&s, "sum(e2e_jobs_total)", now_ms()));
+        if v.first().is_some_and(|(_, x)| x == "7") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "StatsD counter not visible: {v:?}\n{}",
+            s.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(s.stop().success());
+}
+
+/// Rules and alert delivery are wired into `serve`: a recording rule's
+/// output is queryable, and a firing alert reaches the configured
+/// Alertmanager (a loopback listener here) as a v2 POST.
+#[test]
+fn rules_and_alerts_are_wired_into_serve() {
+    use std::io::{Read, Write};
+    let (tmp, data) = tempdir();
+    let am = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let am_addr = am.local_addr().unwrap();
+    std::fs::create_dir_all(tmp.path().join("rules")).unwrap();
+    std::fs::write(
+        tmp.path().join("rules/e2e.yml"),
+        "groups:\n- name: e2e\n  interval: 1s\n  rules:\n  - record: e2e:answer\n    expr: vector(42)\n  - alert: E2EAlwaysFiring\n    expr: vector(1)\n    labels: {severity: page}\n    annotations: {summary: \"it fires\"}\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("watchpost.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  external_labels: {{site: e2e}}\nrule_files: [\"rules/*.yml\"]\nalerting:\n  alertmanagers:\n  - static_configs: [{{targets: [\"{am_addr}\"]}}]\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&data, &[&format!("--config.file={}", cfg.display())]);
+    s.wait_ready();
+
+    // The Alertmanager side: read one POST (bounded by a timeout).
+    am.set_nonblocking(false).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = am.accept() {
+            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .ok();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = c.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(i) = text.find("\r\n\r\n") {
+                    let len = text[..i]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= i + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send(String::from_utf8_lossy(&buf).to_string());
+        }
+    });
+    let post = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no alert delivered within 30 s; log:\n{}", s.log()));
+    assert!(post.starts_with("POST /api/v2/alerts"), "{post}");
+    assert!(post.contains("\"alertname\":\"E2EAlwaysFiring\""), "{post}");
+    assert!(
+        post.contains("\"site\":\"e2e\""),
+        "external labels added: {post}"
+    );
+
+    let alerts = s.get(paths::ALERTS).text();
+    assert!(
+        alerts.contains("\"alertname\":\"E2EAlwaysFiring\"")
+            && alerts.contains("\"state\":\"firing\""),
+        "{alerts}"
+    );
+    let rules = s.get(&format!("{}?type=record", paths::RULES)).text();
+    assert!(
+        rules.contains("\"name\":\"e2e:answer\"") && rules.contains("\"type\":\"recording\""),
+        "{rules}"
+    );
+    assert!(
+        !rules.contains("E2EAlwaysFiring"),
+        "type=record filters: {rules}"
+    );
+    let rules = s.get(paths::RULES).text();
+    assert!(
+        rules.contains("\"annotations\":{\"summary\":\"it fires\"}"),
+        "{rules}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = values(&instant(&s, "e2e:answer", now_ms()));
+        if v.first().is_some_and(|(_, x)| x == "42") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recording rule output missing: {v:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(s.stop().success());
+}
+
+/// A broken rule file stops the server at start with the file and line.
+#[test]
+fn bad_rule_file_is_fatal() {
+    let (tmp, data) = tempdir();
+    std::fs::create_dir_all(tmp.path().join("rules")).unwrap();
+    let rule = tmp.path().join("rules/bad.yml");
+    std::fs::write(
+        &rule,
+        "groups:\n- name: g\n  rules:\n  - record: x\n    expr: sum(\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("watchpost.yml");
+    std::fs::write(&cfg, "rule_files: [\"rules/*.yml\"]\n").unwrap();
+    let out = Command::new(bin())
+        .arg("serve")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid rule files") && err.contains(&rule.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        !data.exists(),
+        "storage is not touched when rules are invalid"
+    );
+}

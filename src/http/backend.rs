@@ -3,7 +3,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 use super::params::format_rfc3339;
-use super::state::{Backend, HeadStats, StorageMetric};
+use super::state::{Backend, HeadStats, MetricSample};
 use crate::model::Clock;
 use crate::storage::{Appendable, Db, Querier, StorageError};
 
@@ -59,10 +59,11 @@ impl Backend for DbBackend {
         }
     }
 
-    fn metrics(&self) -> Vec<StorageMetric> {
+    fn metrics(&self) -> Vec<MetricSample> {
         let s = self.db.stats();
-        let m = |name: &str, help: &str, counter: bool, value: u64| StorageMetric {
+        let m = |name: &str, help: &str, counter: bool, value: u64| MetricSample {
             name: format!("watchpost_tsdb_{name}"),
+            labels: Vec::new(),
             help: help.to_string(),
             counter,
             value: value as f64,

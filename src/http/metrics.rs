@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::state::Backend;
+use super::state::{Backend, MetricSample};
 
 /// Labels of the per-request metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -34,6 +34,9 @@ pub struct HandlerLabel {
 
 type Backends = Arc<OnceLock<Arc<dyn Backend>>>;
 
+/// A component's metrics, read at every scrape.
+pub type MetricSource = Arc<dyn Fn() -> Vec<MetricSample> + Send + Sync>;
+
 /// The registry plus the metrics the HTTP layer updates.
 pub struct ServerMetrics {
     registry: Registry,
@@ -46,6 +49,7 @@ pub struct ServerMetrics {
     /// Import requests rejected (bad body or refused sample).
     pub import_rejections: Counter,
     backend: Arc<OnceLock<Backends>>,
+    sources: Arc<parking_lot::Mutex<Vec<MetricSource>>>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
@@ -98,8 +102,10 @@ impl ServerMetrics {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or_default(),
         }));
+        let sources: Arc<parking_lot::Mutex<Vec<MetricSource>>> = Arc::default();
         registry.register_collector(Box::new(StorageCollector {
             backend: backend.clone(),
+            sources: sources.clone(),
         }));
         ServerMetrics {
             registry,
@@ -108,7 +114,13 @@ impl ServerMetrics {
             imported_samples,
             import_rejections,
             backend,
+            sources,
         }
+    }
+
+    /// Adds a component whose metrics are read at every scrape.
+    pub fn add_source(&self, source: MetricSource) {
+        self.sources.lock().push(source);
     }
 
     pub(super) fn attach_backend(&self, b: Backends) {
@@ -129,6 +141,7 @@ impl ServerMetrics {
 
 struct StorageCollector {
     backend: Arc<OnceLock<Backends>>,
+    sources: Arc<parking_lot::Mutex<Vec<MetricSource>>>,
 }
 
 impl std::fmt::Debug for StorageCollector {
@@ -139,33 +152,57 @@ impl std::fmt::Debug for StorageCollector {
 
 impl Collector for StorageCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let Some(b) = self.backend.get().and_then(|b| b.get()) else {
-            return Ok(());
-        };
-        let hs = b.head_stats();
-        let gauges = [
-            (
-                "watchpost_tsdb_head_series",
-                "Series in the head",
-                hs.num_series as f64,
-            ),
-            (
-                "watchpost_tsdb_head_chunks",
-                "Chunks in the head",
-                hs.chunk_count as f64,
-            ),
-        ];
-        for (name, help, v) in gauges {
-            let g = ConstGauge::new(v);
-            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        let mut samples = Vec::new();
+        if let Some(b) = self.backend.get().and_then(|b| b.get()) {
+            let hs = b.head_stats();
+            for (name, help, v) in [
+                (
+                    "watchpost_tsdb_head_series",
+                    "Series in the head",
+                    hs.num_series,
+                ),
+                (
+                    "watchpost_tsdb_head_chunks",
+                    "Chunks in the head",
+                    hs.chunk_count,
+                ),
+            ] {
+                samples.push(MetricSample {
+                    name: name.into(),
+                    labels: Vec::new(),
+                    help: help.into(),
+                    counter: false,
+                    value: v as f64,
+                });
+            }
+            samples.extend(b.metrics());
         }
-        for m in b.metrics() {
-            if m.counter {
-                let c = ConstCounter::new(m.value);
-                c.encode(encoder.encode_descriptor(&m.name, &m.help, None, c.metric_type())?)?;
+        let sources: Vec<MetricSource> = self.sources.lock().clone();
+        for src in sources {
+            samples.extend(src());
+        }
+        // One descriptor per name, then one sample per label set.
+        let mut by_name: std::collections::BTreeMap<String, Vec<MetricSample>> =
+            std::collections::BTreeMap::new();
+        for m in samples {
+            by_name.entry(m.name.clone()).or_default().push(m);
+        }
+        for (name, ms) in by_name {
+            let Some(first) = ms.first() else { continue };
+            let (help, counter) = (first.help.clone(), first.counter);
+            let ty = if counter {
+                ConstCounter::new(0.0).metric_type()
             } else {
-                let g = ConstGauge::new(m.value);
-                g.encode(encoder.encode_descriptor(&m.name, &m.help, None, g.metric_type())?)?;
+                ConstGauge::new(0.0).metric_type()
+            };
+            let mut me = encoder.encode_descriptor(&name, &help, None, ty)?;
+            for m in &ms {
+                let fe = me.encode_family(&m.labels)?;
+                if counter {
+                    ConstCounter::new(m.value).encode(fe)?;
+                } else {
+                    ConstGauge::new(m.value).encode(fe)?;
+                }
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod params;
 pub mod paths;
 pub mod query;
+pub mod rules;
 pub mod state;
 
 use std::future::Future;
@@ -25,7 +26,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 
 pub use error::{ApiError, ErrorType};
-pub use state::{AppState, Backend, HeadStats, ServerInfo, StorageMetric};
+pub use state::{AppState, Backend, HeadStats, MetricSample, ServerInfo};
 
 /// Builds the router with every route, request metrics, gzip responses
 /// when the client asks, and the import body limit.
@@ -55,6 +56,8 @@ pub fn router(state: AppState) -> Router {
         .route(paths::LABELS, get(query::labels).post(query::labels))
         .route(paths::LABEL_VALUES, get(query::label_values))
         .route(paths::STATUS_TSDB, get(query::status_tsdb))
+        .route(paths::RULES, get(rules::rules))
+        .route(paths::ALERTS, get(rules::alerts))
         .route(
             paths::FORMAT_QUERY,
             get(query::format_query).post(query::format_query),

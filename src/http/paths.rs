@@ -38,6 +38,11 @@ pub const FORMAT_QUERY: &str = "/api/v1/format_query";
 /// Exemplar queries (always empty: no exemplars are stored).
 pub const QUERY_EXEMPLARS: &str = "/api/v1/query_exemplars";
 
+/// Rule groups and their state.
+pub const RULES: &str = "/api/v1/rules";
+/// Pending and firing alerts.
+pub const ALERTS: &str = "/api/v1/alerts";
+
 /// The label-values path for `name` (for clients).
 pub fn label_values(name: &str) -> String {
     LABEL_VALUES.replace("{name}", name)

@@ -26,11 +26,15 @@ pub struct HeadStats {
     pub max_time: Option<i64>,
 }
 
-/// One storage metric exported on `/metrics` (`watchpost_tsdb_*`).
+/// One sample exported on `/metrics` by a component read at scrape time
+/// (storage's `watchpost_tsdb_*`, rule groups, alert delivery).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StorageMetric {
-    /// Full metric name.
+pub struct MetricSample {
+    /// Full metric name (counters without the `_total` suffix, which the
+    /// encoder adds).
     pub name: String,
+    /// Label pairs; samples of one name must all use the same label names.
+    pub labels: Vec<(String, String)>,
     /// Help text.
     pub help: String,
     /// Counter (monotonic) or gauge.
@@ -51,7 +55,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Head statistics.
     fn head_stats(&self) -> HeadStats;
     /// Storage metrics for `/metrics`, read at scrape time.
-    fn metrics(&self) -> Vec<StorageMetric>;
+    fn metrics(&self) -> Vec<MetricSample>;
 }
 
 /// Metadata for one metric family, from `# TYPE`/`# HELP` lines of imports.
@@ -96,6 +100,7 @@ pub struct AppState {
     pub query: Arc<super::query::QueryConfig>,
     /// The StatsD door, when enabled (set once it has started).
     statsd: Arc<OnceLock<StatsdHandle>>,
+    rules: Arc<OnceLock<Arc<crate::rules::RuleManager>>>,
 }
 
 impl AppState {
@@ -119,6 +124,7 @@ impl AppState {
             info: Arc::new(info),
             query: Arc::new(query),
             statsd: Arc::new(OnceLock::new()),
+            rules: Arc::new(OnceLock::new()),
         }
     }
 
@@ -131,6 +137,17 @@ impl AppState {
     /// The StatsD door, if enabled and started.
     pub fn statsd(&self) -> Option<&StatsdHandle> {
         self.statsd.get()
+    }
+
+    /// Makes the running rule manager visible to `/api/v1/rules` and
+    /// `/api/v1/alerts` (which list nothing before). A second call is ignored.
+    pub fn set_rules(&self, m: Arc<crate::rules::RuleManager>) {
+        let _ = self.rules.set(m);
+    }
+
+    /// The rule manager, once started.
+    pub fn rules(&self) -> Option<&Arc<crate::rules::RuleManager>> {
+        self.rules.get()
     }
 
     /// Makes storage available (call once the WAL is replayed). A second

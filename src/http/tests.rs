@@ -160,9 +160,10 @@ impl Backend for MemStore {
             ..HeadStats::default()
         }
     }
-    fn metrics(&self) -> Vec<StorageMetric> {
-        vec![StorageMetric {
+    fn metrics(&self) -> Vec<MetricSample> {
+        vec![MetricSample {
             name: "watchpost_tsdb_test_gauge".into(),
+            labels: Vec::new(),
             help: "test".into(),
             counter: false,
             value: 7.0,

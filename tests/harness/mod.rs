@@ -151,6 +151,16 @@ impl Server {
     }
 }
 
+/// A failing test must not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Runs `watchpost tsdb dump` on `data` and returns stdout (panics on failure).
 pub fn dump(data: &Path, extra: &[&str]) -> String {
     let out = Command::new(bin())
