@@ -5,7 +5,14 @@
 //!
 //! Run: `cargo bench --bench statsd_load` (env `STATSD_LOAD_LINES`, default
 //! 3,000,000 lines, bounds the loop; `STATSD_LOAD_RATE` paces the sender to
-//! that many lines/s, default unpaced).
+//! that many lines/s, default unpaced; `STATSD_LOAD_WORKERS` sets the
+//! aggregation shards, default `StatsdConfig::default().workers`).
+//!
+//! With `STATSD_LOAD_TARGET=host:port` no server is started: the same
+//! datagrams go to that address (another process: the `watchpost` binary,
+//! etsy's statsd) and only the send side is reported, as
+//! `sent_lines=N sent_packets=N send_secs=S` on the last line, for
+//! `benches/statsd_compare.sh`, which reads the receivers' own counters.
 
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -69,27 +76,16 @@ fn datagrams() -> (Vec<Vec<u8>>, u64) {
     (out, lines)
 }
 
-fn main() {
-    let total: u64 = std::env::var("STATSD_LOAD_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000_000);
-    let cfg = StatsdConfig {
-        udp_addrs: vec!["127.0.0.1:0".parse().expect("addr")],
-        udp_threads: 2,
-        write_self_metrics: false,
-        ..Default::default()
-    };
-    let server = StatsdServer::start(cfg, Arc::new(Discard), Arc::new(SystemClock)).expect("start");
-    let addr = server.local_addrs().udp[0];
-    let m = server.metrics();
-    let (packets, lines_per_round) = datagrams();
-    let per_packet = lines_per_round as f64 / packets.len() as f64;
-    let client = UdpSocket::bind("127.0.0.1:0").expect("client");
-    let rate: Option<f64> = std::env::var("STATSD_LOAD_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok());
-
+/// Sends `total` lines of the fixed datagram set to `addr`, paced to
+/// `rate` lines/s if given. Returns (lines, datagrams, seconds).
+fn send(addr: std::net::SocketAddr, total: u64, rate: Option<f64>) -> (u64, u64, f64) {
+    let (packets, _) = datagrams();
+    let client = UdpSocket::bind(if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    })
+    .expect("client");
     let start = Instant::now();
     let mut sent_lines = 0u64;
     let mut sent_packets = 0u64;
@@ -111,7 +107,47 @@ fn main() {
             }
         }
     }
-    let send_secs = start.elapsed().as_secs_f64();
+    (sent_lines, sent_packets, start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let total: u64 = std::env::var("STATSD_LOAD_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000_000);
+    let rate: Option<f64> = std::env::var("STATSD_LOAD_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if let Ok(target) = std::env::var("STATSD_LOAD_TARGET") {
+        let addr = target
+            .parse()
+            .expect("STATSD_LOAD_TARGET must be host:port");
+        let (lines, packets, secs) = send(addr, total, rate);
+        println!(
+            "statsd_load -> {addr}: {:.0} lines/s sent",
+            lines as f64 / secs
+        );
+        println!("sent_lines={lines} sent_packets={packets} send_secs={secs:.3}");
+        return;
+    }
+    let cfg = StatsdConfig {
+        udp_addrs: vec!["127.0.0.1:0".parse().expect("addr")],
+        udp_threads: 2,
+        workers: std::env::var("STATSD_LOAD_WORKERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(StatsdConfig::default().workers),
+        write_self_metrics: false,
+        ..Default::default()
+    };
+    let cfg_workers = cfg.workers;
+    let server = StatsdServer::start(cfg, Arc::new(Discard), Arc::new(SystemClock)).expect("start");
+    let addr = server.local_addrs().udp[0];
+    let m = server.metrics();
+    let (packets, lines_per_round) = datagrams();
+    let per_packet = lines_per_round as f64 / packets.len() as f64;
+    let start = Instant::now();
+    let (sent_lines, sent_packets, send_secs) = send(addr, total, rate);
     // Wait until the counter stops moving (bounded: 10 s).
     let mut last = 0;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -128,7 +164,8 @@ fn main() {
     let report = server.flush_now();
     let kernel = m.kernel_drops.load(Ordering::Relaxed);
     println!(
-        "statsd_load: {sent_packets} datagrams, {sent_lines} lines ({per_packet:.0} lines/datagram)"
+        "statsd_load: {sent_packets} datagrams, {sent_lines} lines ({per_packet:.0} lines/datagram), {} aggregation workers",
+        cfg_workers
     );
     println!(
         "  send rate        {:>12.0} lines/s",

@@ -550,6 +550,10 @@ async fn serve_async(
             let server = StatsdServer::start(sc, db.clone(), clock.clone())
                 .context("cannot start the StatsD listener")?;
             tracing::info!(addresses = ?server.local_addrs(), "StatsD listening");
+            state.set_statsd(server.handle());
+            if let Some(path) = s.mapping_file.clone() {
+                tokio::spawn(reload_mapping_on_sighup(path, server.handle()));
+            }
             Some(server)
         }
     };
@@ -610,6 +614,33 @@ async fn serve_async(
         .context("cannot flush and close storage")?;
     tracing::info!("storage flushed and closed; bye");
     Ok(())
+}
+
+/// Re-reads the StatsD mapping file on every SIGHUP. A file that does not
+/// load or validate is logged and the rules in force are kept.
+async fn reload_mapping_on_sighup(path: PathBuf, statsd: watchpost::ingest::statsd::StatsdHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGHUP handler; mapping reload disabled");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let p = path.clone();
+        match tokio::task::spawn_blocking(move || MappingConfig::load(&p)).await {
+            Ok(Ok(m)) => {
+                let rules = m.len();
+                statsd.reload_mapping(Some(Arc::new(m)));
+                tracing::info!(path = %path.display(), rules, "StatsD mapping reloaded");
+            }
+            Ok(Err(e)) => {
+                tracing::error!(path = %path.display(), error = %e, "StatsD mapping reload failed; keeping the previous rules");
+            }
+            Err(e) => tracing::error!(error = %e, "StatsD mapping reload task failed"),
+        }
+    }
 }
 
 /// Loads and validates the rule files; any error is fatal, as in

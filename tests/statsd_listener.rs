@@ -374,3 +374,38 @@ fn seed_mapping_scales_ms_histogram_to_seconds() {
     assert_eq!(h.1.bucket_counts[le(2.5)], 2.0);
     assert!((h.1.sum - 1.73).abs() < 1e-12);
 }
+
+/// Four aggregation shards: many families spread over them, yet a family
+/// and its suffix names (`x`, `x_total`) meet in one shard, so the type
+/// conflict is still seen; per-series gauge order is kept; the forced flush
+/// writes every shard's series at one timestamp.
+#[test]
+fn sharded_workers_keep_families_together() {
+    let (s, store, clock) = start(StatsdConfig {
+        workers: 4,
+        ..cfg()
+    });
+    let addr = s.local_addrs().udp[0];
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut body = String::new();
+    for i in 0..40 {
+        body.push_str(&format!("fam.{i}:{i}|c\n"));
+    }
+    // Relative gauge updates: only arrival order gives 10 - 3 + 5 = 12.
+    body.push_str("g.ordered:10|g\ng.ordered:-3|g\ng.ordered:+5|g\n");
+    body.push_str("x:2|c\nx_total:1|g\nx.total:1|g\n");
+    c.send_to(body.as_bytes(), addr).unwrap();
+    wait_lines(&s, 46);
+    flush_at(&s, &clock, T);
+    let got = floats_at(&store, T);
+    for i in 0..40 {
+        let id = format!("fam_{i}_total");
+        let v = got.iter().find(|(k, _)| *k == id).map(|(_, v)| *v);
+        assert_eq!(v, Some(f64::from(i)), "{id}");
+    }
+    assert!(got.contains(&("g_ordered".into(), 12.0)), "{got:?}");
+    assert!(got.contains(&("x_total".into(), 2.0)), "{got:?}");
+    assert_eq!(s.metrics().type_conflicts("x_total"), 2);
+    assert_eq!(got.len(), 42, "{got:?}");
+    s.shutdown().unwrap();
+}

@@ -9,7 +9,7 @@
 //! | `execution`   | 422    | query failed while running, limits exceeded     |
 //! | `canceled`    | 499    | the client went away                            |
 //! | `timeout`     | 503    | query ran past its timeout                      |
-//! | `unavailable` | 503    | not ready yet (WAL replay), shutting down, admin APIs disabled |
+//! | `unavailable` | 503    | not ready yet (WAL replay), shutting down, admin APIs disabled, StatsD off |
 //! | `not_found`   | 404    | unknown route                                   |
 //! | `bad_data`    | 415    | push body in an unsupported content type/encoding |
 //! | `unavailable` | 429    | too many concurrent pushes (with `Retry-After`) |
@@ -22,6 +22,7 @@ use super::json;
 use crate::ingest::otlp::OtlpError;
 use crate::ingest::pushgateway::PushError;
 use crate::ingest::remote_write::RemoteWriteError;
+use crate::ingest::statsd::StatsdFlushError;
 use crate::ingest::text::ImportError;
 use crate::storage::StorageError;
 
@@ -219,6 +220,20 @@ impl From<PushError> for ApiError {
             PushError::BadPath { .. } | PushError::BadBody { .. } | PushError::Inconsistent(_) => {
                 ApiError::bad_data(format!("push refused, nothing changed: {e}"))
             }
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StatsdFlushError> for ApiError {
+    fn from(e: StatsdFlushError) -> Self {
+        match e {
+            StatsdFlushError::Storage(s) => s.into(),
+            StatsdFlushError::WorkerTimeout(_) => ApiError::new(ErrorType::Timeout, e.to_string()),
+            StatsdFlushError::Stopped => ApiError::new(ErrorType::Unavailable, e.to_string()),
+            // Flush times must increase; the handler already retried.
+            StatsdFlushError::Window(_) => ApiError::new(ErrorType::Execution, e.to_string()),
+            #[allow(unreachable_patterns)]
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -47,7 +47,10 @@ pub async fn ready(State(s): State<AppState>) -> (StatusCode, &'static str) {
 
 /// `GET /metrics`.
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let body = s.metrics.render();
+    let mut body = s.metrics.render();
+    if let Some(h) = s.statsd() {
+        h.metrics().write_text(&mut body);
+    }
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -119,6 +122,49 @@ pub async fn snapshot(
     json::write_str(&mut data, &name);
     data.push('}');
     Ok(json_ok(&data, &[], &[]))
+}
+
+/// `POST /api/v1/admin/statsd/flush`: applies every StatsD line already
+/// received and writes the current window now (deterministic tests, manual
+/// checks). 204 once the flush is committed to storage.
+pub async fn statsd_flush(State(s): State<AppState>) -> Result<StatusCode, ApiError> {
+    if !s.admin_api {
+        return Err(ApiError::new(
+            ErrorType::Unavailable,
+            "Admin APIs disabled (start with --web.enable-admin-api)",
+        ));
+    }
+    let Some(h) = s.statsd().cloned() else {
+        return Err(ApiError::new(
+            ErrorType::Unavailable,
+            "StatsD is not enabled (start with --statsd.listen-udp, --statsd.listen-tcp or --statsd.listen-unixgram)",
+        ));
+    };
+    tokio::task::spawn_blocking(move || flush_retrying(&h)).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Flush timestamps must increase. The background flusher stamps the
+/// aligned boundary, which can be a few ms ahead of the clock, and two
+/// forced flushes can fall in the same ms: wait out such a short gap
+/// instead of failing the request.
+fn flush_retrying(
+    h: &crate::ingest::statsd::StatsdHandle,
+) -> Result<(), crate::ingest::statsd::StatsdFlushError> {
+    use crate::ingest::statsd::{FlushError, StatsdFlushError};
+    let mut tries = 0;
+    loop {
+        match h.flush_now() {
+            Err(StatsdFlushError::Window(FlushError::NotAfterPrevious { t, previous }))
+                if tries < 3 && previous - t < 1000 =>
+            {
+                tries += 1;
+                let gap = u64::try_from(previous - t + 1).unwrap_or(1);
+                std::thread::sleep(std::time::Duration::from_millis(gap));
+            }
+            r => return r.map(|_| ()),
+        }
+    }
 }
 
 /// Go's `strconv.ParseBool`.

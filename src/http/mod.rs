@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             paths::ADMIN_SNAPSHOT,
             post(handlers::snapshot).put(handlers::snapshot),
         )
+        .route(paths::ADMIN_STATSD_FLUSH, post(handlers::statsd_flush))
         .route(paths::BUILDINFO, get(handlers::buildinfo))
         .route(paths::RUNTIMEINFO, get(handlers::runtimeinfo))
         .route(paths::METADATA, get(push::metadata))

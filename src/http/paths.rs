@@ -11,6 +11,9 @@ pub const METRICS: &str = "/metrics";
 pub const IMPORT_PROMETHEUS: &str = "/api/v1/import/prometheus";
 /// Snapshot for backups (admin API).
 pub const ADMIN_SNAPSHOT: &str = "/api/v1/admin/tsdb/snapshot";
+/// Forced StatsD flush (admin API): applies queued lines and writes the
+/// current window now.
+pub const ADMIN_STATSD_FLUSH: &str = "/api/v1/admin/statsd/flush";
 /// Instant query.
 pub const QUERY: &str = "/api/v1/query";
 /// Range query.

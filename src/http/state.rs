@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use super::error::ApiError;
 use super::metrics::ServerMetrics;
+use crate::ingest::statsd::StatsdHandle;
 use crate::ingest::text::{Entry, MetricType};
 use crate::model::Clock;
 use crate::storage::{Appendable, Querier, StorageError};
@@ -97,6 +98,8 @@ pub struct AppState {
     pub info: Arc<ServerInfo>,
     /// The query side (engine and limits).
     pub query: Arc<super::query::QueryConfig>,
+    /// The StatsD door, when enabled (set once it has started).
+    statsd: Arc<OnceLock<StatsdHandle>>,
     rules: Arc<OnceLock<Arc<crate::rules::RuleManager>>>,
     reloader: Arc<OnceLock<Arc<crate::rules::reload::Reloader>>>,
     /// The push doors (remote write, Pushgateway, OTLP).
@@ -123,10 +126,22 @@ impl AppState {
             metadata: Arc::new(RwLock::new(BTreeMap::new())),
             info: Arc::new(info),
             query: Arc::new(query),
+            statsd: Arc::new(OnceLock::new()),
             rules: Arc::new(OnceLock::new()),
             reloader: Arc::new(OnceLock::new()),
             push: Arc::new(super::push::PushState::default()),
         }
+    }
+
+    /// Makes the StatsD door reachable (forced flush, self-metrics on
+    /// `/metrics`). A second call is ignored.
+    pub fn set_statsd(&self, h: StatsdHandle) {
+        let _ = self.statsd.set(h);
+    }
+
+    /// The StatsD door, if enabled and started.
+    pub fn statsd(&self) -> Option<&StatsdHandle> {
+        self.statsd.get()
     }
 
     /// Makes the running rule manager visible to `/api/v1/rules` and

@@ -6,14 +6,17 @@
 //!   socket, so one client's datagrams stay in order);
 //! - one TCP accept thread plus one thread per connection (newline framing);
 //! - one unix datagram receive thread;
-//! - one aggregation worker that parses and applies packets;
+//! - `workers` aggregation workers, each owning one shard of the series
+//!   (receive threads split packets by family, see [`super::shard`]) and
+//!   parsing and applying its lines;
 //! - one flusher that wakes on wall-clock multiples of the interval.
 //!
-//! Receivers never block: they `try_send` packets into one bounded queue and
-//! count `statsd_queue_drops_total` when it is full. The worker takes the
-//! aggregator lock per small batch of packets; the flusher takes it only to
-//! snapshot, then writes to storage with the lock released, so neither
-//! ingest load nor a slow store delays the other.
+//! Receivers never block: they `try_send` packets into one bounded queue per
+//! shard and count `statsd_queue_drops_total` when it is full. A worker takes
+//! its shard's aggregator lock per small batch of packets; the flusher takes
+//! each shard's lock only to snapshot (all shards at the same aligned
+//! time), then writes to storage with the locks released, so neither ingest
+//! load nor a slow store delays the other.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -25,13 +28,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::aggregate::{Aggregator, AggregatorConfig, FlushError};
 use super::mapping::MappingConfig;
 use super::metrics::{SelfValue, StatsdMetrics, Transport};
+use super::shard::{Msg, Router};
 use crate::model::{Clock, Labels, METRIC_NAME};
 use crate::storage::{Appendable, StorageError};
 
@@ -61,8 +65,14 @@ pub struct StatsdConfig {
     pub max_tcp_line_bytes: usize,
     /// Open TCP connections accepted at once.
     pub max_tcp_connections: usize,
-    /// Packets buffered between receivers and the aggregation worker.
+    /// Packets buffered between receivers and each aggregation worker.
     pub queue_capacity: usize,
+    /// Aggregation workers (series shards), default 1. More spreads
+    /// parsing and aggregation over cores (see `shard` for what sharding
+    /// guarantees); on the loaded 2-core build machine 2 workers were
+    /// slower than 1 (BENCHMARKS.md), so sharding is opt-in until measured
+    /// on a quiet host.
+    pub workers: usize,
     /// Flush on wall-clock multiples of `aggregator.flush_interval`. Tests
     /// turn this off and call [`StatsdServer::flush_now`].
     pub background_flush: bool,
@@ -86,6 +96,7 @@ impl Default for StatsdConfig {
             max_tcp_line_bytes: 64 << 10,
             max_tcp_connections: 1024,
             queue_capacity: 8192,
+            workers: 1,
             background_flush: true,
             write_self_metrics: true,
             aggregator: AggregatorConfig::default(),
@@ -159,6 +170,9 @@ pub enum StatsdFlushError {
     /// The aggregation worker did not drain the queue in time.
     #[error("statsd aggregation worker did not drain its queue within {0:?}")]
     WorkerTimeout(Duration),
+    /// The server has shut down (its final flush already ran).
+    #[error("the statsd server has shut down")]
+    Stopped,
 }
 
 /// What one flush wrote.
@@ -184,13 +198,65 @@ pub struct LocalAddrs {
     pub unix: Option<PathBuf>,
 }
 
-enum Msg {
-    Packet(Vec<u8>),
-    Barrier(Sender<()>),
+type SharedTx = Arc<Mutex<Option<Vec<Sender<Msg>>>>>;
+
+/// A cheap, cloneable control handle on a running [`StatsdServer`] for
+/// other threads (the admin HTTP endpoint, SIGHUP mapping reloads). It does
+/// not keep the server alive: after shutdown its flushes fail with
+/// [`StatsdFlushError::Stopped`].
+#[derive(Clone)]
+pub struct StatsdHandle {
+    core: Arc<Core>,
+    tx: SharedTx,
+}
+
+impl std::fmt::Debug for StatsdHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsdHandle").finish_non_exhaustive()
+    }
+}
+
+impl StatsdHandle {
+    /// Same as [`StatsdServer::flush_now`].
+    pub fn flush_now(&self) -> Result<FlushReport, StatsdFlushError> {
+        // Clone the sender out of the lock: the drain may wait up to its
+        // limit and must not block shutdown from taking the queue away.
+        let txs = self.tx.lock().clone().ok_or(StatsdFlushError::Stopped)?;
+        drain(&txs)?;
+        drop(txs);
+        self.core.flush_at(self.core.clock.now_ms())
+    }
+
+    /// Same as [`StatsdServer::reload_mapping`].
+    pub fn reload_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
+        self.core.set_mapping(mapping);
+    }
+
+    /// The self-metrics (live).
+    pub fn metrics(&self) -> Arc<StatsdMetrics> {
+        self.core.metrics.clone()
+    }
+}
+
+/// Waits until every worker has applied every packet queued before the
+/// call (a barrier message travels each shard's FIFO queue).
+fn drain(txs: &[Sender<Msg>]) -> Result<(), StatsdFlushError> {
+    let limit = Duration::from_secs(10);
+    let (btx, brx) = bounded(txs.len());
+    for tx in txs {
+        tx.send_timeout(Msg::Barrier(btx.clone()), limit)
+            .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    }
+    for _ in txs {
+        brx.recv_timeout(limit)
+            .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
+    }
+    Ok(())
 }
 
 struct Core {
-    agg: Mutex<Aggregator>,
+    /// One aggregator per shard.
+    aggs: Vec<Mutex<Aggregator>>,
     appendable: Arc<dyn Appendable>,
     clock: Arc<dyn Clock>,
     metrics: Arc<StatsdMetrics>,
@@ -200,10 +266,20 @@ struct Core {
 }
 
 impl Core {
+    fn set_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
+        for agg in &self.aggs {
+            agg.lock().set_mapping(mapping.clone());
+        }
+    }
+
     fn flush_at(&self, t: i64) -> Result<FlushReport, StatsdFlushError> {
         let _serial = self.flush_lock.lock();
         let start = Instant::now();
-        let samples = self.agg.lock().flush(t)?;
+        let mut samples = Vec::new();
+        for agg in &self.aggs {
+            // Shards share every flush time, so they succeed or refuse together.
+            samples.extend(agg.lock().flush(t)?);
+        }
         let mut app = self.appendable.appender();
         let mut errors = 0usize;
         for s in &samples {
@@ -214,11 +290,13 @@ impl Core {
                 errors += 1;
             }
         }
+        // Read even when self-metrics are not written: `/metrics` and the
+        // load bench report it.
+        if !self.udp_inodes.is_empty() {
+            let drops = kernel_drops(&self.udp_inodes);
+            self.metrics.kernel_drops.store(drops, Ordering::Relaxed);
+        }
         if self.write_self_metrics {
-            if !self.udp_inodes.is_empty() {
-                let drops = kernel_drops(&self.udp_inodes);
-                self.metrics.kernel_drops.store(drops, Ordering::Relaxed);
-            }
             for s in self.metrics.snapshot() {
                 let mut pairs: Vec<(&str, String)> = vec![(METRIC_NAME, s.name.to_string())];
                 pairs.extend(s.labels.iter().map(|(k, v)| (*k, v.clone())));
@@ -248,12 +326,14 @@ impl Core {
 /// A running StatsD door. Dropping it shuts it down (with a final flush).
 pub struct StatsdServer {
     core: Arc<Core>,
-    tx: Option<Sender<Msg>>,
+    /// The worker's queue; `None` once shut down. Shared with every
+    /// [`StatsdHandle`] so that taking it out ends the worker.
+    tx: SharedTx,
     stop: Arc<AtomicBool>,
     ctl: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
     conn_threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    worker: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
     flusher: Option<JoinHandle<()>>,
     addrs: LocalAddrs,
 }
@@ -289,14 +369,16 @@ impl StatsdServer {
                 "flush interval must be at least 1 ms".into(),
             ));
         }
-        if config.queue_capacity == 0 || config.max_datagram_bytes == 0 {
+        if config.queue_capacity == 0 || config.max_datagram_bytes == 0 || config.workers == 0 {
             return Err(StatsdError::Config(
-                "queue_capacity and max_datagram_bytes must be positive".into(),
+                "queue_capacity, max_datagram_bytes and workers must be positive".into(),
             ));
         }
         let metrics = StatsdMetrics::new();
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = bounded::<Msg>(config.queue_capacity);
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..config.workers)
+            .map(|_| bounded::<Msg>(config.queue_capacity))
+            .unzip();
 
         // Bind everything first, so a bind error starts no thread.
         let mut addrs = LocalAddrs::default();
@@ -347,11 +429,15 @@ impl StatsdServer {
         let udp_inodes = udp_sockets.iter().filter_map(socket_inode).collect();
 
         let core = Arc::new(Core {
-            agg: Mutex::new(Aggregator::new(
-                config.aggregator.clone(),
-                config.mapping.clone(),
-                metrics.clone(),
-            )),
+            aggs: (0..config.workers)
+                .map(|_| {
+                    Mutex::new(Aggregator::new(
+                        config.aggregator.clone(),
+                        config.mapping.clone(),
+                        metrics.clone(),
+                    ))
+                })
+                .collect(),
             appendable,
             clock,
             metrics: metrics.clone(),
@@ -362,44 +448,57 @@ impl StatsdServer {
 
         let mut server = StatsdServer {
             core: core.clone(),
-            tx: Some(tx.clone()),
+            tx: Arc::new(Mutex::new(Some(txs.clone()))),
             stop: stop.clone(),
             ctl: None,
             threads: Vec::new(),
             conn_threads: Arc::new(Mutex::new(Vec::new())),
-            worker: None,
+            workers: Vec::new(),
             flusher: None,
             addrs,
         };
 
-        let wcore = core.clone();
-        server.worker = Some(spawn("statsd-worker", move || worker_loop(&wcore, &rx))?);
+        for (i, rx) in rxs.into_iter().enumerate() {
+            let wcore = core.clone();
+            server
+                .workers
+                .push(spawn(&format!("statsd-worker-{i}"), move || {
+                    worker_loop(&wcore, i, &rx)
+                })?);
+        }
 
         for (i, sock) in udp_sockets.into_iter().enumerate() {
-            let (tx, m, stop) = (tx.clone(), metrics.clone(), stop.clone());
+            let (mut r, m, stop) = (Router::new(txs.clone()), metrics.clone(), stop.clone());
             let max = config.max_datagram_bytes;
             server
                 .threads
                 .push(spawn(&format!("statsd-udp-{i}"), move || {
-                    datagram_loop(|b| sock.recv(b), Transport::Udp, max, &tx, &m, &stop)
+                    datagram_loop(|b| sock.recv(b), Transport::Udp, max, &mut r, &m, &stop)
                 })?);
         }
         for (i, l) in tcp_listeners.into_iter().enumerate() {
-            let (tx, m, stop) = (tx.clone(), metrics.clone(), stop.clone());
+            let (txs, m, stop) = (txs.clone(), metrics.clone(), stop.clone());
             let conns = server.conn_threads.clone();
             let max_line = config.max_tcp_line_bytes;
             let max_conns = config.max_tcp_connections;
             server
                 .threads
                 .push(spawn(&format!("statsd-tcp-{i}"), move || {
-                    tcp_accept_loop(&l, &tx, &m, &stop, &conns, max_line, max_conns)
+                    tcp_accept_loop(&l, &txs, &m, &stop, &conns, max_line, max_conns)
                 })?);
         }
         if let Some(sock) = unix {
-            let (tx, m, stop) = (tx.clone(), metrics.clone(), stop.clone());
+            let (mut r, m, stop) = (Router::new(txs.clone()), metrics.clone(), stop.clone());
             let max = config.max_datagram_bytes;
             server.threads.push(spawn("statsd-unixgram", move || {
-                datagram_loop(|b| sock.recv(b), Transport::Unixgram, max, &tx, &m, &stop)
+                datagram_loop(
+                    |b| sock.recv(b),
+                    Transport::Unixgram,
+                    max,
+                    &mut r,
+                    &m,
+                    &stop,
+                )
             })?);
         }
         if config.background_flush {
@@ -428,28 +527,22 @@ impl StatsdServer {
 
     /// Replaces the mapping rules (validate with `MappingConfig` first).
     pub fn reload_mapping(&self, mapping: Option<Arc<MappingConfig>>) {
-        self.core.agg.lock().set_mapping(mapping);
+        self.core.set_mapping(mapping);
+    }
+
+    /// A control handle for other threads (see [`StatsdHandle`]).
+    pub fn handle(&self) -> StatsdHandle {
+        StatsdHandle {
+            core: self.core.clone(),
+            tx: self.tx.clone(),
+        }
     }
 
     /// Applies every packet already queued, then flushes at the clock's
     /// current time. Test hook and admin action; safe alongside the
     /// background flusher (flushes are serialised, timestamps increase).
     pub fn flush_now(&self) -> Result<FlushReport, StatsdFlushError> {
-        self.drain()?;
-        self.core.flush_at(self.core.clock.now_ms())
-    }
-
-    /// Waits until the worker has applied every packet queued before the call.
-    fn drain(&self) -> Result<(), StatsdFlushError> {
-        let limit = Duration::from_secs(10);
-        if let Some(tx) = &self.tx {
-            let (btx, brx) = bounded(1);
-            tx.send_timeout(Msg::Barrier(btx), limit)
-                .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
-            brx.recv_timeout(limit)
-                .map_err(|_| StatsdFlushError::WorkerTimeout(limit))?;
-        }
-        Ok(())
+        self.handle().flush_now()
     }
 
     /// Stops receiving, applies what was queued, writes a final flush and
@@ -459,7 +552,7 @@ impl StatsdServer {
     }
 
     fn stop_all(&mut self) -> Result<Option<FlushReport>, StatsdFlushError> {
-        if self.tx.is_none() {
+        if self.tx.lock().is_none() {
             return Ok(None);
         }
         self.stop.store(true, Ordering::SeqCst);
@@ -473,9 +566,9 @@ impl StatsdServer {
         if let Some(f) = self.flusher.take() {
             let _ = f.join();
         }
-        // Every sender is gone once `tx` drops: the worker drains and exits.
-        drop(self.tx.take());
-        if let Some(w) = self.worker.take() {
+        // Every sender is gone once `tx` drops: the workers drain and exit.
+        drop(self.tx.lock().take());
+        for w in self.workers.drain(..) {
             let _ = w.join();
         }
         if let Some(p) = &self.addrs.unix {
@@ -498,13 +591,13 @@ impl Drop for StatsdServer {
     }
 }
 
-fn worker_loop(core: &Core, rx: &Receiver<Msg>) {
+fn worker_loop(core: &Core, shard: usize, rx: &Receiver<Msg>) {
     let mut pending_barrier: Option<Sender<()>> = None;
     while let Ok(first) = rx.recv() {
         let mut msg = Some(first);
         {
             let now = core.clock.now_ms();
-            let mut agg = core.agg.lock();
+            let mut agg = core.aggs[shard].lock();
             let mut n = 0;
             while let Some(m) = msg.take() {
                 match m {
@@ -549,7 +642,7 @@ fn datagram_loop(
     mut recv: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
     transport: Transport,
     max: usize,
-    tx: &Sender<Msg>,
+    router: &mut Router,
     metrics: &StatsdMetrics,
     stop: &AtomicBool,
 ) {
@@ -588,19 +681,15 @@ fn datagram_loop(
         if data.is_empty() {
             continue;
         }
-        match tx.try_send(Msg::Packet(data.to_vec())) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => return,
+        if !router.send(data, metrics) {
+            return;
         }
     }
 }
 
 fn tcp_accept_loop(
     l: &TcpListener,
-    tx: &Sender<Msg>,
+    txs: &[Sender<Msg>],
     metrics: &Arc<StatsdMetrics>,
     stop: &Arc<AtomicBool>,
     conns: &Mutex<Vec<JoinHandle<()>>>,
@@ -616,11 +705,12 @@ fn tcp_accept_loop(
                     continue;
                 }
                 open.fetch_add(1, Ordering::Relaxed);
-                let (tx, m, stop, open) = (tx.clone(), metrics.clone(), stop.clone(), open.clone());
+                let mut r = Router::new(txs.to_vec());
+                let (m, stop, open) = (metrics.clone(), stop.clone(), open.clone());
                 let h = std::thread::Builder::new()
                     .name("statsd-tcp-conn".into())
                     .spawn(move || {
-                        tcp_conn(stream, &tx, &m, &stop, max_line);
+                        tcp_conn(stream, &mut r, &m, &stop, max_line);
                         open.fetch_sub(1, Ordering::Relaxed);
                     });
                 match h {
@@ -645,7 +735,7 @@ fn tcp_accept_loop(
 
 fn tcp_conn(
     mut s: TcpStream,
-    tx: &Sender<Msg>,
+    router: &mut Router,
     metrics: &StatsdMetrics,
     stop: &AtomicBool,
     max_line: usize,
@@ -654,14 +744,7 @@ fn tcp_conn(
     let _ = s.set_read_timeout(Some(POLL));
     let mut chunk = vec![0u8; 64 << 10];
     let mut pending: Vec<u8> = Vec::new();
-    let send = |buf: Vec<u8>| match tx.try_send(Msg::Packet(buf)) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
-            metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(TrySendError::Disconnected(_)) => false,
-    };
+    let mut send = |buf: Vec<u8>| router.send(&buf, metrics);
     while !stop.load(Ordering::Relaxed) {
         match s.read(&mut chunk) {
             Ok(0) => {
@@ -841,6 +924,7 @@ mod tests {
     #[test]
     fn full_queue_counts_drops_without_blocking() {
         let (tx, rx) = bounded::<Msg>(2);
+        let mut router = Router::new(vec![tx]);
         let m = StatsdMetrics::new();
         let stop = AtomicBool::new(false);
         let mut sent = 0;
@@ -855,7 +939,7 @@ mod tests {
             },
             Transport::Udp,
             100,
-            &tx,
+            &mut router,
             &m,
             &stop,
         );

@@ -25,13 +25,14 @@ pub mod listener;
 pub mod mapping;
 pub mod metrics;
 pub mod parse;
+mod shard;
 
 pub use aggregate::{
     Aggregator, AggregatorConfig, DEFAULT_BUCKETS, FlushError, FlushSample, GaugeSign,
 };
 pub use listener::{
-    FlushReport, LocalAddrs, StatsdConfig, StatsdError, StatsdFlushError, StatsdServer,
-    parse_listen_addrs,
+    FlushReport, LocalAddrs, StatsdConfig, StatsdError, StatsdFlushError, StatsdHandle,
+    StatsdServer, parse_listen_addrs,
 };
 pub use mapping::{MappingConfig, MappingError};
 pub use metrics::StatsdMetrics;
