@@ -139,6 +139,9 @@ fn uses_experimental(q: &str) -> bool {
             return true;
         }
     }
+    if uses_duration_expression(q) {
+        return true;
+    }
     [
         "anchored",
         "smoothed",
@@ -152,6 +155,77 @@ fn uses_experimental(q: &str) -> bool {
     ]
     .iter()
     .any(|k| lower.contains(k))
+}
+
+/// Duration expressions (experimental): arithmetic or parentheses inside a
+/// `[...]` range/subquery, or an `offset` followed by a parenthesised
+/// expression or a call. Constant ones are folded by the parser, so they
+/// can only be recognised in the text. String literals are skipped.
+fn uses_duration_expression(q: &str) -> bool {
+    let b = q.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' | b'`' => {
+                let quote = b[i];
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    if b[i] == b'\\' && quote != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'{' => {
+                // Label matchers may contain brackets inside strings only;
+                // skip to the closing brace, honouring strings.
+                i += 1;
+                while i < b.len() && b[i] != b'}' {
+                    if matches!(b[i], b'"' | b'\'' | b'`') {
+                        let quote = b[i];
+                        i += 1;
+                        while i < b.len() && b[i] != quote {
+                            if b[i] == b'\\' && quote != b'`' {
+                                i += 1;
+                            }
+                            i += 1;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'[' => {
+                let end = q[i..].find(']').map_or(b.len(), |e| i + e);
+                if q[i + 1..end].bytes().any(|c| b"+-*/%^()".contains(&c)) {
+                    return true;
+                }
+                i = end;
+            }
+            _ => {
+                let lower = q[i..].to_ascii_lowercase();
+                if lower.starts_with("offset")
+                    && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+                {
+                    let rest = lower["offset".len()..].trim_start();
+                    let rest = rest.strip_prefix(['-', '+']).unwrap_or(rest).trim_start();
+                    let ident: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    let after = rest[ident.len()..].trim_start();
+                    if rest.starts_with('(')
+                        || (!ident.is_empty()
+                            && !ident.starts_with(|c: char| c.is_ascii_digit())
+                            && after.starts_with('('))
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 fn selectors(e: &Expr, out: &mut Vec<Vec<Matcher>>) {
@@ -562,6 +636,14 @@ fn run_file(name: &str, text: &str) -> Vec<CaseResult> {
                             }
                         }
                     }
+                };
+                // Name the cause when the data needed start timestamps,
+                // which the runner does not load (no storage support).
+                let outcome = match outcome {
+                    Err(e) if r.start_timestamps => Err(format!(
+                        "needs start timestamps (@st lines, not loaded): {e}"
+                    )),
+                    o => o,
                 };
                 out.push(CaseResult {
                     file: name.to_string(),

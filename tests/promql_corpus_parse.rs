@@ -5,7 +5,7 @@
 //! `WATCHPOST_REQUIRE_ALL=1`.
 
 use std::path::PathBuf;
-use watchpost::promql::{ParseErrorKind, parse};
+use watchpost::promql::{ParseErrorKind, parse, parse_series_desc};
 
 fn corpus_dir() -> Option<PathBuf> {
     let candidates = [
@@ -86,7 +86,12 @@ fn upstream_eval_queries_parse() {
                         )),
                     }
                 }
-                Err(e) if e.kind == ParseErrorKind::ExperimentalUnsupported => experimental += 1,
+                Err(e) if e.kind == ParseErrorKind::ExperimentalUnsupported => {
+                    experimental += 1;
+                    if std::env::var("SHOW_EXPERIMENTAL").is_ok() {
+                        eprintln!("EXPERIMENTAL {q:?}: {e}");
+                    }
+                }
                 Err(_) if expects_fail => expected_fail += 1,
                 Err(e) => failures.push(format!("{}:{}: {q:?}: {e}", f.display(), i + 1)),
             }
@@ -102,4 +107,67 @@ fn upstream_eval_queries_parse() {
         failures.join("\n")
     );
     assert!(ok > 1500, "only {ok} queries parsed");
+}
+
+/// Every series line of the corpus (`load` blocks and expected `eval`
+/// results) parses with `parse_series_desc`, except native-histogram lines,
+/// which must fail with the dedicated error kind.
+#[test]
+fn upstream_series_lines_parse() {
+    let Some(dir) = corpus_dir() else {
+        if std::env::var("WATCHPOST_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("PromQL conformance corpus not found (WATCHPOST_REQUIRE_ALL=1)");
+        }
+        eprintln!("SKIPPED: PromQL conformance corpus not found; set WATCHPOST_PROMQL_TESTDATA");
+        return;
+    };
+    let (mut ok, mut histograms) = (0, 0);
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "test") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut in_block = false;
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if !line.starts_with([' ', '\t']) {
+                // Series follow `load ...` and (as expected results) `eval ...`.
+                in_block = trimmed.starts_with("load") || trimmed.starts_with("eval");
+                continue;
+            }
+            if !in_block
+                || trimmed.is_empty()
+                || trimmed.starts_with('#')
+                || trimmed.starts_with("expect")
+                || trimmed.starts_with("@st")
+                // Start-timestamp lines (`series@st ...`) are a separate
+                // experimental notation handled by the conformance runner.
+                || trimmed.contains("@st ")
+                || trimmed.starts_with('"')
+                || !(trimmed.contains('{')
+                    || trimmed.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))
+            {
+                continue;
+            }
+            // Scalar results (a bare number) are not series lines.
+            if trimmed.parse::<f64>().is_ok() {
+                continue;
+            }
+            match parse_series_desc(trimmed) {
+                Ok(_) => ok += 1,
+                Err(e) if e.is_native_histogram_unsupported() => histograms += 1,
+                Err(e) => failures.push(format!("{}:{}: {trimmed:?}: {e}", path.display(), i + 1)),
+            }
+        }
+    }
+    eprintln!("series lines: {ok} parsed, {histograms} native-histogram lines");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(ok > 1000, "only {ok} series lines parsed");
 }

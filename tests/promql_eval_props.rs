@@ -48,6 +48,12 @@ const QUERIES: &[&str] = &[
     "last_over_time(a[2m]) - first_over_time(a[2m])",
     "clamp(a, 1, 3)",
     "round(a / 3, 0.5)",
+    "increase(a[3m] anchored)",
+    "rate(a[2m] smoothed)",
+    "a smoothed",
+    "a + fill(0) b",
+    "a > on(i) group_left fill_right(1) b",
+    "info(a, {__name__=\"b\"})",
 ];
 
 /// One series: labels index and per-slot values (`None` = no sample,

@@ -7,6 +7,7 @@
 //! * the seed corpus under `fuzz/corpus/promql_parse/` is replayed.
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use watchpost::model::{MatchOp, Matcher};
 use watchpost::promql::ast::*;
 use watchpost::promql::{
@@ -109,6 +110,7 @@ fn vector_selector() -> impl Strategy<Value = VectorSelector> {
         "[a-z]{1,4}",
     )
         .prop_map(|(name, mut matchers, offset, at, fallback)| {
+            let smoothed = fallback.len() == 1;
             let mut all = Vec::new();
             if let Some(n) = &name {
                 all.push(Matcher::equal("__name__", n.clone()));
@@ -124,6 +126,8 @@ fn vector_selector() -> impl Strategy<Value = VectorSelector> {
                 matchers: all,
                 offset,
                 at,
+                smoothed,
+                ..VectorSelector::default()
             }
         })
 }
@@ -220,32 +224,52 @@ fn primary(e: Expr) -> Expr {
 
 fn matching_for(op: BinaryOp) -> impl Strategy<Value = VectorMatching> {
     let labels = || prop::collection::vec(label_name(), 0..3);
-    (labels(), labels(), any::<bool>(), 0u8..3).prop_map(move |(labels, include, on, card)| {
-        let card = if op.is_set() {
-            Cardinality::ManyToMany
-        } else {
-            match card {
-                0 => Cardinality::OneToOne,
-                1 => Cardinality::ManyToOne,
-                _ => Cardinality::OneToMany,
+    let fill = || {
+        prop::option::weighted(
+            0.15,
+            prop_oneof![
+                (0u32..10).prop_map(f64::from),
+                Just(-1.5),
+                Just(f64::NAN),
+                Just(f64::NEG_INFINITY)
+            ],
+        )
+    };
+    (labels(), labels(), any::<bool>(), 0u8..3, fill(), fill()).prop_map(
+        move |(labels, include, on, card, fill_lhs, fill_rhs)| {
+            let card = if op.is_set() {
+                Cardinality::ManyToMany
+            } else {
+                match card {
+                    0 => Cardinality::OneToOne,
+                    1 => Cardinality::ManyToOne,
+                    _ => Cardinality::OneToMany,
+                }
+            };
+            let grouped = matches!(card, Cardinality::ManyToOne | Cardinality::OneToMany);
+            let include = if grouped {
+                include
+                    .into_iter()
+                    .filter(|l| !on || !labels.contains(l))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let (fill_lhs, fill_rhs) = if op.is_set() {
+                (None, None)
+            } else {
+                (fill_lhs, fill_rhs)
+            };
+            VectorMatching {
+                card,
+                on,
+                labels,
+                include,
+                fill_lhs,
+                fill_rhs,
             }
-        };
-        let grouped = matches!(card, Cardinality::ManyToOne | Cardinality::OneToMany);
-        let include = if grouped {
-            include
-                .into_iter()
-                .filter(|l| !on || !labels.contains(l))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        VectorMatching {
-            card,
-            on,
-            labels,
-            include,
-        }
-    })
+        },
+    )
 }
 
 const OPS: [BinaryOp; 16] = [
@@ -291,21 +315,149 @@ fn scalar_expr(depth: u32) -> BoxedStrategy<Expr> {
     .boxed()
 }
 
+/// Duration expressions that use `step()`/`range()` (constant ones are
+/// folded by the parser, so they never appear in a parsed tree), with the
+/// parentheses the parser needs.
+fn duration_expr() -> BoxedStrategy<DurationExpr> {
+    let leaf = prop_oneof![
+        Just(DurationExpr::Step),
+        Just(DurationExpr::Range),
+        (0u32..100).prop_map(|v| DurationExpr::Number(f64::from(v))),
+        Just(DurationExpr::Number(0.5)),
+    ];
+    leaf.prop_recursive(3, 12, 2, |inner| {
+        let dp = |e: &DurationExpr| match e {
+            DurationExpr::Binary(op, ..) => match op {
+                BinaryOp::Add | BinaryOp::Sub => 4,
+                BinaryOp::Pow => 6,
+                _ => 5,
+            },
+            DurationExpr::Unary(..) => 5,
+            _ => 7,
+        };
+        prop_oneof![
+            (
+                prop::sample::select(vec![
+                    BinaryOp::Add,
+                    BinaryOp::Sub,
+                    BinaryOp::Mul,
+                    BinaryOp::Div,
+                    BinaryOp::Mod,
+                    BinaryOp::Pow
+                ]),
+                inner.clone(),
+                inner.clone()
+            )
+                .prop_map(move |(op, l, r)| {
+                    let p = dp(&DurationExpr::Binary(
+                        op,
+                        Box::new(DurationExpr::Step),
+                        Box::new(DurationExpr::Step),
+                    ));
+                    let right = op == BinaryOp::Pow;
+                    let (lp, rp) = (dp(&l), dp(&r));
+                    let wrap = |e: DurationExpr| DurationExpr::Paren(Box::new(e));
+                    let l = if lp < p
+                        || (lp == p && right)
+                        || (right && matches!(l, DurationExpr::Unary(..)))
+                    {
+                        wrap(l)
+                    } else {
+                        l
+                    };
+                    let r =
+                        if rp < p || (rp == p && !right && !matches!(r, DurationExpr::Unary(..))) {
+                            wrap(r)
+                        } else {
+                            r
+                        };
+                    DurationExpr::Binary(op, Box::new(l), Box::new(r))
+                }),
+            (any::<bool>(), inner.clone()).prop_map(|(neg, e)| {
+                let e = match e {
+                    DurationExpr::Binary(op, ..) if op != BinaryOp::Pow => {
+                        DurationExpr::Paren(Box::new(e))
+                    }
+                    e => e,
+                };
+                DurationExpr::Unary(neg, Box::new(e))
+            }),
+            inner.clone().prop_map(|e| DurationExpr::Paren(Box::new(e))),
+            (inner.clone(), inner).prop_map(|(a, b)| DurationExpr::MinOf(Box::new(a), Box::new(b))),
+        ]
+    })
+    .prop_filter("must use step() or range()", |e| !e.is_constant())
+    .boxed()
+}
+
+/// A duration expression as it may follow `offset`: a signed primary.
+fn offset_duration_expr() -> impl Strategy<Value = DurationExpr> {
+    (duration_expr(), 0u8..3).prop_map(|(e, sign)| {
+        let primary = match e {
+            e @ (DurationExpr::Binary(..) | DurationExpr::Unary(..)) => {
+                DurationExpr::Paren(Box::new(e))
+            }
+            e => e,
+        };
+        match sign {
+            0 => primary,
+            1 => DurationExpr::Unary(true, Box::new(primary)),
+            _ => DurationExpr::Unary(false, Box::new(primary)),
+        }
+    })
+}
+
+/// A range selector; `anchored`/`smoothed` only when `func` accepts them.
+fn matrix_selector(func: &'static str) -> impl Strategy<Value = Expr> {
+    (
+        vector_selector(),
+        duration_ms(),
+        prop::option::weighted(0.2, duration_expr()),
+        prop::option::weighted(0.2, offset_duration_expr()),
+        0u8..3,
+    )
+        .prop_map(
+            move |(mut selector, range, range_expr, offset_expr, modifier)| {
+                let anchor_ok =
+                    matches!(func, "rate" | "increase" | "changes" | "delta" | "resets");
+                let smooth_ok = matches!(func, "rate" | "increase" | "delta");
+                selector.anchored = modifier == 1 && anchor_ok;
+                selector.smoothed = modifier == 2 && smooth_ok;
+                if offset_expr.is_some() {
+                    selector.offset = 0;
+                    selector.offset_expr = offset_expr;
+                }
+                Expr::MatrixSelector(MatrixSelector {
+                    selector,
+                    range: if range_expr.is_some() { 0 } else { range },
+                    range_expr,
+                })
+            },
+        )
+}
+
 fn matrix_expr(depth: u32) -> BoxedStrategy<Expr> {
-    let sel = (vector_selector(), duration_ms())
-        .prop_map(|(selector, range)| Expr::MatrixSelector(MatrixSelector { selector, range }));
+    let sel = matrix_selector("avg_over_time");
     if depth == 0 {
         return sel.boxed();
     }
     prop_oneof![
         3 => sel,
-        1 => (vector_expr(depth - 1), duration_ms(), prop::option::of(duration_ms()), offset(), at_modifier())
-            .prop_map(|(e, range, step, offset, at)| Expr::Subquery(SubqueryExpr {
+        1 => (vector_expr(depth - 1), duration_ms(), prop::option::of(duration_ms()), offset(), at_modifier(),
+              prop::option::weighted(0.2, duration_expr()), prop::option::weighted(0.2, duration_expr()),
+              prop::option::weighted(0.2, offset_duration_expr()))
+            .prop_map(|(e, range, step, offset, at, range_expr, step_expr, offset_expr)| Expr::Subquery(SubqueryExpr {
                 expr: Box::new(primary(e)),
-                range,
-                step,
-                offset,
+                range: if range_expr.is_some() { 0 } else { range },
+                step: match (&step_expr, step) {
+                    (Some(_), _) => Some(0),
+                    (None, s) => s,
+                },
+                offset: if offset_expr.is_some() { 0 } else { offset },
                 at,
+                range_expr,
+                step_expr,
+                offset_expr,
             })),
     ]
     .boxed()
@@ -342,6 +494,8 @@ fn vector_expr(depth: u32) -> BoxedStrategy<Expr> {
         1 => (any::<bool>(), vector_expr(d)).prop_map(|(neg, e)| unary(if neg { UnaryOp::Neg } else { UnaryOp::Pos }, e)),
         2 => (prop::sample::select(vec!["rate", "increase", "avg_over_time", "changes"]), matrix_expr(d))
             .prop_map(|(f, m)| Expr::Call(Call { func: f.into(), args: vec![m] })),
+        1 => prop::sample::select(vec!["rate", "increase", "changes", "delta", "resets"])
+            .prop_flat_map(|f| matrix_selector(f).prop_map(move |m| Expr::Call(Call { func: f.into(), args: vec![m] }))),
         1 => (vector_expr(d), scalar_expr(d), scalar_expr(d))
             .prop_map(|(v, a, b)| Expr::Call(Call { func: "clamp".into(), args: vec![v, a, b] })),
         1 => (scalar_expr(d), vector_expr(d))
@@ -443,6 +597,16 @@ fn generated_types_are_what_the_generator_meant() {
         assert_eq!(v.value_type(), ValueType::Vector, "{v}");
         let s = scalar_expr(2).new_tree(&mut runner).unwrap().current();
         assert_eq!(s.value_type(), ValueType::Scalar, "{s}");
+    }
+    // ... and the experimental syntax is exercised too.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..400 {
+        let e = any_expr().new_tree(&mut runner).unwrap().current();
+        seen.extend(watchpost::promql::experimental_features(&e));
+    }
+    use watchpost::promql::Experimental::*;
+    for f in [Anchored, Smoothed, Fill, DurationExpression] {
+        assert!(seen.contains(&f), "generator never produced {f:?}");
     }
 }
 

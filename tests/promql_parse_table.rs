@@ -11,8 +11,7 @@ fn vs(name: &str) -> Expr {
     Expr::VectorSelector(VectorSelector {
         name: Some(name.into()),
         matchers: vec![Matcher::equal("__name__", name)],
-        offset: 0,
-        at: None,
+        ..VectorSelector::default()
     })
 }
 
@@ -28,9 +27,7 @@ fn bin(op: BinaryOp, lhs: Expr, rhs: Expr) -> Expr {
         } else {
             Cardinality::OneToOne
         },
-        on: false,
-        labels: vec![],
-        include: vec![],
+        ..VectorMatching::default()
     });
     Expr::Binary(BinaryExpr {
         op,
@@ -596,7 +593,7 @@ const ERRORS: &[(&str, &str, usize)] = &[
     ("foo[5m:0s]", "duration must be greater than 0", 7),
     (
         "foo[]",
-        "unexpected \"]\" in subquery or range selector, expected number or duration",
+        "unexpected \"]\" in subquery or range selector, expected number, duration, step(), or range()",
         4,
     ),
     ("foo[\"5m\"]", "unexpected string", 4),
@@ -841,25 +838,200 @@ fn error_display_has_line_and_column() {
 }
 
 #[test]
-fn experimental_syntax_is_rejected_clearly() {
-    for q in [
-        "foo[5m+1m]",
-        "foo[step()]",
-        "foo offset (1m)",
-        "foo[1m:step()*2]",
-        "rate(foo[1m] anchored)",
-        "rate(foo[1m] smoothed)",
-        "a + fill(0) b",
-        "a + on(x) fill_left(1) b",
-        "h </ 1",
-        "min_of(1, 2)",
-    ] {
+fn experimental_syntax_still_rejected_is_rejected_clearly() {
+    for q in ["h </ 1", "h >/ 1"] {
         let e = parse(q).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::ExperimentalUnsupported, "{q}: {e}");
         assert!(e.message().contains("not supported"), "{q}: {e}");
     }
+}
+
+#[test]
+fn duration_expressions() {
+    // Constant expressions fold at parse time.
+    let folded = [
+        ("m[26m+4m]", 1_800_000),
+        ("m[1800]", 1_800_000),
+        ("m[60*30]", 1_800_000),
+        ("m[2m*(10+5)]", 1_800_000),
+        ("m[24m+((1.5*2m)+2m)]", 1_740_000),
+        ("m[-5m+35m]", 1_800_000),
+        ("m[1h/2]", 1_800_000),
+        ("m[1h30m % 1h]", 1_800_000),
+        ("m[30m1s-30m1s % 1m]", 1_800_000),
+        ("m[(9m30s+30s)*3]", 1_800_000),
+        ("m[2^3]", 8_000),
+    ];
+    for (q, ms) in folded {
+        let Expr::MatrixSelector(m) = p(q) else {
+            panic!("{q}")
+        };
+        assert_eq!((m.range, m.range_expr), (ms, None), "{q}");
+    }
+    let Expr::Subquery(sq) = p(
+        "m[29s+1s:((((8 - 2) / 3) * 7s) % 4) + 8000ms] offset (20*(((((8 - 2) / 3) * 7s) % 4) + 8000ms))",
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (sq.range, sq.step, sq.offset),
+        (30_000, Some(10_000), 200_000)
+    );
+    let Expr::Subquery(sq) = p("m[30s:5s] offset -(20*((2 * 7s) % 4) + 8000ms)") else {
+        panic!()
+    };
+    assert_eq!(sq.offset, -(20_000 * 2 + 8_000));
+    // `offset` takes a signed primary; the rest is ordinary arithmetic.
+    for (q, off) in [
+        ("m offset (100 + 2)", 102_000),
+        ("m offset (2 ^ 2)", 4_000),
+        ("m offset (-2 ^ 2)", -4_000),
+        ("m offset (-2 * 2)", -4_000),
+    ] {
+        let Expr::VectorSelector(v) = p(q) else {
+            panic!("{q}")
+        };
+        assert_eq!(v.offset, off, "{q}");
+    }
+    for q in [
+        "m offset 100 + 2",
+        "m offset 2 ^ 2",
+        "m offset -2 ^ 2",
+        "m offset -2 * 2",
+    ] {
+        assert!(matches!(p(q), Expr::Binary(_)), "{q}");
+    }
+    // step() and range() stay in the tree for the engine to resolve.
+    let Expr::MatrixSelector(m) = p("m[1+(STep()-5)*2]") else {
+        panic!()
+    };
+    assert_eq!(
+        m.range_expr.as_ref().unwrap().eval_ms(10_000, 0).unwrap(),
+        11_000
+    );
+    let Expr::Binary(b) = p("m offset -min_of(step(), 1s)^0") else {
+        panic!()
+    };
+    let Expr::VectorSelector(v) = *b.lhs else {
+        panic!()
+    };
+    assert_eq!(v.offset_expr.unwrap().eval_ms(5_000, 0).unwrap(), -1_000);
+    let Expr::Subquery(sq) = p("m[range():max_of(step(), 1ms)]") else {
+        panic!()
+    };
+    assert!(sq.range_expr.is_some() && sq.step_expr.is_some());
+    // Errors.
+    for (q, msg) in [
+        ("m[1h/0]", "division by zero"),
+        ("m[5m-10m]", "duration must be greater than 0"),
+        ("m[5m == 5m]", "unexpected <op:==>"),
+        ("m[foo()]", "expected number, duration, step(), or range()"),
+        ("m[min_of(1)]", "expected \",\""),
+        (
+            "m offset step",
+            "expected number, duration, step(), or range()",
+        ),
+    ] {
+        let e = parse(q).unwrap_err();
+        assert!(e.message().contains(msg), "{q}: {e}");
+    }
+}
+
+#[test]
+fn anchored_and_smoothed_modifiers() {
+    let Expr::Call(c) = p("increase(m[1m] anchored)") else {
+        panic!()
+    };
+    let Expr::MatrixSelector(m) = &c.args[0] else {
+        panic!()
+    };
+    assert!(m.selector.anchored && !m.selector.smoothed);
+    let Expr::Call(c) = p("rate(m[1m] offset 1m smoothed)") else {
+        panic!()
+    };
+    let Expr::MatrixSelector(m) = &c.args[0] else {
+        panic!()
+    };
+    assert!(m.selector.smoothed && m.selector.offset == 60_000);
+    let Expr::Binary(b) = p("metric @ 100 smoothed + 0") else {
+        panic!()
+    };
+    let Expr::VectorSelector(v) = *b.lhs else {
+        panic!()
+    };
+    assert!(v.smoothed && v.at == Some(AtModifier::Timestamp(100_000)));
+    let Expr::VectorSelector(v) = p("anchored{job=\"x\"}") else {
+        panic!()
+    };
+    assert_eq!(v.name.as_deref(), Some("anchored"));
+    for (q, msg) in [
+        (
+            "deriv(foo[3m] smoothed)",
+            "smoothed modifier can only be used with: delta, increase, rate - not with deriv",
+        ),
+        (
+            "max_over_time(foo[3m] anchored)",
+            "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with max_over_time",
+        ),
+        (
+            "foo anchored",
+            "anchored modifier must be preceded by a range vector selector",
+        ),
+        (
+            "rate(foo[1m])[5m:] smoothed",
+            "smoothed modifier must be preceded by",
+        ),
+        ("rate(foo[1m] anchored anchored)", "only once"),
+        (
+            "foo smoothed[1m]",
+            "no anchored or smoothed modifiers allowed before range",
+        ),
+    ] {
+        let e = parse(q).unwrap_err();
+        assert!(e.message().contains(msg), "{q}: {e}");
+    }
+}
+
+#[test]
+fn fill_modifiers() {
+    let fills = |q: &str| {
+        let Expr::Binary(b) = p(q) else { panic!("{q}") };
+        let m = b.matching.unwrap();
+        (m.fill_lhs, m.fill_rhs, m.card, m.on)
+    };
+    assert_eq!(
+        fills("a + fill(0) b"),
+        (Some(0.0), Some(0.0), Cardinality::OneToOne, false)
+    );
+    assert_eq!(
+        fills("a + fill_left(5) fill_right(7) b"),
+        (Some(5.0), Some(7.0), Cardinality::OneToOne, false)
+    );
+    assert_eq!(fills("a + fill(-Inf) b").0, Some(f64::NEG_INFINITY));
+    assert!(fills("a + fill(NaN) b").1.unwrap().is_nan());
+    assert_eq!(
+        fills("a / on(status) group_left fill_right(1) b"),
+        (None, Some(1.0), Cardinality::ManyToOne, true)
+    );
+    let Expr::Binary(b) = p("a > bool fill(25) b") else {
+        panic!()
+    };
+    assert!(b.return_bool);
     // `fill` is still a fine metric name.
     assert_eq!(p("fill + fill"), bin(BinaryOp::Add, vs("fill"), vs("fill")));
+    assert!(matches!(p("other + fill(0) fill"), Expr::Binary(_)));
+    for (q, msg) in [
+        ("a + fill(0) fill(1) b", "may not be set multiple times"),
+        ("a and fill(0) b", "not allowed with set operator"),
+        ("a + fill(x) b", "expected number"),
+        (
+            "1 + fill(0) b",
+            "vector matching only allowed between instant vectors",
+        ),
+    ] {
+        let e = parse(q).unwrap_err();
+        assert!(e.message().contains(msg), "{q}: {e}");
+    }
 }
 
 #[test]
@@ -940,6 +1112,25 @@ fn canonical_printing() {
         ("1 - -1", "1 - -1"),
         ("5m", "300"),
         ("x[336h]", "x[2w]"),
+        ("x[5m+1m]", "x[6m]"),
+        (
+            "x[step() * 2:range()] offset -min_of(step(), 1s)",
+            "x[step() * 2:range()] offset -min_of(step(), 1)",
+        ),
+        ("x offset (step() + 1)", "x offset (step() + 1)"),
+        (
+            "rate(x[1m] ANCHORED offset 5m)",
+            "rate(x[1m] offset 5m anchored)",
+        ),
+        ("x @ 1 smoothed", "x @ 1.000 smoothed"),
+        (
+            "a + on(b) group_left fill(0) c",
+            "a + on (b) group_left () fill(0) c",
+        ),
+        (
+            "a + fill_left(1) fill_right(2) c",
+            "a + fill_left(1) fill_right(2) c",
+        ),
     ];
     for (input, want) in cases {
         let e = p(input);

@@ -597,3 +597,235 @@ fn retention_by_time_and_size_waits_for_readers() {
         "0 disables both limits"
     );
 }
+
+/// The worked example of storage-format.md section 5.5, byte for byte.
+#[test]
+fn golden_worked_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = write_block(
+        tmp.path(),
+        0,
+        2 * H,
+        [float(
+            &[("__name__", "up"), ("job", "a")],
+            &[1000, 16000, 31000],
+            &[1.0, 1.0, 0.0],
+        )],
+    )
+    .unwrap();
+    let dir = tmp.path().join(&meta.id);
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let cols = std::fs::read(dir.join("columns")).unwrap();
+    assert_eq!(
+        hex(&cols),
+        "57 50 43 4c 01 00 00 00 \
+         09 03 d0 0f 00 b0 ea 01 00 00 20 2c 9c 63 \
+         0a 03 01 00 00 01 03 02 02 00 00 5c 76 fe 18 \
+         4a ec 5d c7 57 50 43 45"
+    );
+    let index = std::fs::read(dir.join("index")).unwrap();
+    assert_eq!(
+        hex(&index),
+        "57 50 49 58 01 00 00 00 \
+         04 08 5f 5f 6e 61 6d 65 5f 5f 01 61 03 6a 6f 62 02 75 70 1d 83 b0 cb \
+         02 00 03 02 01 00 01 d0 0f b0 ea 01 08 16 eb db dd 42 \
+         00 00 00 00 00 00 00 00 8a b2 28 8c \
+         01 00 01 00 08 79 80 86 \
+         00 00 00 00 03 00 00 00 00 00 00 00 00 00 00 00 \
+         02 00 00 00 01 00 00 00 02 00 00 00 00 00 00 00 74 9e be 2b \
+         08 00 00 00 00 00 00 00 13 00 00 00 00 00 00 00 \
+         1f 00 00 00 00 00 00 00 0e 00 00 00 00 00 00 00 \
+         31 00 00 00 00 00 00 00 08 00 00 00 00 00 00 00 \
+         3d 00 00 00 00 00 00 00 04 00 00 00 00 00 00 00 \
+         45 00 00 00 00 00 00 00 20 00 00 00 00 00 00 00 \
+         01 00 00 00 00 00 00 00 e3 89 6d 41"
+    );
+    let text = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+    let crc = &text[text.rfind("\"crc32c\": \"").unwrap() + 11..][..8];
+    let want = format!(
+        r#"{{
+  "magic": "watchpost-block",
+  "version": 1,
+  "id": "{id}",
+  "min_time": 0,
+  "max_time": 7200000,
+  "stats": {{
+    "num_series": 1,
+    "num_float_samples": 3,
+    "num_histogram_samples": 0,
+    "num_chunks": 1
+  }},
+  "compaction": {{
+    "level": 1,
+    "sources": [
+      "{id}"
+    ]
+  }},
+  "files": [
+    {{
+      "name": "columns",
+      "size": 45
+    }},
+    {{
+      "name": "index",
+      "size": 197
+    }}
+  ],
+  "crc32c": "{crc}"
+}}
+"#,
+        id = meta.id
+    );
+    assert_eq!(text, want);
+    let zeroed = want.replace(
+        &format!("\"crc32c\": \"{crc}\""),
+        "\"crc32c\": \"00000000\"",
+    );
+    assert_eq!(format!("{:08x}", crc32c::crc32c(zeroed.as_bytes())), crc);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => (0i64..100_000).prop_map(|i| i as f64),
+            2 => (-10_000i64..10_000, 0usize..4).prop_map(|(m, e)| m as f64 / 10f64.powi(e as i32)),
+            1 => any::<u64>().prop_map(f64::from_bits),
+            1 => Just(f64::from_bits(STALE_NAN_BITS)),
+            1 => Just(-0.0),
+            1 => Just(f64::INFINITY),
+        ]
+    }
+
+    fn timestamps() -> impl Strategy<Value = Vec<i64>> {
+        proptest::collection::vec(1i64..200_000, 1..60).prop_map(|gaps| {
+            let mut t = -50_000;
+            gaps.iter()
+                .map(|g| {
+                    t += g;
+                    t
+                })
+                .collect()
+        })
+    }
+
+    fn series() -> impl Strategy<Value = Vec<BlockSeries>> {
+        let one = (timestamps(), any::<bool>(), 1usize..4).prop_flat_map(|(ts, is_hist, nb)| {
+            let n = ts.len();
+            (
+                Just(ts),
+                Just(is_hist),
+                proptest::collection::vec(proptest::collection::vec(value(), n), nb + 2),
+            )
+        });
+        proptest::collection::vec(one, 1..6).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (ts, is_hist, mut cols))| {
+                    let id = i.to_string();
+                    if is_hist {
+                        let sum = cols.pop().unwrap_or_default();
+                        let count = cols.last().cloned().unwrap_or_default();
+                        let bounds: Vec<f64> = (1..cols.len()).map(|b| b as f64 * 0.5).collect();
+                        hist(
+                            &[("__name__", "h"), ("id", &id)],
+                            vec![HistogramRun {
+                                upper_bounds: Arc::from(bounds),
+                                timestamps: ts,
+                                buckets: cols,
+                                sum,
+                                count,
+                            }],
+                        )
+                    } else {
+                        float(&[("__name__", "f"), ("id", &id)], &ts, &cols[0])
+                    }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn write_open_read_round_trip(input in series()) {
+            let tmp = tempfile::tempdir().unwrap();
+            let meta = write_block(tmp.path(), -50_000, 20_000_000, input.clone()).unwrap();
+            let b = Block::open(&tmp.path().join(&meta.id)).unwrap();
+            let floats = b.select(&all(), &[Matcher::equal("__name__", "f")]).unwrap();
+            let hists = b.select_histograms(&all(), &[]).unwrap();
+            let mut fi = floats.iter();
+            let mut hi = hists.iter();
+            for s in &input {
+                match &s.data {
+                    BlockSeriesData::Float { timestamps, values } => {
+                        let got = fi.next().unwrap();
+                        prop_assert_eq!(&got.labels, &s.labels);
+                        prop_assert_eq!(&got.timestamps, timestamps);
+                        prop_assert_eq!(bits(&got.values), bits(values));
+                    }
+                    BlockSeriesData::Histogram { runs } => {
+                        let got = hi.next().unwrap();
+                        let r = &runs[0];
+                        prop_assert_eq!(got.labels.get("id"), s.labels.get("id"));
+                        prop_assert_eq!(&got.timestamps, &r.timestamps);
+                        prop_assert_eq!(bits(&got.sum), bits(&r.sum));
+                        prop_assert_eq!(bits(&got.count), bits(&r.count));
+                        for (g, w) in got.buckets.iter().zip(&r.buckets) {
+                            prop_assert_eq!(bits(g), bits(w));
+                        }
+                    }
+                }
+            }
+            prop_assert!(fi.next().is_none() && hi.next().is_none());
+        }
+    }
+}
+
+#[test]
+fn queries_during_compaction_and_retention_see_consistent_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = Rng(4);
+    let blocks = Arc::new(Blocks::open_with(tmp.path(), opts()).unwrap());
+    for k in 0..6 {
+        let (from, to) = (k * 2 * H, (k + 1) * 2 * H);
+        let meta = write_block(tmp.path(), from, to, gen_series(&mut r, 6, from, to)).unwrap();
+        blocks.add(Block::open(&tmp.path().join(&meta.id)).unwrap());
+    }
+    let before = dump(&blocks);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (blocks, stop, before) = (blocks.clone(), stop.clone(), before.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            // Bounded: at most 2000 reads even if the main thread is slow.
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && reads < 2000 {
+                assert_eq!(dump(&blocks), before);
+                reads += 1;
+            }
+            reads
+        })
+    };
+    assert!(!blocks.compact(24 * H).unwrap().is_empty());
+    assert_eq!(blocks.blocks().len(), 1);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(dump(&blocks), before);
+    let dirs: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        dirs,
+        [blocks.blocks()[0].meta().id.clone()],
+        "inputs deleted once unreferenced"
+    );
+}

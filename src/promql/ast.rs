@@ -49,7 +49,7 @@ pub enum AtModifier {
 }
 
 /// An instant-vector selector.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorSelector {
     /// The metric name if written outside the braces.
     pub name: Option<String>,
@@ -59,15 +59,51 @@ pub struct VectorSelector {
     pub offset: i64,
     /// `@` modifier.
     pub at: Option<AtModifier>,
+    /// Experimental `offset <duration expression>` that depends on `step()`
+    /// or `range()`; resolved into `offset` by
+    /// [`crate::promql::resolve_durations`] before evaluation. Constant
+    /// duration expressions are folded into `offset` by the parser.
+    pub offset_expr: Option<DurationExpr>,
+    /// Experimental `anchored` modifier (range selectors only).
+    pub anchored: bool,
+    /// Experimental `smoothed` modifier.
+    pub smoothed: bool,
 }
 
 /// A range-vector selector.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct MatrixSelector {
     /// The underlying selector (carries offset and @).
     pub selector: VectorSelector,
     /// Range in ms.
     pub range: i64,
+    /// Experimental range duration expression depending on `step()` or
+    /// `range()` (see [`VectorSelector::offset_expr`]).
+    pub range_expr: Option<DurationExpr>,
+}
+
+/// An experimental duration expression (`[5m + step()]`,
+/// `offset min_of(step(), 1m)`), in seconds. Only expressions that use
+/// `step()` or `range()` are kept in the tree; constant ones are folded by
+/// the parser.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DurationExpr {
+    /// A number of seconds (duration literals are converted).
+    Number(f64),
+    /// `step()`: the range query's step (0 for instant queries).
+    Step,
+    /// `range()`: the range query's end minus start (0 for instant queries).
+    Range,
+    /// `-expr` / `+expr` (`true` for minus).
+    Unary(bool, Box<DurationExpr>),
+    /// `lhs op rhs` with `+ - * / % ^`.
+    Binary(BinaryOp, Box<DurationExpr>, Box<DurationExpr>),
+    /// `(expr)`, kept so the printer round-trips.
+    Paren(Box<DurationExpr>),
+    /// `min_of(a, b)`.
+    MinOf(Box<DurationExpr>, Box<DurationExpr>),
+    /// `max_of(a, b)`.
+    MaxOf(Box<DurationExpr>, Box<DurationExpr>),
 }
 
 /// A subquery.
@@ -83,6 +119,13 @@ pub struct SubqueryExpr {
     pub offset: i64,
     /// `@` modifier.
     pub at: Option<AtModifier>,
+    /// Experimental range duration expression (see
+    /// [`VectorSelector::offset_expr`]).
+    pub range_expr: Option<DurationExpr>,
+    /// Experimental step duration expression.
+    pub step_expr: Option<DurationExpr>,
+    /// Experimental offset duration expression.
+    pub offset_expr: Option<DurationExpr>,
 }
 
 /// Binary operators.
@@ -142,9 +185,10 @@ impl BinaryOp {
 }
 
 /// Matching cardinality.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cardinality {
     /// one-to-one
+    #[default]
     OneToOne,
     /// `group_left`
     ManyToOne,
@@ -155,7 +199,7 @@ pub enum Cardinality {
 }
 
 /// `on`/`ignoring` and `group_left`/`group_right`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorMatching {
     /// Cardinality.
     pub card: Cardinality,
@@ -165,6 +209,12 @@ pub struct VectorMatching {
     pub labels: Vec<String>,
     /// Extra labels named in `group_left(...)`/`group_right(...)`.
     pub include: Vec<String>,
+    /// Experimental `fill(v)`/`fill_left(v)`: value used for a missing
+    /// left-hand sample.
+    pub fill_lhs: Option<f64>,
+    /// Experimental `fill(v)`/`fill_right(v)`: value used for a missing
+    /// right-hand sample.
+    pub fill_rhs: Option<f64>,
 }
 
 /// A binary expression.

@@ -22,10 +22,12 @@
 //!   `__type__`/`__unit__` labels are dropped together with the name.
 //! - Annotations carry Prometheus's texts but no `(line:col)` position (the
 //!   AST has no positions).
-//! - Not supported: native (exponential) histograms, the experimental
-//!   `anchored`/`smoothed` range modifiers, `fill*()` binary-operator
-//!   modifiers and start timestamps; duration expressions only as far as the
-//!   parser folds them into constants.
+//! - Experimental 3.x features are evaluated: `anchored`/`smoothed` range
+//!   modifiers (and smoothed instant selectors), `fill()`/`fill_left()`/
+//!   `fill_right()`, duration expressions with `step()`/`range()`/`min_of()`/
+//!   `max_of()` (resolved per query), `info()`, `limitk`/`limit_ratio`,
+//!   `histogram_quantiles`, `sort_by_label*`, `mad_over_time`, `ts_of_*`.
+//! - Not supported: native (exponential) histograms and start timestamps.
 //! - [`EngineOptions::max_samples`] counts samples read from storage, the
 //!   per-step cells of selector and range-function results, and output
 //!   points; Prometheus counts peak in-memory samples instead, so the same

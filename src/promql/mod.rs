@@ -2,9 +2,11 @@
 //! evaluator reads only through [`crate::storage::Querier`].
 
 pub mod ast;
+pub mod durations;
 pub mod engine;
 pub mod error;
 mod eval;
+pub mod features;
 pub mod functions;
 pub mod lexer;
 pub mod parser;
@@ -13,7 +15,11 @@ pub mod series;
 pub mod value;
 
 pub use engine::{Engine, EngineOptions, EvalError};
+pub use value::{EvalResult, RangeSeries, Value, VectorSample};
+
+pub use durations::resolve_durations;
 pub use error::{ErrorItem, ParseError, ParseErrorKind};
+pub use features::{Experimental, experimental_features};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{
     DEFAULT_MAX_DEPTH, ParseOptions, parse, parse_metric_selector, parse_with_options,

@@ -113,7 +113,37 @@ fn write_matcher(f: &mut fmt::Formatter<'_>, m: &Matcher) -> fmt::Result {
     write!(f, "{}{}", m.op, quote(&m.value))
 }
 
-fn write_at_offset(f: &mut fmt::Formatter<'_>, at: Option<AtModifier>, offset: i64) -> fmt::Result {
+impl fmt::Display for DurationExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationExpr::Number(v) => f.write_str(&format_number(*v)),
+            DurationExpr::Step => f.write_str("step()"),
+            DurationExpr::Range => f.write_str("range()"),
+            DurationExpr::Unary(neg, e) => write!(f, "{}{e}", if *neg { '-' } else { '+' }),
+            DurationExpr::Binary(op, a, b) => {
+                write!(f, "{a} {} {b}", super::parser::op_str(*op))
+            }
+            DurationExpr::Paren(e) => write!(f, "({e})"),
+            DurationExpr::MinOf(a, b) => write!(f, "min_of({a}, {b})"),
+            DurationExpr::MaxOf(a, b) => write!(f, "max_of({a}, {b})"),
+        }
+    }
+}
+
+/// A range or step: the duration, or the unresolved duration expression.
+fn duration_or_expr(ms: i64, e: &Option<DurationExpr>) -> String {
+    match e {
+        Some(e) => e.to_string(),
+        None => format_duration(ms),
+    }
+}
+
+fn write_at_offset(
+    f: &mut fmt::Formatter<'_>,
+    at: Option<AtModifier>,
+    offset: i64,
+    offset_expr: &Option<DurationExpr>,
+) -> fmt::Result {
     match at {
         Some(AtModifier::Timestamp(ms)) => {
             let sign = if ms < 0 { "-" } else { "" };
@@ -124,8 +154,22 @@ fn write_at_offset(f: &mut fmt::Formatter<'_>, at: Option<AtModifier>, offset: i
         Some(AtModifier::End) => f.write_str(" @ end()")?,
         None => {}
     }
-    if offset != 0 {
-        write!(f, " offset {}", format_duration(offset))?;
+    match offset_expr {
+        // Only a (signed) primary may follow `offset`.
+        Some(e @ DurationExpr::Binary(..)) => write!(f, " offset ({e})")?,
+        Some(e) => write!(f, " offset {e}")?,
+        None if offset != 0 => write!(f, " offset {}", format_duration(offset))?,
+        None => {}
+    }
+    Ok(())
+}
+
+fn write_anchored_smoothed(f: &mut fmt::Formatter<'_>, vs: &VectorSelector) -> fmt::Result {
+    if vs.anchored {
+        f.write_str(" anchored")?;
+    }
+    if vs.smoothed {
+        f.write_str(" smoothed")?;
     }
     Ok(())
 }
@@ -161,7 +205,8 @@ impl fmt::Display for VectorSelector {
             }
             f.write_char('}')?;
         }
-        write_at_offset(f, self.at, self.offset)
+        write_at_offset(f, self.at, self.offset, &self.offset_expr)?;
+        write_anchored_smoothed(f, self)
     }
 }
 
@@ -175,18 +220,28 @@ impl fmt::Display for Expr {
                 let bare = VectorSelector {
                     offset: 0,
                     at: None,
+                    offset_expr: None,
+                    anchored: false,
+                    smoothed: false,
                     ..ms.selector.clone()
                 };
-                write!(f, "{bare}[{}]", format_duration(ms.range))?;
-                write_at_offset(f, ms.selector.at, ms.selector.offset)
+                write!(f, "{bare}[{}]", duration_or_expr(ms.range, &ms.range_expr))?;
+                let s = &ms.selector;
+                write_at_offset(f, s.at, s.offset, &s.offset_expr)?;
+                write_anchored_smoothed(f, s)
             }
             Expr::Subquery(sq) => {
-                write!(f, "{}[{}:", sq.expr, format_duration(sq.range))?;
+                write!(
+                    f,
+                    "{}[{}:",
+                    sq.expr,
+                    duration_or_expr(sq.range, &sq.range_expr)
+                )?;
                 if let Some(step) = sq.step {
-                    f.write_str(&format_duration(step))?;
+                    f.write_str(&duration_or_expr(step, &sq.step_expr))?;
                 }
                 f.write_char(']')?;
-                write_at_offset(f, sq.at, sq.offset)
+                write_at_offset(f, sq.at, sq.offset, &sq.offset_expr)
             }
             Expr::Unary(op, e) => {
                 f.write_char(if *op == UnaryOp::Neg { '-' } else { '+' })?;
@@ -211,6 +266,19 @@ impl fmt::Display for Expr {
                             " group_right "
                         })?;
                         write_labels(f, &vm.include)?;
+                    }
+                    match (vm.fill_lhs, vm.fill_rhs) {
+                        (Some(l), Some(r)) if l.to_bits() == r.to_bits() => {
+                            write!(f, " fill({})", format_number(l))?
+                        }
+                        (l, r) => {
+                            if let Some(l) = l {
+                                write!(f, " fill_left({})", format_number(l))?;
+                            }
+                            if let Some(r) = r {
+                                write!(f, " fill_right({})", format_number(r))?;
+                            }
+                        }
                     }
                 }
                 write!(f, " {}", b.rhs)

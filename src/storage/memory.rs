@@ -18,7 +18,7 @@ use super::api::{
     AppendError, Appendable, Appender, CommitSummary, HistogramSeries, Querier, SelectHints,
     Series, StorageError,
 };
-use crate::model::{HistogramSample, Labels, METRIC_NAME, Matcher, is_stale_nan, stale_nan};
+use crate::model::{HistogramSample, Labels, METRIC_NAME, Matcher, stale_nan};
 
 #[derive(Default)]
 struct Inner {
@@ -459,11 +459,6 @@ impl Querier for MemStorage {
         vals.dedup();
         Ok(vals)
     }
-}
-
-/// True when `v` is a stale marker (re-exported helper for test scripts).
-pub fn is_stale(v: f64) -> bool {
-    is_stale_nan(v)
 }
 
 #[cfg(test)]

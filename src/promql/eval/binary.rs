@@ -88,9 +88,7 @@ impl<'a> Ctx<'a> {
                     } else {
                         Cardinality::OneToOne
                     },
-                    on: false,
-                    labels: Vec::new(),
-                    include: Vec::new(),
+                    ..VectorMatching::default()
                 };
                 let m = b.matching.as_ref().unwrap_or(&default);
                 if b.op.is_set() {
@@ -131,6 +129,7 @@ impl<'a> Ctx<'a> {
         let mut one_at: Vec<usize> = vec![usize::MAX; nsig];
         let mut one_stamp: Vec<usize> = vec![usize::MAX; nsig];
         let mut used_stamp: Vec<usize> = vec![usize::MAX; nsig];
+        let mut many_stamp: Vec<usize> = vec![usize::MAX; nsig];
         let mut pair_slot: HashMap<(usize, usize), usize> = HashMap::new();
         let mut col = Collector::new(g.n);
         let mut seen_out: HashMap<(usize, Labels), usize> = HashMap::new();
@@ -160,7 +159,29 @@ impl<'a> Ctx<'a> {
             for (mi, s) in many.iter().enumerate() {
                 let Some(mv) = s.vals[i] else { continue };
                 let sig = many_sig[mi];
+                many_stamp[sig] = i;
                 if one_stamp[sig] != i {
+                    // Experimental fill: a missing "one" side takes the
+                    // fill value (sides as after the group_right swap).
+                    if let Some(fill) = m.fill_rhs {
+                        let (l, r) = if swapped { (fill, mv) } else { (mv, fill) };
+                        let (mut v, keep) = scalar_op(b.op, l, r);
+                        if b.return_bool {
+                            v = if keep { 1.0 } else { 0.0 };
+                        } else if !keep {
+                            continue;
+                        }
+                        let slot = match pair_slot.get(&(mi, usize::MAX)) {
+                            Some(&sl) => sl,
+                            None => {
+                                let labels = result_labels(&s.labels, &Labels::empty(), b.op, m);
+                                let sl = col.slot(labels, b.return_bool || (is_cmp && s.drop_name));
+                                pair_slot.insert((mi, usize::MAX), sl);
+                                sl
+                            }
+                        };
+                        col.set(slot, i, v)?;
+                    }
                     continue;
                 }
                 let oi = one_at[sig];
@@ -202,6 +223,34 @@ impl<'a> Ctx<'a> {
                     seen_out.insert(key, i);
                 }
                 col.set(slot, i, v)?;
+            }
+            // Experimental fill: "one" side samples nobody matched get a
+            // filled "many" side; the result carries the match group labels.
+            if let Some(fill) = m.fill_lhs {
+                for (oi, s) in one.iter().enumerate() {
+                    let Some(ov) = s.vals[i] else { continue };
+                    let sig = one_sig[oi];
+                    if many_stamp[sig] == i || one_at[sig] != oi {
+                        continue;
+                    }
+                    let (l, r) = if swapped { (ov, fill) } else { (fill, ov) };
+                    let (mut v, keep) = scalar_op(b.op, l, r);
+                    if b.return_bool {
+                        v = if keep { 1.0 } else { 0.0 };
+                    } else if !keep {
+                        continue;
+                    }
+                    let slot = match pair_slot.get(&(usize::MAX, oi)) {
+                        Some(&sl) => sl,
+                        None => {
+                            let labels = sig_labels[sig].clone().unwrap_or_default();
+                            let sl = col.slot(labels, false);
+                            pair_slot.insert((usize::MAX, oi), sl);
+                            sl
+                        }
+                    };
+                    col.set(slot, i, v)?;
+                }
             }
         }
         Ok(col.finish())

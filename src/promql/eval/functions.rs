@@ -198,6 +198,15 @@ impl<'a> Ctx<'a> {
             ])),
             "start" => Ok(Val::Scalar(vec![self.query_start as f64 / 1000.0; g.n])),
             "end" => Ok(Val::Scalar(vec![self.query_end as f64 / 1000.0; g.n])),
+            // Experimental scalar helpers: Go's math.Min/math.Max (NaN wins).
+            "min_of" | "max_of" => {
+                let a = self.eval_scalar(&c.args[0], g)?;
+                let b = self.eval_scalar(&c.args[1], g)?;
+                let f = if name == "min_of" { go_min } else { go_max };
+                Ok(Val::Scalar(
+                    a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect(),
+                ))
+            }
             "vector" => {
                 let s = self.eval_scalar(&c.args[0], g)?;
                 Ok(Val::Vector(vec![Series {

@@ -65,9 +65,11 @@ impl<'a> Ctx<'a> {
         // The bucket source: `rate`/`increase` over a range, or the plain
         // cumulative counts (`histogram_quantile(0.9, x_bucket)`).
         let (vs, rate): (&VectorSelector, Option<(&Call, i64)>) = match inner {
-            Expr::VectorSelector(vs) => (vs, None),
+            Expr::VectorSelector(vs) if !vs.smoothed && !vs.anchored => (vs, None),
             Expr::Call(rc) => match strip_parens(&rc.args[0]) {
-                Expr::MatrixSelector(ms) => (&ms.selector, Some((rc, ms.range))),
+                Expr::MatrixSelector(ms) if !ms.selector.anchored && !ms.selector.smoothed => {
+                    (&ms.selector, Some((rc, ms.range)))
+                }
                 _ => return Ok(None),
             },
             _ => return Ok(None),

@@ -180,7 +180,16 @@ impl<'a> Ctx<'a> {
             Expr::NumberLiteral(v) => Ok(Val::Scalar(vec![*v; g.n])),
             Expr::StringLiteral(s) => Ok(Val::Str(s.clone())),
             Expr::Paren(inner) => self.eval(inner, g),
+            Expr::VectorSelector(vs) if vs.anchored => Err(EvalError::BadData(
+                "the anchored modifier can only be used on range selectors".into(),
+            )),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, g, false)?)),
+            Expr::MatrixSelector(ms) if ms.selector.smoothed || ms.selector.anchored => {
+                Err(EvalError::BadData(
+                    "the experimental anchored/smoothed modifiers are not supported by this engine"
+                        .into(),
+                ))
+            }
             Expr::MatrixSelector(ms) => {
                 let t = g.start;
                 Ok(Val::Matrix(self.matrix_at(ms, t)?))
@@ -348,6 +357,19 @@ pub(crate) fn run(
         warnings: Vec::new(),
         infos: Vec::new(),
     };
+    // Experimental duration expressions using step()/range() become plain
+    // durations for this query's step and range.
+    let resolved;
+    let expr = if has_duration_exprs(expr) {
+        let mut e = expr.clone();
+        let query_step = if instant { 0 } else { step };
+        crate::promql::resolve_durations(&mut e, query_step, end - start)
+            .map_err(EvalError::BadData)?;
+        resolved = e;
+        &resolved
+    } else {
+        expr
+    };
     check_time_bounds(expr, &[start, end, step])?;
     let g = Grid::new(start, end, step);
     if !instant
@@ -473,6 +495,27 @@ pub(crate) fn drop_name(l: &Labels) -> Labels {
 /// means the time arithmetic of nested selectors and subqueries cannot
 /// overflow an `i64`.
 const MAX_TIME_MAGNITUDE_MS: i64 = 1_000_000_000_000_000;
+
+/// True when the tree holds duration expressions still to be resolved.
+fn has_duration_exprs(e: &Expr) -> bool {
+    match e {
+        Expr::VectorSelector(vs) => vs.offset_expr.is_some(),
+        Expr::MatrixSelector(ms) => ms.range_expr.is_some() || ms.selector.offset_expr.is_some(),
+        Expr::Subquery(sq) => {
+            sq.range_expr.is_some()
+                || sq.step_expr.is_some()
+                || sq.offset_expr.is_some()
+                || has_duration_exprs(&sq.expr)
+        }
+        Expr::Paren(x) | Expr::Unary(_, x) => has_duration_exprs(x),
+        Expr::Binary(b) => has_duration_exprs(&b.lhs) || has_duration_exprs(&b.rhs),
+        Expr::Call(c) => c.args.iter().any(has_duration_exprs),
+        Expr::Aggregate(a) => {
+            has_duration_exprs(&a.expr) || a.param.as_deref().is_some_and(has_duration_exprs)
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => false,
+    }
+}
 
 fn check_time_bounds(e: &Expr, extra: &[i64]) -> Result<(), EvalError> {
     fn visit(e: &Expr, out: &mut Vec<i64>) {

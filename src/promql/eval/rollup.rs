@@ -77,6 +77,9 @@ impl<'a> Ctx<'a> {
             .args
             .get(range_idx)
             .ok_or_else(|| EvalError::BadData(format!("wrong number of arguments for {name}")))?;
+        if let Expr::MatrixSelector(ms) = strip_parens(arg_expr) {
+            check_extended_range(name, ms.selector.anchored, ms.selector.smoothed)?;
+        }
         let arg = self.range_arg(arg_expr, g)?;
         if name == "absent_over_time" {
             return Ok(absent_over_time(&arg, arg_expr, g));
@@ -105,6 +108,11 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
+        let anchored =
+            matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.anchored);
+        let smoothed =
+            matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.smoothed);
+        let lookback = self.opts.lookback_delta_ms;
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         let mut col = Collector::new(g.n);
         for s in &arg.data {
@@ -112,6 +120,32 @@ impl<'a> Ctx<'a> {
             let ws = windows(&s.ts, &arg.ends, arg.range);
             let mut slot = None;
             for (i, &(a, b)) in ws.iter().enumerate() {
+                if smoothed {
+                    let end = arg.ends[i];
+                    let start = end - arg.range;
+                    let prev = (a > 0 && s.ts[a - 1] > start - lookback).then(|| a - 1);
+                    let next = (b < s.ts.len() && s.ts[b] < end + lookback).then_some(b);
+                    // Data must reach the window from both sides: a sample
+                    // inside it, or samples both before and after it.
+                    let inside = a < b;
+                    if !inside && (prev.is_none() || next.is_none()) {
+                        continue;
+                    }
+                    let idx: Vec<usize> = prev.into_iter().chain(a..b).chain(next).collect();
+                    if let Some(v) = smoothed_value(name, &s.ts, &s.vs, &idx, start, end, arg.range)
+                    {
+                        let sl = match slot {
+                            Some(sl) => sl,
+                            None => {
+                                let sl = col.slot(s.labels.clone(), true);
+                                slot = Some(sl);
+                                sl
+                            }
+                        };
+                        col.set(sl, i, v)?;
+                    }
+                    continue;
+                }
                 if a == b {
                     continue;
                 }
@@ -124,6 +158,28 @@ impl<'a> Ctx<'a> {
                     t: g.t(i),
                 };
                 let p = |k: usize| params[k][i];
+                if anchored {
+                    // Prepend the last sample at or before the window start
+                    // (within one lookback) and take plain differences.
+                    let start = arg.ends[i] - arg.range;
+                    let lo = if a > 0 && s.ts[a - 1] > start - lookback {
+                        a - 1
+                    } else {
+                        a
+                    };
+                    if let Some(v) = anchored_value(name, &s.vs[lo..b], arg.range) {
+                        let sl = match slot {
+                            Some(sl) => sl,
+                            None => {
+                                let sl = col.slot(s.labels.clone(), true);
+                                slot = Some(sl);
+                                sl
+                            }
+                        };
+                        col.set(sl, i, v)?;
+                    }
+                    continue;
+                }
                 let v = match name {
                     "rate" => extrapolated_rate(&w, true, true),
                     "increase" => extrapolated_rate(&w, true, false),
@@ -196,6 +252,112 @@ impl<'a> Ctx<'a> {
         self.add_samples(out.len() * g.n)?;
         Ok(out)
     }
+}
+
+/// The experimental `anchored`/`smoothed` range modifiers: Prometheus's
+/// error for functions that do not take them.
+pub(crate) fn check_extended_range(
+    func: &str,
+    anchored: bool,
+    smoothed: bool,
+) -> Result<(), EvalError> {
+    if anchored {
+        if !matches!(func, "changes" | "delta" | "increase" | "rate" | "resets") {
+            return Err(EvalError::BadData(format!(
+                "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with {func}"
+            )));
+        }
+        return Ok(());
+    }
+    if smoothed {
+        if !matches!(func, "delta" | "increase" | "rate") {
+            return Err(EvalError::BadData(format!(
+                "smoothed modifier can only be used with: delta, increase, rate - not with {func}"
+            )));
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+/// The `smoothed` variants: the (counter-adjusted for `rate`/`increase`)
+/// series is linearly interpolated at the window's start and end, using the
+/// samples around each boundary (`idx`: the sample before the start, those
+/// inside, the one after the end); beyond the first/last sample the value is
+/// held flat.
+fn smoothed_value(
+    func: &str,
+    ts: &[i64],
+    vs: &[f64],
+    idx: &[usize],
+    start: i64,
+    end: i64,
+    range_ms: i64,
+) -> Option<f64> {
+    if idx.is_empty() || !matches!(func, "rate" | "increase" | "delta") {
+        return None;
+    }
+    let counter = func != "delta";
+    let mut vals = Vec::with_capacity(idx.len());
+    let mut correction = 0.0;
+    let mut prev: Option<f64> = None;
+    for &k in idx {
+        let v = vs[k];
+        if let Some(p) = prev
+            && counter
+            && v < p
+        {
+            correction += p;
+        }
+        prev = Some(v);
+        vals.push(v + correction);
+    }
+    let at = |x: i64| -> f64 {
+        let n = idx.len();
+        if x <= ts[idx[0]] {
+            return vals[0];
+        }
+        if x >= ts[idx[n - 1]] {
+            return vals[n - 1];
+        }
+        let k = idx.partition_point(|&j| ts[j] <= x);
+        let (t0, t1) = (ts[idx[k - 1]], ts[idx[k]]);
+        let (v0, v1) = (vals[k - 1], vals[k]);
+        v0 + (v1 - v0) * (x - t0) as f64 / (t1 - t0) as f64
+    };
+    let diff = at(end) - at(start);
+    Some(if func == "rate" {
+        diff / (range_ms as f64 / 1000.0)
+    } else {
+        diff
+    })
+}
+
+/// The `anchored` variants: no extrapolation; the anchor sample (if any)
+/// is the first of `vs`.
+fn anchored_value(func: &str, vs: &[f64], range_ms: i64) -> Option<f64> {
+    let first = *vs.first()?;
+    let last = vs[vs.len() - 1];
+    let increase = || {
+        let mut r = last - first;
+        for w in vs.windows(2) {
+            if w[1] < w[0] {
+                r += w[0];
+            }
+        }
+        r
+    };
+    Some(match func {
+        "increase" => increase(),
+        "rate" => increase() / (range_ms as f64 / 1000.0),
+        "delta" => last - first,
+        "changes" => vs
+            .windows(2)
+            .filter(|x| x[1] != x[0] && !(x[0].is_nan() && x[1].is_nan()))
+            .count() as f64,
+        "resets" => vs.windows(2).filter(|x| x[1] < x[0]).count() as f64,
+        _ => return None,
+    })
 }
 
 /// Prometheus's `extrapolatedRate` for floats: the increase between the

@@ -68,10 +68,25 @@ impl<'a> Ctx<'a> {
         let lookback = self.opts.lookback_delta_ms;
         let first = g.start - vs.offset;
         let last = g.end - vs.offset;
-        let stored = self.select(&vs.matchers, first - lookback + 1, last)?;
+        // `smoothed` interpolates towards the next sample, up to one
+        // lookback ahead.
+        let ahead = if vs.smoothed { lookback } else { 0 };
+        let stored = self.select(&vs.matchers, first - lookback + 1, last + ahead)?;
         let mut out = Vec::with_capacity(stored.len());
         for s in stored {
             self.check_deadline()?;
+            if vs.smoothed {
+                let vals = smoothed_points(&s.timestamps, &s.values, g, vs.offset, lookback);
+                if vals.iter().any(Option::is_some) {
+                    self.add_samples(g.n)?;
+                    out.push(Series {
+                        labels: s.labels,
+                        drop_name: false,
+                        vals,
+                    });
+                }
+                continue;
+            }
             let mut vals = vec![None; g.n];
             let mut j = 0usize; // number of samples with ts <= current t
             let mut any = false;
@@ -211,7 +226,17 @@ impl<'a> Ctx<'a> {
                         ends,
                     });
                 }
-                let data = self.load_range(ms, ends[0], ends[ends.len() - 1])?;
+                // `anchored` also needs the last sample before each window
+                // (up to one lookback earlier).
+                // `smoothed` also looks one lookback past each window's end.
+                let lookback = self.opts.lookback_delta_ms;
+                let extra = if vs.anchored || vs.smoothed {
+                    lookback
+                } else {
+                    0
+                };
+                let ahead = if vs.smoothed { lookback } else { 0 };
+                let data = self.load_range(ms, ends[0] - extra, ends[ends.len() - 1] + ahead)?;
                 Ok(RangeArg {
                     data,
                     range: ms.range,
@@ -296,6 +321,42 @@ impl<'a> Ctx<'a> {
             ends,
         })
     }
+}
+
+/// Values of a `smoothed` instant selector: at each step the series is
+/// linearly interpolated between the last sample at or before the time and
+/// the next one after it (each within one lookback); with only an earlier
+/// sample its value is held. Stale markers are skipped.
+fn smoothed_points(
+    ts: &[i64],
+    vs: &[f64],
+    g: &Grid,
+    offset: i64,
+    lookback: i64,
+) -> Vec<Option<f64>> {
+    let (ts, vs): (Vec<i64>, Vec<f64>) = ts
+        .iter()
+        .zip(vs)
+        .filter(|(_, v)| !is_stale_nan(**v))
+        .map(|(t, v)| (*t, *v))
+        .unzip();
+    (0..g.n)
+        .map(|i| {
+            let t = g.t(i) - offset;
+            let j = ts.partition_point(|&x| x <= t);
+            let prev = (j > 0 && ts[j - 1] > t - lookback).then(|| j - 1)?;
+            if ts[prev] == t {
+                return Some(vs[prev]);
+            }
+            match (j < ts.len() && ts[j] < t + lookback).then_some(j) {
+                Some(next) => {
+                    let (t0, t1) = (ts[prev], ts[next]);
+                    Some(vs[prev] + (vs[next] - vs[prev]) * (t - t0) as f64 / (t1 - t0) as f64)
+                }
+                None => Some(vs[prev]),
+            }
+        })
+        .collect()
 }
 
 /// Window bounds `[a, b)` (indices into `ts`) for every step: samples with

@@ -12,8 +12,7 @@ fn sel(name: &str) -> VectorSelector {
     VectorSelector {
         name: Some(name.into()),
         matchers: vec![Matcher::equal(METRIC_NAME, name)],
-        offset: 0,
-        at: None,
+        ..VectorSelector::default()
     }
 }
 
@@ -25,6 +24,7 @@ fn ms(name: &str, range_s: i64) -> Expr {
     Expr::MatrixSelector(MatrixSelector {
         selector: sel(name),
         range: range_s * 1000,
+        ..MatrixSelector::default()
     })
 }
 
@@ -243,6 +243,9 @@ fn subquery_steps_are_aligned() {
         step: Some(10_000),
         offset: 0,
         at: None,
+        range_expr: None,
+        step_expr: None,
+        offset_expr: None,
     });
     // At 1005 s: steps 980, 990, 1000 -> values 98 + 99 + 99 (the series ends at 990 s).
     let got = instant_vec(&e, &s, &call("sum_over_time", vec![sq]), 1005);

@@ -1,9 +1,9 @@
 //! Expressions: operators with Prometheus precedence, unary signs, postfix
 //! modifiers (ranges, subqueries, `offset`, `@`), calls and aggregations.
 
-use super::{Node, Parser};
+use super::{Node, PResult, Parser};
 use crate::promql::ast::*;
-use crate::promql::error::{ParseError, ParseErrorKind};
+use crate::promql::error::ParseErrorKind;
 use crate::promql::functions::{ValueType, Variadic, get_function};
 use crate::promql::lexer::{Token, TokenKind};
 
@@ -29,9 +29,9 @@ enum IdentUse {
 }
 
 /// Precedence of `^`; unary operators bind just below it.
-const PREC_POW: u8 = 6;
+pub(super) const PREC_POW: u8 = 6;
 
-fn binary_op(p: &Parser<'_>) -> Option<BinaryOp> {
+pub(super) fn binary_op(p: &Parser<'_>) -> Option<BinaryOp> {
     let t = p.peek();
     Some(match t.kind {
         TokenKind::Add => BinaryOp::Add,
@@ -143,7 +143,7 @@ impl Parser<'_> {
     /// `parse_aggregate`, `parse_args`) keep few locals and leave checks and
     /// error formatting to non-recursive `#[inline(never)]` helpers, so each
     /// nesting level costs little stack even in debug builds.
-    pub(crate) fn parse_expr(&mut self, min_prec: u8) -> Result<Node, ParseError> {
+    pub(crate) fn parse_expr(&mut self, min_prec: u8) -> PResult<Node> {
         self.enter()?;
         let mut lhs = self.parse_unary()?;
         while let Some(op) = binary_op(self) {
@@ -162,7 +162,7 @@ impl Parser<'_> {
 
     /// Consumes a binary operator and its modifiers.
     #[inline(never)]
-    fn parse_operator(&mut self, op: BinaryOp) -> Result<BinModifiers, ParseError> {
+    fn parse_operator(&mut self, op: BinaryOp) -> PResult<BinModifiers> {
         let op_tok = self.next();
         if matches!(op, BinaryOp::Gtr | BinaryOp::Lss)
             && self.peek().kind == TokenKind::Div
@@ -182,7 +182,7 @@ impl Parser<'_> {
         })
     }
 
-    fn parse_unary(&mut self) -> Result<Node, ParseError> {
+    fn parse_unary(&mut self) -> PResult<Node> {
         let op = match self.peek().kind {
             TokenKind::Sub => UnaryOp::Neg,
             TokenKind::Add => UnaryOp::Pos,
@@ -194,7 +194,7 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn finish_unary(&self, op: UnaryOp, start: usize, operand: Node) -> Result<Node, ParseError> {
+    fn finish_unary(&self, op: UnaryOp, start: usize, operand: Node) -> PResult<Node> {
         let span = start..operand.span.end;
         if !is_scalar_or_vector(operand.ty) {
             return Err(self.error(
@@ -206,7 +206,7 @@ impl Parser<'_> {
             ));
         }
         // Like Prometheus, a sign directly on a number literal is folded in.
-        if let Expr::NumberLiteral(v) = operand.expr {
+        if let Expr::NumberLiteral(v) = *operand.expr {
             let v = if op == UnaryOp::Neg { -v } else { v };
             return self.node(
                 Expr::NumberLiteral(v),
@@ -216,7 +216,7 @@ impl Parser<'_> {
             );
         }
         self.node(
-            Expr::Unary(op, Box::new(operand.expr)),
+            Expr::Unary(op, operand.expr),
             span,
             operand.ty,
             operand.depth + 1,
@@ -225,35 +225,27 @@ impl Parser<'_> {
 
     /// A primary expression followed by `[range]`, `[range:step]`, `offset`
     /// and `@` modifiers.
-    fn parse_postfix(&mut self) -> Result<Node, ParseError> {
+    fn parse_postfix(&mut self) -> PResult<Node> {
         let node = self.parse_primary()?;
         self.parse_postfix_modifiers(node)
     }
 
     #[inline(never)]
-    fn parse_postfix_modifiers(&mut self, mut node: Node) -> Result<Node, ParseError> {
+    fn parse_postfix_modifiers(&mut self, mut node: Node) -> PResult<Node> {
         loop {
             match self.peek().kind {
                 TokenKind::LBracket => node = self.parse_range_or_subquery(node)?,
                 TokenKind::At => node = self.parse_at(node)?,
                 TokenKind::Ident if self.at_keyword("offset") => node = self.parse_offset(node)?,
                 TokenKind::Ident if self.at_keyword("anchored") || self.at_keyword("smoothed") => {
-                    let t = self.peek().clone();
-                    return Err(self.error_kind(
-                        t.span.clone(),
-                        format!(
-                            "the experimental {} modifier is not supported",
-                            self.text(&t).to_ascii_lowercase()
-                        ),
-                        ParseErrorKind::ExperimentalUnsupported,
-                    ));
+                    node = self.parse_anchored_smoothed(node)?
                 }
                 _ => return Ok(node),
             }
         }
     }
 
-    fn parse_primary(&mut self) -> Result<Node, ParseError> {
+    fn parse_primary(&mut self) -> PResult<Node> {
         match self.peek().kind {
             TokenKind::LParen => self.parse_paren(),
             TokenKind::LBrace => self.parse_vector_selector(),
@@ -269,7 +261,7 @@ impl Parser<'_> {
 
     /// Number, duration (as seconds) or string literal.
     #[inline(never)]
-    fn parse_literal(&mut self) -> Result<Node, ParseError> {
+    fn parse_literal(&mut self) -> PResult<Node> {
         let t = self.peek().clone();
         let (expr, ty) = match t.kind {
             TokenKind::Number(v) => (Expr::NumberLiteral(v), ValueType::Scalar),
@@ -303,7 +295,7 @@ impl Parser<'_> {
         IdentUse::Selector
     }
 
-    fn parse_paren(&mut self) -> Result<Node, ParseError> {
+    fn parse_paren(&mut self) -> PResult<Node> {
         let start = self.next().span.start;
         self.check_not_eof("unclosed left parenthesis")?;
         let inner = self.parse_expr(0)?;
@@ -311,11 +303,11 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn finish_paren(&mut self, start: usize, inner: Node) -> Result<Node, ParseError> {
+    fn finish_paren(&mut self, start: usize, inner: Node) -> PResult<Node> {
         self.check_not_eof("unclosed left parenthesis")?;
         let close = self.expect(TokenKind::RParen, "paren expression", "\")\"")?;
         self.node(
-            Expr::Paren(Box::new(inner.expr)),
+            Expr::Paren(inner.expr),
             start..close.span.end,
             inner.ty,
             inner.depth + 1,
@@ -323,7 +315,7 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn check_not_eof(&self, msg: &str) -> Result<(), ParseError> {
+    fn check_not_eof(&self, msg: &str) -> PResult<()> {
         if self.peek().kind == TokenKind::Eof {
             let t = self.peek().span.clone();
             return Err(self.error(t, msg));
@@ -334,11 +326,7 @@ impl Parser<'_> {
     /// Comma-separated arguments up to and including `)`; the `(` has been
     /// consumed. Returns the arguments and the end offset of `)`. Trailing
     /// commas are rejected like in Prometheus.
-    fn parse_args(
-        &mut self,
-        context: &'static str,
-        info: bool,
-    ) -> Result<(Vec<Node>, usize), ParseError> {
+    fn parse_args(&mut self, context: &'static str, info: bool) -> PResult<(Vec<Node>, usize)> {
         let mut args = Vec::new();
         loop {
             if let Some(end) = self.args_end(args.is_empty(), context)? {
@@ -356,7 +344,7 @@ impl Parser<'_> {
     /// Before an argument: consumes `,` (returning `None`: another argument
     /// follows) or `)` (returning its end offset).
     #[inline(never)]
-    fn args_end(&mut self, first: bool, context: &str) -> Result<Option<usize>, ParseError> {
+    fn args_end(&mut self, first: bool, context: &str) -> PResult<Option<usize>> {
         if first {
             return Ok(match self.peek().kind {
                 TokenKind::RParen => Some(self.next().span.end),
@@ -383,7 +371,7 @@ impl Parser<'_> {
         }
     }
 
-    fn parse_call(&mut self) -> Result<Node, ParseError> {
+    fn parse_call(&mut self) -> PResult<Node> {
         let name_tok = self.next();
         self.check_call_name(&name_tok)?;
         self.next(); // (
@@ -393,15 +381,8 @@ impl Parser<'_> {
     }
 
     #[inline(never)]
-    fn check_call_name(&self, name_tok: &Token) -> Result<(), ParseError> {
+    fn check_call_name(&self, name_tok: &Token) -> PResult<()> {
         let name = self.text(name_tok);
-        if name == "min_of" || name == "max_of" {
-            return Err(self.error_kind(
-                name_tok.span.clone(),
-                format!("the experimental duration function {name}() is not supported"),
-                ParseErrorKind::ExperimentalUnsupported,
-            ));
-        }
         if get_function(name).is_none() {
             return Err(self.error(
                 name_tok.span.clone(),
@@ -413,12 +394,7 @@ impl Parser<'_> {
 
     /// Arity and argument-type checks of a call.
     #[inline(never)]
-    fn finish_call(
-        &self,
-        name_tok: Token,
-        args: Vec<Node>,
-        end: usize,
-    ) -> Result<Node, ParseError> {
+    fn finish_call(&self, name_tok: Token, args: Vec<Node>, end: usize) -> PResult<Node> {
         let name = self.text(&name_tok).to_string();
         let func = get_function(&name).expect("checked by check_call_name");
         let span = name_tok.span.start..end;
@@ -464,11 +440,34 @@ impl Parser<'_> {
                 ));
             }
         }
+        for a in &args {
+            if let Expr::MatrixSelector(m) = &*a.expr {
+                let (what, allowed): (&str, &[&str]) = if m.selector.anchored {
+                    (
+                        "anchored",
+                        &["changes", "delta", "increase", "rate", "resets"],
+                    )
+                } else if m.selector.smoothed {
+                    ("smoothed", &["delta", "increase", "rate"])
+                } else {
+                    continue;
+                };
+                if !allowed.contains(&name.as_str()) {
+                    return Err(self.error(
+                        a.span.clone(),
+                        format!(
+                            "{what} modifier can only be used with: {} - not with {name}",
+                            allowed.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         let depth = args.iter().map(|a| a.depth).max().unwrap_or(0) + 1;
         self.node(
             Expr::Call(Call {
                 func: name,
-                args: args.into_iter().map(|a| a.expr).collect(),
+                args: args.into_iter().map(|a| *a.expr).collect(),
             }),
             span,
             func.return_type,
@@ -476,7 +475,7 @@ impl Parser<'_> {
         )
     }
 
-    fn parse_aggregate(&mut self, op: AggregateOp) -> Result<Node, ParseError> {
+    fn parse_aggregate(&mut self, op: AggregateOp) -> PResult<Node> {
         let head = self.parse_aggregate_head()?;
         let (args, end) = self.parse_args("aggregation", false)?;
         self.finish_aggregate(op, head, args, end)
@@ -485,7 +484,7 @@ impl Parser<'_> {
     /// The aggregation keyword, an optional leading `by`/`without` clause
     /// and the `(`. Returns the start offset and the grouping.
     #[inline(never)]
-    fn parse_aggregate_head(&mut self) -> Result<(usize, Option<Grouping>), ParseError> {
+    fn parse_aggregate_head(&mut self) -> PResult<(usize, Option<Grouping>)> {
         let start = self.next().span.start;
         let mut grouping = None;
         if self.at_keyword("by") || self.at_keyword("without") {
@@ -504,7 +503,7 @@ impl Parser<'_> {
         head: (usize, Option<Grouping>),
         mut args: Vec<Node>,
         mut end: usize,
-    ) -> Result<Node, ParseError> {
+    ) -> PResult<Node> {
         let (start, mut grouping) = head;
         if self.at_keyword("by") || self.at_keyword("without") {
             if grouping.is_some() {
@@ -561,8 +560,8 @@ impl Parser<'_> {
         self.node(
             Expr::Aggregate(AggregateExpr {
                 op,
-                expr: Box::new(expr.expr),
-                param: param.map(|p| Box::new(p.expr)),
+                expr: expr.expr,
+                param: param.map(|p| p.expr),
                 grouping,
                 without,
             }),
@@ -575,7 +574,7 @@ impl Parser<'_> {
     fn parse_bin_modifiers(
         &mut self,
         op: BinaryOp,
-    ) -> Result<(bool, Option<Spanned<VectorMatching>>), ParseError> {
+    ) -> PResult<(bool, Option<Spanned<VectorMatching>>)> {
         let mut return_bool = false;
         if self.at_keyword("bool") {
             let t = self.next();
@@ -593,6 +592,8 @@ impl Parser<'_> {
             let on = self.text(&t).eq_ignore_ascii_case("on");
             let labels = self.parse_grouping_labels()?;
             let mut vm = VectorMatching {
+                fill_lhs: None,
+                fill_rhs: None,
                 card: if op.is_set() {
                     Cardinality::ManyToMany
                 } else {
@@ -633,17 +634,76 @@ impl Parser<'_> {
         } else if self.at_keyword("group_left") || self.at_keyword("group_right") {
             return Err(self.unexpected("binary expression", Some("\"on\" or \"ignoring\"")));
         }
-        for fill in ["fill", "fill_left", "fill_right"] {
-            if self.at_keyword(fill) && self.peek_at(1).kind == TokenKind::LParen {
-                let t = self.peek().span.clone();
-                return Err(self.error_kind(
-                    t,
-                    format!("the experimental {fill}() modifier is not supported"),
-                    ParseErrorKind::ExperimentalUnsupported,
+        self.parse_fill_modifiers(op, &mut matching)?;
+        Ok((return_bool, matching))
+    }
+
+    /// The experimental `fill(v)`, `fill_left(v)` and `fill_right(v)`
+    /// modifiers (after any `on`/`ignoring`/`group_*` clause). A metric
+    /// named `fill` stays a metric: only `fill` followed by `(` counts.
+    fn parse_fill_modifiers(
+        &mut self,
+        op: BinaryOp,
+        matching: &mut Option<Spanned<VectorMatching>>,
+    ) -> PResult<()> {
+        loop {
+            let which = ["fill", "fill_left", "fill_right"]
+                .into_iter()
+                .find(|f| self.at_keyword(f) && self.peek_at(1).kind == TokenKind::LParen);
+            let Some(which) = which else { return Ok(()) };
+            let kw = self.next();
+            if op.is_set() {
+                return Err(self.error(
+                    kw.span,
+                    format!(
+                        "fill modifiers are not allowed with set operator \"{}\"",
+                        op_str(op)
+                    ),
                 ));
             }
+            self.next(); // (
+            let neg = match self.peek().kind {
+                TokenKind::Sub => {
+                    self.next();
+                    true
+                }
+                TokenKind::Add => {
+                    self.next();
+                    false
+                }
+                _ => false,
+            };
+            let TokenKind::Number(v) = self.peek().kind else {
+                return Err(self.unexpected("fill modifier", Some("number")));
+            };
+            self.next();
+            let close = self.expect(TokenKind::RParen, "fill modifier", "\")\"")?;
+            let v = if neg { -v } else { v };
+            let (vm, span) = matching.get_or_insert_with(|| {
+                (
+                    VectorMatching {
+                        card: Cardinality::OneToOne,
+                        ..VectorMatching::default()
+                    },
+                    kw.span.clone(),
+                )
+            });
+            span.end = close.span.end;
+            let (lhs, rhs) = match which {
+                "fill" => (true, true),
+                "fill_left" => (true, false),
+                _ => (false, true),
+            };
+            if (lhs && vm.fill_lhs.is_some()) || (rhs && vm.fill_rhs.is_some()) {
+                return Err(self.error(kw.span, "fill value may not be set multiple times"));
+            }
+            if lhs {
+                vm.fill_lhs = Some(v);
+            }
+            if rhs {
+                vm.fill_rhs = Some(v);
+            }
         }
-        Ok((return_bool, matching))
     }
 
     #[inline(never)]
@@ -653,7 +713,7 @@ impl Parser<'_> {
         lhs: Node,
         rhs: Node,
         modifiers: BinModifiers,
-    ) -> Result<Node, ParseError> {
+    ) -> PResult<Node> {
         let BinModifiers {
             op_span,
             return_bool,
@@ -697,6 +757,8 @@ impl Parser<'_> {
                 Some(vm)
             }
             None if both_vectors => Some(VectorMatching {
+                fill_lhs: None,
+                fill_rhs: None,
                 card: if op.is_set() {
                     Cardinality::ManyToMany
                 } else {
@@ -717,8 +779,8 @@ impl Parser<'_> {
         self.node(
             Expr::Binary(BinaryExpr {
                 op,
-                lhs: Box::new(lhs.expr),
-                rhs: Box::new(rhs.expr),
+                lhs: lhs.expr,
+                rhs: rhs.expr,
                 return_bool,
                 matching,
             }),
@@ -726,233 +788,6 @@ impl Parser<'_> {
             ty,
             depth,
         )
-    }
-
-    /// `[range]` on a selector or `[range:step]` on any instant expression.
-    fn parse_range_or_subquery(&mut self, node: Node) -> Result<Node, ParseError> {
-        let open = self.next();
-        let range = self.parse_duration_operand("subquery or range selector")?;
-        if range.0 <= 0 {
-            return Err(self.error(range.1, "duration must be greater than 0"));
-        }
-        if self.peek().kind == TokenKind::Colon {
-            self.next();
-            let step = if self.peek().kind == TokenKind::RBracket {
-                None
-            } else {
-                let s = self.parse_duration_operand("subquery step")?;
-                if s.0 <= 0 {
-                    return Err(self.error(s.1, "duration must be greater than 0"));
-                }
-                Some(s.0)
-            };
-            let close = self.expect(TokenKind::RBracket, "subquery selector", "\"]\"")?;
-            if node.ty != ValueType::Vector {
-                return Err(self.error(
-                    node.span.clone(),
-                    format!(
-                        "subquery is only allowed on instant vector, got {} instead",
-                        go_type_name(node.ty)
-                    ),
-                ));
-            }
-            let span = node.span.start..close.span.end;
-            let depth = node.depth + 1;
-            return self.node(
-                Expr::Subquery(SubqueryExpr {
-                    expr: Box::new(node.expr),
-                    range: range.0,
-                    step,
-                    offset: 0,
-                    at: None,
-                }),
-                span,
-                ValueType::Matrix,
-                depth,
-            );
-        }
-        let close = self.expect(TokenKind::RBracket, "matrix selector", "\"]\" or \":\"")?;
-        let span = node.span.start..close.span.end;
-        match node.expr {
-            Expr::VectorSelector(vs) => {
-                if vs.offset != 0 {
-                    return Err(self.error(open.span, "no offset modifiers allowed before range"));
-                }
-                if vs.at.is_some() {
-                    return Err(self.error(open.span, "no @ modifiers allowed before range"));
-                }
-                self.node(
-                    Expr::MatrixSelector(MatrixSelector {
-                        selector: vs,
-                        range: range.0,
-                    }),
-                    span,
-                    ValueType::Matrix,
-                    node.depth,
-                )
-            }
-            _ => Err(self.error(node.span, "ranges only allowed for vector selectors")),
-        }
-    }
-
-    /// A duration in a range, step or offset: a duration literal or a number
-    /// of seconds. Returns milliseconds and the span.
-    fn parse_duration_operand(
-        &mut self,
-        context: &str,
-    ) -> Result<(i64, std::ops::Range<usize>), ParseError> {
-        // A sign directly before a number: `[-1]` is a (bad) negative range.
-        let sign = self.peek().clone();
-        if matches!(sign.kind, TokenKind::Sub | TokenKind::Add)
-            && matches!(
-                self.peek_at(1).kind,
-                TokenKind::Number(_) | TokenKind::Duration(_)
-            )
-            && (context == "offset"
-                || !matches!(
-                    self.peek_at(2).kind,
-                    TokenKind::Add
-                        | TokenKind::Sub
-                        | TokenKind::Mul
-                        | TokenKind::Div
-                        | TokenKind::Mod
-                        | TokenKind::Pow
-                ))
-        {
-            self.next();
-            let (ms, span) = self.parse_duration_operand(context)?;
-            let ms = if sign.kind == TokenKind::Sub { -ms } else { ms };
-            return Ok((ms, sign.span.start..span.end));
-        }
-        let t = self.peek().clone();
-        let ms = match t.kind {
-            TokenKind::Duration(ms) => ms,
-            TokenKind::Number(secs) => {
-                let ms = (secs * 1000.0).round();
-                if !ms.is_finite() || ms.abs() >= i64::MAX as f64 {
-                    return Err(self.error(
-                        t.span.clone(),
-                        format!("invalid duration {}", self.text(&t)),
-                    ));
-                }
-                ms as i64
-            }
-            TokenKind::LParen | TokenKind::Sub | TokenKind::Add => {
-                return Err(self.experimental_duration_expr(t.span));
-            }
-            TokenKind::Ident => {
-                let w = self.text(&t).to_ascii_lowercase();
-                if matches!(w.as_str(), "step" | "range" | "min_of" | "max_of") {
-                    return Err(self.experimental_duration_expr(t.span));
-                }
-                return Err(self.unexpected(context, Some("number or duration")));
-            }
-            _ => return Err(self.unexpected(context, Some("number or duration"))),
-        };
-        self.next();
-        // Inside brackets an operator after the duration can only be an
-        // (experimental) duration expression; after `offset` it is an
-        // ordinary binary operator: `foo offset 5m + 1`.
-        if context != "offset" && binary_op(self).is_some() {
-            let s = self.peek().span.clone();
-            return Err(self.experimental_duration_expr(s));
-        }
-        Ok((ms, t.span))
-    }
-
-    fn experimental_duration_expr(&self, span: std::ops::Range<usize>) -> ParseError {
-        self.error_kind(
-            span,
-            "experimental duration expressions are not supported",
-            ParseErrorKind::ExperimentalUnsupported,
-        )
-    }
-
-    fn parse_offset(&mut self, mut node: Node) -> Result<Node, ParseError> {
-        let kw = self.next();
-        let (off, dspan) = self.parse_duration_operand("offset")?;
-        let already = match &mut node.expr {
-            Expr::VectorSelector(vs) => std::mem::replace(&mut vs.offset, off) != 0,
-            Expr::MatrixSelector(ms) => std::mem::replace(&mut ms.selector.offset, off) != 0,
-            Expr::Subquery(sq) => std::mem::replace(&mut sq.offset, off) != 0,
-            _ => {
-                return Err(self.error(
-                    kw.span,
-                    "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
-                ));
-            }
-        };
-        if already {
-            return Err(self.error(kw.span, "offset may not be set multiple times"));
-        }
-        node.span.end = dspan.end;
-        Ok(node)
-    }
-
-    fn parse_at(&mut self, mut node: Node) -> Result<Node, ParseError> {
-        let at_tok = self.next();
-        let t = self.peek().clone();
-        let (at, end) = match t.kind {
-            TokenKind::Ident if self.at_keyword("start") || self.at_keyword("end") => {
-                let is_start = self.at_keyword("start");
-                self.next();
-                self.expect(TokenKind::LParen, "@ modifier", "\"(\"")?;
-                let close = self.expect(TokenKind::RParen, "@ modifier", "\")\"")?;
-                (
-                    if is_start {
-                        AtModifier::Start
-                    } else {
-                        AtModifier::End
-                    },
-                    close.span.end,
-                )
-            }
-            _ => {
-                let neg = match t.kind {
-                    TokenKind::Sub => {
-                        self.next();
-                        true
-                    }
-                    TokenKind::Add => {
-                        self.next();
-                        false
-                    }
-                    _ => false,
-                };
-                let v = self.peek().clone();
-                let secs = match v.kind {
-                    TokenKind::Number(x) => x,
-                    TokenKind::Duration(ms) => ms as f64 / 1000.0,
-                    _ => return Err(self.unexpected("@", Some("timestamp"))),
-                };
-                self.next();
-                let secs = if neg { -secs } else { secs };
-                let ms = (secs * 1000.0).round();
-                if !ms.is_finite() || ms >= i64::MAX as f64 || ms <= i64::MIN as f64 {
-                    return Err(self.error(
-                        t.span.start..v.span.end,
-                        format!("timestamp out of bounds for @ modifier: {}", go_float(secs)),
-                    ));
-                }
-                (AtModifier::Timestamp(ms as i64), v.span.end)
-            }
-        };
-        let slot = match &mut node.expr {
-            Expr::VectorSelector(vs) => &mut vs.at,
-            Expr::MatrixSelector(ms) => &mut ms.selector.at,
-            Expr::Subquery(sq) => &mut sq.at,
-            _ => {
-                return Err(self.error(
-                    at_tok.span,
-                    "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
-                ));
-            }
-        };
-        if slot.replace(at).is_some() {
-            return Err(self.error(at_tok.span, "@ <timestamp> may not be set multiple times"));
-        }
-        node.span.end = end;
-        Ok(node)
     }
 }
 
@@ -977,7 +812,7 @@ pub fn aggregate_name(op: AggregateOp) -> &'static str {
 }
 
 /// Go's `ValueType` names, used in a few Prometheus messages.
-fn go_type_name(t: ValueType) -> &'static str {
+pub(super) fn go_type_name(t: ValueType) -> &'static str {
     match t {
         ValueType::Scalar => "scalar",
         ValueType::Vector => "vector",
@@ -987,7 +822,7 @@ fn go_type_name(t: ValueType) -> &'static str {
 }
 
 /// A float the way Go's `%f` prints it (`+Inf`, `-Inf`, `NaN`, `1.500000`).
-fn go_float(v: f64) -> String {
+pub(super) fn go_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

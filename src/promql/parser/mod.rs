@@ -25,6 +25,7 @@
 //! Errors from the regex engine are reported with the matcher's position.
 
 mod expr;
+mod modifiers;
 mod selector;
 
 pub use selector::{is_label_name, is_metric_name};
@@ -32,6 +33,7 @@ pub use selector::{is_label_name, is_metric_name};
 use super::ast::Expr;
 use super::error::{ParseError, ParseErrorKind};
 use super::functions::ValueType;
+
 use super::lexer::{Token, TokenKind, lex};
 use crate::model::Matcher;
 use std::ops::Range;
@@ -87,12 +89,15 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
 /// Parses a PromQL expression.
 pub fn parse_with_options(input: &str, opts: &ParseOptions) -> Result<Expr, ParseError> {
     let mut p = Parser::new(input, *opts);
-    if p.peek().kind == TokenKind::Eof {
-        return Err(p.error(0..0, "no expression found in input"));
-    }
-    let node = p.parse_expr(0)?;
-    p.expect_eof()?;
-    Ok(node.expr)
+    let run = |p: &mut Parser<'_>| -> PResult<Expr> {
+        if p.peek().kind == TokenKind::Eof {
+            return Err(p.error(0..0, "no expression found in input"));
+        }
+        let node = p.parse_expr(0)?;
+        p.expect_eof()?;
+        Ok(*node.expr)
+    };
+    run(&mut p).map_err(|e| *e)
 }
 
 /// Parses a bare series selector (`foo{a="b"}`, `{__name__=~"x.*"}`), as
@@ -100,22 +105,31 @@ pub fn parse_with_options(input: &str, opts: &ParseOptions) -> Result<Expr, Pars
 /// `__name__` matcher for a metric name written outside the braces.
 pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
     let mut p = Parser::new(input, ParseOptions::default());
+    metric_selector(&mut p).map_err(|e| *e)
+}
+
+fn metric_selector(p: &mut Parser<'_>) -> PResult<Vec<Matcher>> {
     let tok = p.peek().clone();
     let node = match tok.kind {
         TokenKind::Ident | TokenKind::LBrace => p.parse_vector_selector()?,
         _ => return Err(p.unexpected("metric selector", Some("label matching"))),
     };
     p.expect_eof()?;
-    match node.expr {
+    match *node.expr {
         Expr::VectorSelector(vs) => Ok(vs.matchers),
         _ => Err(p.error(node.span, "expected a vector selector")),
     }
 }
 
+/// Internal result type: errors are boxed so that results passed up the
+/// recursive descent stay small (each nesting level costs less stack).
+pub(crate) type PResult<T> = Result<T, Box<ParseError>>;
+
 /// A parsed subtree with what the type checker needs.
 #[derive(Debug)]
 pub(crate) struct Node {
-    pub(crate) expr: Expr,
+    /// Boxed so that results passed up the recursive descent stay small.
+    pub(crate) expr: Box<Expr>,
     pub(crate) span: Range<usize>,
     pub(crate) ty: ValueType,
     /// Height of the tree (a leaf is 1).
@@ -212,8 +226,8 @@ impl<'a> Parser<'a> {
         t.kind == TokenKind::Ident && self.text(t).eq_ignore_ascii_case(kw)
     }
 
-    pub(crate) fn error(&self, span: Range<usize>, msg: impl Into<String>) -> ParseError {
-        ParseError::new(self.input, span, msg)
+    pub(crate) fn error(&self, span: Range<usize>, msg: impl Into<String>) -> Box<ParseError> {
+        Box::new(ParseError::new(self.input, span, msg))
     }
 
     pub(crate) fn error_kind(
@@ -221,8 +235,8 @@ impl<'a> Parser<'a> {
         span: Range<usize>,
         msg: impl Into<String>,
         kind: ParseErrorKind,
-    ) -> ParseError {
-        ParseError::with_kind(self.input, span, msg, kind)
+    ) -> Box<ParseError> {
+        Box::new(ParseError::with_kind(self.input, span, msg, kind))
     }
 
     /// Describes a token the way Prometheus does in "unexpected ..." messages.
@@ -269,7 +283,7 @@ impl<'a> Parser<'a> {
 
     /// "unexpected X [in CONTEXT][, expected WHAT]" at the next token. A
     /// lexical error token reports its own message instead.
-    pub(crate) fn unexpected(&self, context: &str, expected: Option<&str>) -> ParseError {
+    pub(crate) fn unexpected(&self, context: &str, expected: Option<&str>) -> Box<ParseError> {
         let t = self.peek();
         if let TokenKind::Error(m) = &t.kind {
             return self.error(t.span.clone(), m.clone());
@@ -291,7 +305,7 @@ impl<'a> Parser<'a> {
         kind: TokenKind,
         context: &str,
         expected: &str,
-    ) -> Result<Token, ParseError> {
+    ) -> PResult<Token> {
         if self.peek().kind == kind {
             Ok(self.next())
         } else {
@@ -299,7 +313,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    pub(crate) fn expect_eof(&mut self) -> Result<(), ParseError> {
+    pub(crate) fn expect_eof(&mut self) -> PResult<()> {
         match self.peek().kind {
             TokenKind::Eof => Ok(()),
             TokenKind::RParen => {
@@ -311,7 +325,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Enters one level of recursion, enforcing the depth limit.
-    pub(crate) fn enter(&mut self) -> Result<(), ParseError> {
+    pub(crate) fn enter(&mut self) -> PResult<()> {
         self.nesting += 1;
         if self.nesting > self.opts.max_depth
             || stack_position().abs_diff(self.stack_base) > self.opts.stack_budget
@@ -326,7 +340,7 @@ impl<'a> Parser<'a> {
         self.nesting -= 1;
     }
 
-    pub(crate) fn too_deep(&self, span: Range<usize>) -> ParseError {
+    pub(crate) fn too_deep(&self, span: Range<usize>) -> Box<ParseError> {
         self.error_kind(
             span,
             format!(
@@ -344,12 +358,12 @@ impl<'a> Parser<'a> {
         span: Range<usize>,
         ty: ValueType,
         depth: usize,
-    ) -> Result<Node, ParseError> {
+    ) -> PResult<Node> {
         if depth > self.opts.max_depth {
             return Err(self.too_deep(span));
         }
         Ok(Node {
-            expr,
+            expr: Box::new(expr),
             span,
             ty,
             depth,

@@ -1,9 +1,8 @@
 //! Vector selectors (`name{matchers}`) and label lists (`by (a, b)`).
 
-use super::{Node, Parser};
+use super::{Node, PResult, Parser};
 use crate::model::{METRIC_NAME, MatchOp, Matcher};
 use crate::promql::ast::{Expr, VectorSelector};
-use crate::promql::error::ParseError;
 use crate::promql::functions::ValueType;
 use crate::promql::lexer::{Token, TokenKind, is_ident_char, is_ident_start};
 
@@ -35,7 +34,7 @@ impl Parser<'_> {
 
     /// `( [label {, label}] [,] )` for `by`, `without`, `on`, `ignoring`,
     /// `group_left`, `group_right`. Labels may be quoted (UTF-8 names).
-    pub(crate) fn parse_grouping_labels(&mut self) -> Result<Vec<String>, ParseError> {
+    pub(crate) fn parse_grouping_labels(&mut self) -> PResult<Vec<String>> {
         self.expect(TokenKind::LParen, "grouping opts", "\"(\"")?;
         let mut labels = Vec::new();
         loop {
@@ -64,7 +63,7 @@ impl Parser<'_> {
     }
 
     /// `name`, `name{...}` or `{...}`.
-    pub(crate) fn parse_vector_selector(&mut self) -> Result<Node, ParseError> {
+    pub(crate) fn parse_vector_selector(&mut self) -> PResult<Node> {
         let first = self.peek().clone();
         let mut name = None;
         if first.kind == TokenKind::Ident {
@@ -120,8 +119,7 @@ impl Parser<'_> {
             Expr::VectorSelector(VectorSelector {
                 name,
                 matchers,
-                offset: 0,
-                at: None,
+                ..VectorSelector::default()
             }),
             span,
             ValueType::Vector,
@@ -130,7 +128,7 @@ impl Parser<'_> {
     }
 
     /// `label op "value"`, `"label" op "value"` or a lone `"metric.name"`.
-    fn parse_matcher(&mut self) -> Result<Matcher, ParseError> {
+    fn parse_matcher(&mut self) -> PResult<Matcher> {
         let t = self.peek().clone();
         let (label, quoted) = match &t.kind {
             TokenKind::Str(s) => (s.clone(), true),

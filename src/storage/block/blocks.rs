@@ -136,6 +136,10 @@ impl Blocks {
     }
 
     /// The data directory.
+    #[cfg_attr(
+        not(feature = "internals"),
+        expect(dead_code, reason = "block API used by tests; Db does not need it yet")
+    )]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -165,6 +169,10 @@ impl Blocks {
     }
 
     /// Earliest `min_time` of any block.
+    #[cfg_attr(
+        not(feature = "internals"),
+        expect(dead_code, reason = "block API used by tests; Db does not need it yet")
+    )]
     pub fn min_time(&self) -> Option<i64> {
         self.blocks.read().iter().map(|b| b.meta().min_time).min()
     }
@@ -241,6 +249,10 @@ impl Blocks {
 
     /// Distinct stored series over all blocks (a histogram counts once; the
     /// same labels in several blocks count once).
+    #[cfg_attr(
+        not(feature = "internals"),
+        expect(dead_code, reason = "block API used by tests; Db does not need it yet")
+    )]
     pub fn series_count(&self) -> Result<u64, StorageError> {
         let blocks = self.blocks();
         if let [only] = blocks.as_slice() {

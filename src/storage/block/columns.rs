@@ -20,7 +20,7 @@ use std::path::Path;
 use super::HistogramRun;
 use crate::storage::api::StorageError;
 use crate::storage::codec::{
-    CodecError, Cursor, encode_values, put_uvarint, read_timestamps, read_values,
+    CodecError, Cursor, decode_timestamps, decode_values, encode_values, put_uvarint, read_values,
 };
 
 /// First bytes of a column file.
@@ -230,8 +230,7 @@ pub(crate) fn record<'a>(
 /// Decodes the timestamps record at `off`.
 pub(crate) fn read_ts(path: &Path, b: &[u8], off: u64) -> Result<Vec<i64>, StorageError> {
     let (p, base) = record(path, b, off)?;
-    let mut c = Cursor::with_base(p, base);
-    let ts = read_timestamps(&mut c).map_err(|e| codec(path, e))?;
+    let (ts, tail) = decode_timestamps(p).map_err(|e| codec(path, rebase(e, base)))?;
     if ts.windows(2).any(|w| w[0] >= w[1]) {
         return Err(StorageError::Corrupt {
             path: path.to_path_buf(),
@@ -239,7 +238,7 @@ pub(crate) fn read_ts(path: &Path, b: &[u8], off: u64) -> Result<Vec<i64>, Stora
             reason: "timestamps not strictly increasing".into(),
         });
     }
-    done(path, &c)?;
+    done(path, tail, base + p.len() - tail.len())?;
     Ok(ts)
 }
 
@@ -251,10 +250,9 @@ pub(crate) fn read_float(
     n: usize,
 ) -> Result<Vec<f64>, StorageError> {
     let (p, base) = record(path, b, off)?;
-    let mut c = Cursor::with_base(p, base);
-    let v = read_values(&mut c).map_err(|e| codec(path, e))?;
+    let (v, tail) = decode_values(p).map_err(|e| codec(path, rebase(e, base)))?;
     check_len(path, off, v.len(), n)?;
-    done(path, &c)?;
+    done(path, tail, base + p.len() - tail.len())?;
     Ok(v)
 }
 
@@ -275,7 +273,7 @@ pub(crate) fn read_histogram(
     for col in &r.buckets {
         check_len(path, off, col.len(), n)?;
     }
-    done(path, &c)?;
+    done(path, c.rest(), c.offset())?;
     Ok(r)
 }
 
@@ -332,15 +330,22 @@ fn check_len(path: &Path, off: u64, got: usize, want: usize) -> Result<(), Stora
     Ok(())
 }
 
-fn done(path: &Path, c: &Cursor<'_>) -> Result<(), StorageError> {
-    if c.remaining() != 0 {
+/// Fails unless a record was consumed entirely (`at` = file offset of `tail`).
+fn done(path: &Path, tail: &[u8], at: usize) -> Result<(), StorageError> {
+    if !tail.is_empty() {
         return Err(StorageError::Corrupt {
             path: path.to_path_buf(),
-            offset: c.offset() as u64,
-            reason: format!("{} unread bytes at the end of a record", c.remaining()),
+            offset: at as u64,
+            reason: format!("{} unread bytes at the end of a record", tail.len()),
         });
     }
     Ok(())
+}
+
+/// Shifts a decoder error's offset from record-relative to file-relative.
+fn rebase(mut e: CodecError, base: usize) -> CodecError {
+    e.offset += base;
+    e
 }
 
 /// Maps a decoding error to a corruption of `path`.

@@ -17,18 +17,17 @@
 //! as separate columns; readers see the classic `_bucket`/`_sum`/`_count`
 //! views through `crate::storage::views`.
 
-mod blocks;
-mod columns;
+pub(crate) mod blocks;
+pub(crate) mod columns;
 mod merge;
-mod meta;
+pub(crate) mod meta;
 mod reader;
 mod writer;
 
 use std::sync::Arc;
 
-pub use blocks::{Blocks, BlocksOptions};
-pub use columns::encode_histogram;
-pub use meta::{BlockFile, BlockMeta, BlockStats, Compaction};
+pub use blocks::Blocks;
+pub use meta::{BlockMeta, BlockStats, Compaction};
 pub use reader::Block;
 pub use writer::write_block;
 
@@ -86,16 +85,6 @@ pub struct HistogramRun {
     pub sum: Vec<f64>,
     /// Count column.
     pub count: Vec<f64>,
-}
-
-impl BlockSeriesData {
-    /// Number of samples (histogram samples count once each).
-    pub fn sample_count(&self) -> usize {
-        match self {
-            BlockSeriesData::Float { timestamps, .. } => timestamps.len(),
-            BlockSeriesData::Histogram { runs } => runs.iter().map(|r| r.timestamps.len()).sum(),
-        }
-    }
 }
 
 /// A new block id: 26 Crockford base32 characters like a ULID (48 bits of

@@ -5,8 +5,10 @@
 //! sample 1 = uvarint timestamp delta + XOR value;
 //! sample n>=2 = delta-of-delta timestamp + XOR value.
 //!
-//! Delta-of-delta: `0` (dod = 0) | `10` + 14 bits | `110` + 17 bits |
-//! `1110` + 20 bits | `1111` + 64 bits, two's complement.
+//! Delta-of-delta: `0` (dod = 0) | `10` + 7 bits | `110` + 14 bits |
+//! `1110` + 24 bits | `1111` + 64 bits, two's complement. The 7-bit class
+//! holds millisecond scrape jitter (±64 ms) in 9 bits instead of 16; the
+//! 24-bit class holds gaps of up to ±2.3 h.
 //!
 //! XOR value (against the previous value's bits): `0` (identical bits) |
 //! `10` + meaningful bits inside the previous leading/trailing-zero window |
@@ -128,15 +130,15 @@ impl XorAppender {
         let fits = |n: u32| dod >= -(1i64 << (n - 1)) && dod < (1i64 << (n - 1));
         if dod == 0 {
             self.w.write_bit(false);
-        } else if fits(14) {
+        } else if fits(7) {
             self.w.write_bits(0b10, 2);
-            self.w.write_bits(dod as u64, 14);
-        } else if fits(17) {
+            self.w.write_bits(dod as u64, 7);
+        } else if fits(14) {
             self.w.write_bits(0b110, 3);
-            self.w.write_bits(dod as u64, 17);
-        } else if fits(20) {
+            self.w.write_bits(dod as u64, 14);
+        } else if fits(24) {
             self.w.write_bits(0b1110, 4);
-            self.w.write_bits(dod as u64, 20);
+            self.w.write_bits(dod as u64, 24);
         } else {
             self.w.write_bits(0b1111, 4);
             self.w.write_bits(dod as u64, 64);
@@ -251,9 +253,9 @@ impl<'a> XorIter<'a> {
         }
         let n = match prefix {
             0 => return Some(0),
-            1 => 14,
-            2 => 17,
-            3 => 20,
+            1 => 7,
+            2 => 14,
+            3 => 24,
             _ => 64,
         };
         let raw = self.r.read_bits(n)?;
@@ -359,7 +361,7 @@ mod tests {
     proptest! {
         #[test]
         fn round_trip(start in proptest::num::i64::ANY,
-                      gaps in proptest::collection::vec(prop_oneof![Just(15_000i64), 1i64..100_000, 1i64..i64::MAX / 300], 0..200),
+                      gaps in proptest::collection::vec(prop_oneof![Just(15_000i64), 14_900i64..15_100, 1i64..100_000, 1i64..20_000_000, 1i64..i64::MAX / 300], 0..200),
                       vals in proptest::collection::vec(special_f64(), 201)) {
             let mut samples = Vec::new();
             let mut t = start;
@@ -406,6 +408,23 @@ mod tests {
         let (ts, vs) = decode_xor(&bytes).unwrap();
         assert_eq!(ts, vec![1000, 16_000, 31_000]);
         assert_eq!(vs, vec![1.0, 1.0, 2.5]);
+    }
+
+    #[test]
+    fn golden_bytes_with_jitter() {
+        // Deltas 15000, 15007, 14990, 15000, 25000: dod +7, -17, +10 (all
+        // in the 7-bit class), then +10000 (24-bit class); constant value.
+        let ts = [0, 15_000, 30_007, 44_997, 59_997, 84_997];
+        let samples: Vec<(i64, f64)> = ts.iter().map(|&t| (t, 5.0)).collect();
+        let bytes = encode(&samples);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        // 0600 | 00 (t0 = 0) | 4014000000000000 (5.0) | 9875 (delta 15000) |
+        // bits: 0 (xor) | 10 0000111 0 | 10 1101111 0 | 10 0001010 0 |
+        // 1110 000000000010011100010000 0 | pad
+        assert_eq!(hex, "0600004014000000000000987541d6f429c004e200");
+        let (got_ts, got_vs) = decode_xor(&bytes).unwrap();
+        assert_eq!(got_ts, ts);
+        assert!(got_vs.iter().all(|&v| v == 5.0));
     }
 
     #[test]

