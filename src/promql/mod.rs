@@ -22,7 +22,8 @@ pub use error::{ErrorItem, ParseError, ParseErrorKind};
 pub use features::{Experimental, experimental_features};
 pub use functions::{Function, ValueType, get_function};
 pub use parser::{
-    DEFAULT_MAX_DEPTH, ParseOptions, parse, parse_metric_selector, parse_with_options,
+    DEFAULT_MAX_DEPTH, DEFAULT_STACK_BUDGET, ParseOptions, parse, parse_metric_selector,
+    parse_with_options,
 };
 pub use series::{SeriesDesc, SeriesValue, parse_series_desc};
 pub use value::{EvalResult, RangeSeries, Value, VectorSample};
