@@ -5,6 +5,9 @@
 //! Run: `cargo bench --bench block_codec`. Before the timed runs it prints a
 //! bytes/sample table, including a whole block written to disk (all files).
 
+#[path = "workload/mod.rs"]
+mod workload;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -254,11 +257,96 @@ fn report(d: &Data) {
     );
 }
 
+/// Bytes on disk per sample of the shared workload of `benches/workload`
+/// (10,000 series, 6 h at 15 s) written as one block.
+fn report_workload() {
+    let w = workload::Workload::standard();
+    let mut ts: Vec<Vec<i64>> = vec![Vec::new(); w.floats.len()];
+    let mut vs: Vec<Vec<f64>> = vec![Vec::new(); w.floats.len()];
+    let nb = w.bounds.len() + 1;
+    let mut runs: Vec<HistogramRun> = w
+        .histograms
+        .iter()
+        .map(|_| HistogramRun {
+            upper_bounds: w.bounds.clone(),
+            timestamps: Vec::new(),
+            buckets: vec![Vec::new(); nb],
+            sum: Vec::new(),
+            count: Vec::new(),
+        })
+        .collect();
+    for sc in w.scrapes() {
+        for (i, t, v) in sc.floats {
+            ts[i].push(t);
+            vs[i].push(v);
+        }
+        for (i, t, h) in sc.histograms {
+            let r = &mut runs[i];
+            r.timestamps.push(t);
+            for (col, v) in r.buckets.iter_mut().zip(&h.bucket_counts) {
+                col.push(*v);
+            }
+            r.sum.push(h.sum);
+            r.count.push(h.count);
+        }
+    }
+    let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+    for t in ts
+        .iter()
+        .chain(runs.iter().map(|r| &r.timestamps))
+        .flatten()
+    {
+        min_t = min_t.min(*t);
+        max_t = max_t.max(*t);
+    }
+    let float_samples: usize = ts.iter().map(Vec::len).sum();
+    let hist_samples: usize = runs.iter().map(|r| r.timestamps.len()).sum();
+    let mut series: Vec<BlockSeries> = w
+        .floats
+        .iter()
+        .zip(ts.into_iter().zip(vs))
+        .map(|(spec, (timestamps, values))| BlockSeries {
+            labels: spec.labels.clone(),
+            data: BlockSeriesData::Float { timestamps, values },
+        })
+        .collect();
+    series.extend(w.histograms.iter().zip(runs).map(|(spec, r)| BlockSeries {
+        labels: spec.labels.clone(),
+        data: BlockSeriesData::Histogram { runs: vec![r] },
+    }));
+    let (float_series, hist_series): (Vec<_>, Vec<_>) = series
+        .into_iter()
+        .partition(|s| matches!(s.data, BlockSeriesData::Float { .. }));
+    let f = block_bytes_range(float_series, min_t, max_t + 1);
+    let h = block_bytes_range(hist_series, min_t, max_t + 1);
+    let classic = float_samples + hist_samples * (nb + 2);
+    println!(
+        "benches/workload (10,000 series, 6 h at 15 s, 0..40 ms jitter per instance), one block on disk:"
+    );
+    println!(
+        "  7,000 counters + gauges: {f} bytes = {:.3} per sample",
+        f as f64 / float_samples as f64
+    );
+    println!(
+        "  200 histograms: {h} bytes = {:.3} per classic-series sample",
+        h as f64 / (hist_samples * (nb + 2)) as f64
+    );
+    println!(
+        "  all: {} bytes = {:.3} per classic-series sample",
+        f + h,
+        (f + h) as f64 / classic as f64
+    );
+}
+
 /// Writes `series` as one block and returns the bytes of all its files.
 fn block_bytes(series: Vec<BlockSeries>) -> u64 {
+    block_bytes_range(series, START, START + 86_400_000 + 15_000)
+}
+
+/// [`block_bytes`] for a block covering `[min_t, max_t)`.
+fn block_bytes_range(series: Vec<BlockSeries>, min_t: i64, max_t: i64) -> u64 {
     let dir = tempfile::tempdir().expect("tempdir");
-    let meta =
-        write_block(dir.path(), START, START + 86_400_000 + 15_000, series).expect("write block");
+    let meta = write_block(dir.path(), min_t, max_t, series).expect("write block");
     std::fs::read_dir(dir.path().join(&meta.id))
         .expect("block dir")
         .filter_map(|e| e.ok()?.metadata().ok())
@@ -269,6 +357,7 @@ fn block_bytes(series: Vec<BlockSeries>) -> u64 {
 fn benches(c: &mut Criterion) {
     let d = data();
     report(&d);
+    report_workload();
     let mut g = c.benchmark_group("block_codec");
     g.throughput(Throughput::Elements(N as u64));
     let t = &d.ts[0];

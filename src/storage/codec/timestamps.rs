@@ -6,12 +6,13 @@
 //! | t0    | varint  | first timestamp (only if n >= 1) |
 //! | mode  | u8      | only if n >= 2: 0 = DOD, 1 = GRID |
 //! | DOD   | varint d1, then an integer stream of n-2 values | `t1 - t0`, then `(t[i]-t[i-1]) - (t[i-1]-t[i-2])` |
-//! | GRID  | varint step, then an integer stream of n-1 values | `t[i] - t0 - i*step` for i = 1..n |
+//! | GRID  | varint step, varint c, then an integer stream of n-1 values | `t[i] - t0 - i*step - c` for i = 1..n |
 //!
 //! All arithmetic wraps (two's complement), so any `i64` sequence round-trips.
 //! GRID suits scrapes scheduled on a fixed interval with independent jitter:
 //! its residuals span the jitter once, where delta-of-delta spans it four
-//! times. DOD suits drifting or gappy series. The encoder writes both and
+//! times; `c` (their median) centres them on zero so that most stay
+//! one-byte varints. DOD suits drifting or gappy series. The encoder writes both and
 //! keeps the smaller.
 
 use super::cursor::{Cursor, put_uvarint, put_varint};
@@ -48,9 +49,7 @@ pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
     encode_ints(&dods, &mut dod);
 
     let step = grid_step(ts);
-    let mut grid = vec![MODE_GRID];
-    put_varint(&mut grid, step);
-    let residuals: Vec<i64> = ts
+    let mut residuals: Vec<i64> = ts
         .iter()
         .enumerate()
         .skip(1)
@@ -59,6 +58,13 @@ pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
                 .wrapping_sub((i as i64).wrapping_mul(step))
         })
         .collect();
+    let centre = median(&residuals);
+    for r in &mut residuals {
+        *r = r.wrapping_sub(centre);
+    }
+    let mut grid = vec![MODE_GRID];
+    put_varint(&mut grid, step);
+    put_varint(&mut grid, centre);
     encode_ints(&residuals, &mut grid);
 
     out.extend_from_slice(if grid.len() < dod.len() { &grid } else { &dod });
@@ -67,9 +73,15 @@ pub fn encode_timestamps(ts: &[i64], out: &mut Vec<u8>) {
 /// The most common interval, which for scraped series is the scrape
 /// interval (the median is robust against a few gaps).
 fn grid_step(ts: &[i64]) -> i64 {
-    let mut deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
-    deltas.sort_unstable();
-    deltas.get(deltas.len() / 2).copied().unwrap_or(0)
+    let deltas: Vec<i64> = ts.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    median(&deltas)
+}
+
+/// The upper median (0 for an empty slice).
+fn median(v: &[i64]) -> i64 {
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    s.get(s.len() / 2).copied().unwrap_or(0)
 }
 
 /// Decodes a timestamp column from the start of `input`; returns the
@@ -108,10 +120,15 @@ fn read_timestamps(c: &mut Cursor<'_>) -> Result<Vec<i64>, CodecError> {
         }
         MODE_GRID => {
             let step = c.varint(WHAT)?;
+            let centre = c.varint(WHAT)?;
             let residuals = decode_ints(c, n - 1)?;
             for (i, r) in residuals.into_iter().enumerate() {
                 let k = (i as i64).wrapping_add(1);
-                out.push(t0.wrapping_add(k.wrapping_mul(step)).wrapping_add(r));
+                out.push(
+                    t0.wrapping_add(k.wrapping_mul(step))
+                        .wrapping_add(centre)
+                        .wrapping_add(r),
+                );
             }
         }
         m => return Err(c.err(WHAT, format!("unknown mode {m}"))),
@@ -134,14 +151,20 @@ mod tests {
     fn golden_bytes() {
         assert_eq!(enc(&[]), [0]);
         assert_eq!(enc(&[1000]), [1, 0xd0, 0x0f]);
-        // Regular 15 s grid: both modes take 6 bytes, the tie goes to DOD
-        // (d1 = 15000, then a CONST stream of one zero).
+        // Regular 15 s grid: DOD takes 6 bytes (d1 = 15000, then a CONST
+        // stream of one zero), GRID 7 (step, centre 0, CONST 0).
         assert_eq!(
             enc(&[1000, 16000, 31000]),
             [3, 0xd0, 0x0f, 0, 0xb0, 0xea, 0x01, 0, 0]
         );
         // An irregular series: DOD mode, VARINT stream.
         assert_eq!(enc(&[0, 10, 11, 40]), [4, 0, 0, 20, 1, 2, 17, 56]);
+        // Scrapes 10 ms late after the first: GRID with step 15000 and
+        // centre 10 leaves a CONST stream of zeros (7 bytes; DOD needs 9).
+        assert_eq!(
+            enc(&[0, 15010, 30010, 45010, 60010]),
+            [5, 0, 1, 0xb0, 0xea, 0x01, 0x14, 0, 0]
+        );
     }
 
     #[test]

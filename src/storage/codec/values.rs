@@ -18,7 +18,8 @@
 //! | field | type | meaning |
 //! |-------|------|---------|
 //! | e     | u8   | decimal exponent, 0..=15 |
-//! | order | u8   | 0 = mantissas, 1 = deltas, 2 = delta-of-deltas (first values are taken relative to 0) |
+//! | order | u8   | 0 = mantissas, 1 = deltas, 2 = delta-of-deltas, 3 = deltas minus a centre (first values are taken relative to 0) |
+//! | c     | varint | order 3 only: the centre (median of the deltas after the first) |
 //! | body  | integer stream of n values | the transformed mantissas |
 //! | x     | uvarint | number of exceptions |
 //! | exceptions | x times `uvarint gap` + `u64` bits | values stored bit-exactly: NaN (including the stale marker `0x7ff0000000000002`), ±Inf, -0.0 and anything not decimal. `gap` is the index distance to the previous exception minus one (the first: its index). Their mantissa slot repeats the previous mantissa, so deltas stay 0 |
@@ -29,12 +30,16 @@
 //! exceptions. The encoder writes XOR and DECIMAL and keeps the smaller.
 
 use super::bits::{BitReader, BitWriter};
-use super::cursor::{Cursor, put_uvarint};
+use super::cursor::{Cursor, put_uvarint, put_varint, uvarint_len, zigzag};
 use super::ints::{decode_ints, encode_ints, varint_size};
 use super::{CodecError, MAX_COLUMN_LEN};
 
 const KIND_XOR: u8 = 0;
 const KIND_DECIMAL: u8 = 1;
+const ORDER_RAW: u8 = 0;
+const ORDER_DELTA: u8 = 1;
+const ORDER_DOD: u8 = 2;
+const ORDER_CENTRED_DELTA: u8 = 3;
 
 /// Largest decimal exponent tried. Values needing more digits are almost
 /// always binary fractions (durations, ratios) that XOR handles as well.
@@ -141,13 +146,27 @@ fn encode_decimal(vals: &[f64]) -> Option<Vec<u8>> {
         .windows(2)
         .map(|w| w[1].wrapping_sub(w[0]))
         .collect();
-    let candidates = [(0u8, &mantissas), (1, &deltas), (2, &dods)];
-    let (order, body) = candidates
+    // Deltas centred on their median: counters' increments vary around a
+    // rate, and centring them keeps most varints to one byte.
+    let mut sorted: Vec<i64> = deltas.get(1..).unwrap_or(&[]).to_vec();
+    sorted.sort_unstable();
+    let centre = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+    let centred: Vec<i64> = deltas.iter().map(|d| d.wrapping_sub(centre)).collect();
+    let candidates = [
+        (ORDER_RAW, &mantissas, 0),
+        (ORDER_DELTA, &deltas, 0),
+        (ORDER_DOD, &dods, 0),
+        (ORDER_CENTRED_DELTA, &centred, uvarint_len(zigzag(centre))),
+    ];
+    let (order, body, _) = candidates
         .iter()
-        .min_by_key(|(_, v)| varint_size(v))
+        .min_by_key(|(_, v, extra)| varint_size(v) + extra)
         .copied()
-        .unwrap_or((0, &mantissas));
+        .unwrap_or((ORDER_RAW, &mantissas, 0));
     let mut out = vec![KIND_DECIMAL, e as u8, order];
+    if order == ORDER_CENTRED_DELTA {
+        put_varint(&mut out, centre);
+    }
     encode_ints(body, &mut out);
     put_uvarint(&mut out, exceptions.len() as u64);
     let mut last: Option<usize> = None;
@@ -266,11 +285,26 @@ fn decode_decimal(c: &mut Cursor<'_>, n: usize) -> Result<Vec<f64>, CodecError> 
         return Err(c.err(WHAT, format!("exponent {e} exceeds {MAX_EXP}")));
     }
     let order = c.u8(WHAT)?;
-    if order > 2 {
+    if order > ORDER_CENTRED_DELTA {
         return Err(c.err(WHAT, format!("unknown order {order}")));
     }
+    let centre = if order == ORDER_CENTRED_DELTA {
+        c.varint(WHAT)?
+    } else {
+        0
+    };
     let mut m = decode_ints(c, n)?;
-    for _ in 0..order {
+    if order == ORDER_CENTRED_DELTA {
+        for x in m.iter_mut() {
+            *x = x.wrapping_add(centre);
+        }
+    }
+    let sums = if order == ORDER_CENTRED_DELTA {
+        1
+    } else {
+        order
+    };
+    for _ in 0..sums {
         let mut acc = 0i64;
         for x in m.iter_mut() {
             acc = acc.wrapping_add(*x);
@@ -323,6 +357,14 @@ mod tests {
         // 10, 11, 12: DECIMAL e=0; raw, delta and dod streams all take 3
         // bytes and the tie goes to raw mantissas; no exceptions.
         assert_eq!(enc(&[10.0, 11.0, 12.0]), [3, 1, 0, 0, 1, 3, 20, 22, 24, 0]);
+        // A counter whose increments scatter around 100: deltas centred on
+        // their median (order 3, centre 100) beat delta-of-deltas (11 bytes).
+        assert_eq!(
+            enc(&[1000.0, 1050.0, 1200.0, 1260.0, 1400.0, 1500.0]),
+            [
+                6, 1, 0, 3, 0xc8, 0x01, 1, 7, 0x88, 0x0e, 0x63, 0x64, 0x4f, 0x50, 0, 0
+            ]
+        );
         // 0.5, 1.5: DECIMAL e=1, raw mantissas [5, 15].
         assert_eq!(enc(&[0.5, 1.5]), [2, 1, 1, 0, 1, 2, 10, 30, 0]);
         // A lone stale marker: XOR, 64 raw bits big-endian in the bit stream.
