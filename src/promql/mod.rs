@@ -26,7 +26,6 @@ pub use parser::{
     parse_with_options,
 };
 pub use series::{SeriesDesc, SeriesValue, parse_series_desc};
-pub use value::{EvalResult, RangeSeries, Value, VectorSample};
 
 /// Parses a Prometheus duration (`1h30m`, `5m`, `1d`, `1w`, `1y`, `100ms`,
 /// `0`) into milliseconds. Units must appear in descending order, each at
