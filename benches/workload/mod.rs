@@ -36,6 +36,10 @@ pub struct WorkloadConfig {
     pub seed: u64,
     /// Instances (scrape targets).
     pub instances: usize,
+    /// Whether the 20 × `instances` histograms are included (the
+    /// counters-and-gauges-only dataset of the comparison script turns
+    /// them off).
+    pub histograms: bool,
 }
 
 impl Default for WorkloadConfig {
@@ -46,6 +50,7 @@ impl Default for WorkloadConfig {
             steps: 6 * 3600 / 15,
             seed: 42,
             instances: 10,
+            histograms: true,
         }
     }
 }
@@ -177,7 +182,8 @@ impl Workload {
             }
         }
         let mut histograms = Vec::new();
-        for e in 0..20 {
+        let endpoints = if cfg.histograms { 20 } else { 0 };
+        for e in 0..endpoints {
             for i in 0..cfg.instances {
                 histograms.push(HistogramSpec {
                     labels: Labels::from_pairs([
