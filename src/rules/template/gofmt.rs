@@ -194,29 +194,11 @@ fn pad_str(s: &str, f: &Flags) -> String {
     }
 }
 
-/// Go `strconv.Quote`: double-quoted with Go escapes; printable Unicode kept.
+/// Go `strconv.Quote`: double-quoted with Go escapes; printable Unicode
+/// kept. The PromQL printer quotes strings by the same rules, so both share
+/// its implementation.
 pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::promql::printer::quote(s)
 }
 
 fn format_int(i: i64, verb: char, f: &Flags) -> String {
