@@ -393,6 +393,19 @@ pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> 
     if is_counter && result > 0.0 && w.vs[0] >= 0.0 {
         // A counter cannot go below zero: do not extrapolate past the
         // point where it would have been zero.
+        //
+        // Order matters and is deliberate (Prometheus 3.x; changed by
+        // prometheus/prometheus#13725, merged 2024, after 2.42): the half-interval limit above is
+        // applied first and the zero point only shortens what is left.
+        // Prometheus 2.42 capped the full distance to the window start at
+        // the zero point before the threshold test, so when the zero point
+        // lies between half an interval and 1.1 intervals before the first
+        // sample (typical for counters, and histogram buckets, that start
+        // near 0 inside the window), 2.42 extrapolates further left and
+        // returns a larger rate. This is the cause of the histogram_quantile
+        // range-query difference at the start of the data in BENCHMARKS.md
+        // ("PromQL queries"); tests/promql/rate_extrapolation_start.test
+        // pins the 3.x result.
         let duration_to_zero = sampled_interval * (w.vs[0] / result);
         if duration_to_zero < duration_to_start {
             duration_to_start = duration_to_zero;
