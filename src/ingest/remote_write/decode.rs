@@ -197,6 +197,38 @@ fn invalid(index: usize, pairs: &[(&str, &str)], reason: String) -> RemoteWriteE
     }
 }
 
+/// Remote write 1.0 and 2.0 generate structurally identical `Histogram`
+/// messages in two protobuf packages; this one conversion reads either into
+/// the version-independent [`NativeHistogram`] view.
+macro_rules! native_histogram {
+    ($pkg:ident, $h:expr) => {{
+        let h = &$h;
+        NativeHistogram {
+            schema: h.schema,
+            count: match h.count {
+                Some($pkg::histogram::Count::CountInt(c)) => c as f64,
+                Some($pkg::histogram::Count::CountFloat(c)) => c,
+                None => 0.0,
+            },
+            sum: h.sum,
+            zero_count: match h.zero_count {
+                Some($pkg::histogram::ZeroCount::ZeroCountInt(c)) => c as f64,
+                Some($pkg::histogram::ZeroCount::ZeroCountFloat(c)) => c,
+                None => 0.0,
+            },
+            has_negative: !h.negative_spans.is_empty(),
+            positive_spans: h
+                .positive_spans
+                .iter()
+                .map(|s| (s.offset, s.length))
+                .collect(),
+            positive_deltas: &h.positive_deltas,
+            positive_counts: &h.positive_counts,
+            custom_values: &h.custom_values,
+        }
+    }};
+}
+
 /// The native-histogram fields both protocol versions share.
 struct NativeHistogram<'a> {
     schema: i32,
@@ -340,29 +372,7 @@ fn from_v1(
                     let h = v1::Histogram::decode(*hb).map_err(|e| {
                         invalid(index, pairs, format!("cannot decode histogram: {e}"))
                     })?;
-                    let nh = NativeHistogram {
-                        schema: h.schema,
-                        count: match h.count {
-                            Some(v1::histogram::Count::CountInt(c)) => c as f64,
-                            Some(v1::histogram::Count::CountFloat(c)) => c,
-                            None => 0.0,
-                        },
-                        sum: h.sum,
-                        zero_count: match h.zero_count {
-                            Some(v1::histogram::ZeroCount::ZeroCountInt(c)) => c as f64,
-                            Some(v1::histogram::ZeroCount::ZeroCountFloat(c)) => c,
-                            None => 0.0,
-                        },
-                        has_negative: !h.negative_spans.is_empty(),
-                        positive_spans: h
-                            .positive_spans
-                            .iter()
-                            .map(|s| (s.offset, s.length))
-                            .collect(),
-                        positive_deltas: &h.positive_deltas,
-                        positive_counts: &h.positive_counts,
-                        custom_values: &h.custom_values,
-                    };
+                    let nh = native_histogram!(v1, h);
                     match convert_histogram(&nh).map_err(|r| invalid(index, pairs, r))? {
                         Some(hs) => histograms.push((h.timestamp, hs)),
                         None => batch.unsupported += 1,
@@ -464,29 +474,7 @@ fn from_v2(req: v2::Request, limits: &DecodeLimits) -> Result<Batch, RemoteWrite
             .collect();
         let mut histograms = Vec::new();
         for h in &ts.histograms {
-            let nh = NativeHistogram {
-                schema: h.schema,
-                count: match h.count {
-                    Some(v2::histogram::Count::CountInt(c)) => c as f64,
-                    Some(v2::histogram::Count::CountFloat(c)) => c,
-                    None => 0.0,
-                },
-                sum: h.sum,
-                zero_count: match h.zero_count {
-                    Some(v2::histogram::ZeroCount::ZeroCountInt(c)) => c as f64,
-                    Some(v2::histogram::ZeroCount::ZeroCountFloat(c)) => c,
-                    None => 0.0,
-                },
-                has_negative: !h.negative_spans.is_empty(),
-                positive_spans: h
-                    .positive_spans
-                    .iter()
-                    .map(|s| (s.offset, s.length))
-                    .collect(),
-                positive_deltas: &h.positive_deltas,
-                positive_counts: &h.positive_counts,
-                custom_values: &h.custom_values,
-            };
+            let nh = native_histogram!(v2, h);
             match convert_histogram(&nh).map_err(|r| invalid(index, &pairs, r))? {
                 Some(hs) => histograms.push((h.timestamp, hs)),
                 None => batch.unsupported += 1,
