@@ -479,22 +479,11 @@ impl Drop for Db {
 }
 
 fn maintenance_loop(inner: Weak<Inner>, stop: Arc<(Mutex<bool>, Condvar)>, every: Duration) {
-    let (m, c) = &*stop;
-    loop {
-        {
-            let mut stopped = m.lock();
-            if !*stopped {
-                c.wait_for(&mut stopped, every);
-            }
-            if *stopped {
-                return;
-            }
-        }
-        let Some(inner) = inner.upgrade() else { return };
+    super::background::run_every(inner, stop, every, |inner| {
         if let Err(e) = inner.maintain() {
             tracing::warn!(error = %e, "storage maintenance failed; will retry");
         }
-    }
+    });
 }
 
 impl Inner {

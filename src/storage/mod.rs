@@ -13,6 +13,7 @@
 //! [`Querier::select_histograms`] as whole columns for fast quantiles.
 
 mod api;
+mod background;
 mod block;
 mod chunk;
 mod codec;

@@ -350,22 +350,11 @@ impl Drop for Wal {
 }
 
 fn syncer_loop(wal: Weak<Wal>, stop: Arc<(Mutex<bool>, Condvar)>, every: std::time::Duration) {
-    let (m, c) = &*stop;
-    loop {
-        {
-            let mut stopped = m.lock();
-            if !*stopped {
-                c.wait_for(&mut stopped, every);
-            }
-            if *stopped {
-                return;
-            }
-        }
-        let Some(wal) = wal.upgrade() else { return };
+    crate::storage::background::run_every(wal, stop, every, |wal| {
         if let Err(e) = wal.sync() {
             tracing::warn!(error = %e, "WAL: periodic fsync failed");
         }
-    }
+    });
 }
 
 /// Writes a checkpoint file: the same format as a segment, holding records
