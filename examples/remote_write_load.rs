@@ -49,6 +49,12 @@ struct Args {
     /// Receiver process id, for CPU seconds per million samples.
     #[arg(long)]
     pid: Option<u32>,
+    /// Timestamp of the first scrape (ms since the epoch). Default: now
+    /// minus the workload's span, so the data is recent (VictoriaMetrics
+    /// drops samples older than its retention, one month by default).
+    /// Rounds against a running receiver pass consecutive ranges.
+    #[arg(long)]
+    start_ms: Option<i64>,
     /// Instead of HTTP, decode and append the same bodies in this process
     /// into a fresh `Db` in this directory (WAL fsync on every commit) and
     /// report this process's CPU: the remote-write path without HTTP.
@@ -82,9 +88,18 @@ fn with_name(l: &Labels, name: String) -> Labels {
 
 /// Pre-encodes every request so the sender's own CPU stays out of the loop.
 fn build_requests(args: &Args) -> (Vec<Vec<u8>>, u64) {
+    let defaults = WorkloadConfig::default();
+    let start_ms = args.start_ms.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis() as i64;
+        now - args.steps as i64 * defaults.step_ms
+    });
     let w = Workload::new(WorkloadConfig {
         steps: args.steps,
-        ..WorkloadConfig::default()
+        start_ms,
+        ..defaults
     });
     let mut bodies = Vec::new();
     let mut samples = 0u64;
@@ -279,11 +294,14 @@ fn main() {
         "sent {samples} samples in {wall:.2} s: {:.0} samples/s",
         samples as f64 / wall
     );
+    let mut cpu = f64::NAN;
     if let (Some(pid), Some(c0)) = (args.pid, cpu0) {
-        let cpu = cpu_seconds(pid) - c0;
+        cpu = cpu_seconds(pid) - c0;
         println!(
             "receiver CPU {cpu:.2} s: {:.3} CPU-s per million samples",
             cpu / (samples as f64 / 1e6)
         );
     }
+    // One machine-readable line for scripts (benches/remote_write_compare.sh).
+    println!("result samples={samples} wall_s={wall:.4} cpu_s={cpu:.4}");
 }

@@ -84,6 +84,19 @@ pub enum StorageError {
     Other(String),
 }
 
+/// An opaque handle to one series of one storage, handed out by
+/// [`Appender::append_ref`] so a caller that sees the same series again
+/// (remote write senders resend every series each interval) can skip the
+/// label lookup. Holding one keeps a little of the series' memory alive.
+#[derive(Clone)]
+pub struct SeriesRef(pub(crate) Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for SeriesRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeriesRef(..)")
+    }
+}
+
 /// What a commit made durable.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CommitSummary {
@@ -108,6 +121,28 @@ pub trait Appender: Send {
         t: i64,
         h: &HistogramSample,
     ) -> Result<(), AppendError>;
+    /// [`Appender::append`] with a series hint: `hint` is a ref this
+    /// storage returned earlier for the same `labels`, letting it skip the
+    /// label lookup. A missing, stale (series since removed) or foreign
+    /// (another storage's) hint is detected and the labels are looked up as
+    /// usual. Returns a ref to remember for next time when `hint` was not
+    /// usable, `None` when it was or when the storage has no refs (the
+    /// default). Errors and guarantees are those of `append`.
+    fn append_ref(
+        &mut self,
+        hint: Option<&SeriesRef>,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let _ = hint;
+        self.append(labels, t, v).map(|()| None)
+    }
+    /// A hint that about `samples` more samples will be appended, so the
+    /// batch can size its buffers once. The default does nothing.
+    fn reserve(&mut self, samples: usize) {
+        let _ = samples;
+    }
     /// Makes the batch durable (WAL fsync per the configured policy) and visible.
     fn commit(self: Box<Self>) -> Result<CommitSummary, StorageError>;
     /// Drops the batch; nothing of it is written.

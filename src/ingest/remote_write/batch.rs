@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use crate::model::{HistogramSample, Labels, Sample};
-use crate::storage::{AppendError, Appendable, CommitSummary};
+use crate::storage::{AppendError, Appendable, CommitSummary, SeriesRef};
 
 use super::RemoteWriteError;
 use super::metadata::MetricMetadata;
@@ -15,13 +17,132 @@ pub struct BatchSeries {
     /// repeat series costs one reference-count increment.
     pub labels: Arc<Labels>,
     /// Float samples in request order (ms timestamps).
-    pub samples: Vec<Sample>,
+    pub samples: Samples,
     /// Histogram samples (ms timestamp, value) in request order.
     pub histograms: Vec<(i64, HistogramSample)>,
     /// A created timestamp (ms) at which a synthetic zero sample is written
     /// before the first real sample (remote write 2.0 counters and
     /// histograms). Its append errors are ignored, as Prometheus does.
     pub created_zero: Option<i64>,
+    /// Where the storage's ref for these labels is remembered across
+    /// requests (shared with the [`super::SeriesCache`] entry); empty for
+    /// series that are not cached.
+    pub hint: SeriesHint,
+}
+
+/// The float samples of one [`BatchSeries`], a slice underneath. The first
+/// sample is stored inline: a remote write series nearly always carries one
+/// sample per request, and a heap vector per series cost an allocation and
+/// a free per sample.
+#[derive(Clone, Default)]
+pub struct Samples(SamplesRepr);
+
+#[derive(Clone, Default)]
+enum SamplesRepr {
+    #[default]
+    Empty,
+    One(Sample),
+    Many(Vec<Sample>),
+}
+
+impl Samples {
+    /// Appends a sample.
+    pub fn push(&mut self, s: Sample) {
+        self.0 = match std::mem::take(&mut self.0) {
+            SamplesRepr::Empty => SamplesRepr::One(s),
+            SamplesRepr::One(a) => SamplesRepr::Many(vec![a, s]),
+            SamplesRepr::Many(mut v) => {
+                v.push(s);
+                SamplesRepr::Many(v)
+            }
+        };
+    }
+}
+
+impl std::ops::Deref for Samples {
+    type Target = [Sample];
+    fn deref(&self) -> &[Sample] {
+        match &self.0 {
+            SamplesRepr::Empty => &[],
+            SamplesRepr::One(s) => std::slice::from_ref(s),
+            SamplesRepr::Many(v) => v,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Samples {
+    type Item = &'a Sample;
+    type IntoIter = std::slice::Iter<'a, Sample>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl From<Vec<Sample>> for Samples {
+    fn from(v: Vec<Sample>) -> Self {
+        match v.len() {
+            0 => Samples(SamplesRepr::Empty),
+            1 => Samples(SamplesRepr::One(v[0])),
+            _ => Samples(SamplesRepr::Many(v)),
+        }
+    }
+}
+
+impl FromIterator<Sample> for Samples {
+    fn from_iter<I: IntoIterator<Item = Sample>>(iter: I) -> Self {
+        let mut s = Samples::default();
+        for x in iter {
+            s.push(x);
+        }
+        s
+    }
+}
+
+impl PartialEq for Samples {
+    fn eq(&self, o: &Self) -> bool {
+        self[..] == o[..]
+    }
+}
+
+impl PartialEq<Vec<Sample>> for Samples {
+    fn eq(&self, o: &Vec<Sample>) -> bool {
+        self[..] == o[..]
+    }
+}
+
+impl std::fmt::Debug for Samples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// A shared slot remembering the storage's [`SeriesRef`] for one label set,
+/// so a series seen again skips the storage's label lookup. A hint is an
+/// optimisation, not data: two hints always compare equal.
+#[derive(Clone, Default)]
+pub struct SeriesHint(Option<Arc<Mutex<Option<SeriesRef>>>>);
+
+impl SeriesHint {
+    /// An empty slot that will remember a ref.
+    pub fn new() -> Self {
+        SeriesHint(Some(Arc::new(Mutex::new(None))))
+    }
+}
+
+impl PartialEq for SeriesHint {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for SeriesHint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SeriesHint(slot)"
+        } else {
+            "SeriesHint(none)"
+        })
+    }
 }
 
 impl BatchSeries {
@@ -29,9 +150,10 @@ impl BatchSeries {
     pub fn floats(labels: Labels, samples: Vec<Sample>) -> Self {
         BatchSeries {
             labels: Arc::new(labels),
-            samples,
+            samples: samples.into(),
             histograms: Vec::new(),
             created_zero: None,
+            hint: SeriesHint::default(),
         }
     }
 }
@@ -166,6 +288,7 @@ impl WriteOutcome {
 /// the rest kept. When it returns `Err`, nothing was committed.
 pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteWriteError> {
     let mut app = db.appender();
+    app.reserve(batch.float_samples());
     let mut out = WriteOutcome::default();
     out.rejected.unsupported = batch.unsupported;
     for s in &batch.series {
@@ -183,10 +306,28 @@ pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteW
                 let _ = app.append(&s.labels, ct, 0.0);
             }
         }
-        for smp in &s.samples {
-            match app.append(&s.labels, smp.t, smp.v) {
-                Ok(()) => out.samples_written += 1,
-                Err(e) => out.reject(&e),
+        match &s.hint.0 {
+            Some(slot) => {
+                // Held across the series' samples: one lock per series.
+                let mut r = slot.lock();
+                for smp in &s.samples {
+                    match app.append_ref(r.as_ref(), &s.labels, smp.t, smp.v) {
+                        Ok(Some(new)) => {
+                            *r = Some(new);
+                            out.samples_written += 1;
+                        }
+                        Ok(None) => out.samples_written += 1,
+                        Err(e) => out.reject(&e),
+                    }
+                }
+            }
+            None => {
+                for smp in &s.samples {
+                    match app.append(&s.labels, smp.t, smp.v) {
+                        Ok(()) => out.samples_written += 1,
+                        Err(e) => out.reject(&e),
+                    }
+                }
             }
         }
         for (t, h) in &s.histograms {

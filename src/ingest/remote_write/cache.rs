@@ -17,6 +17,8 @@ use parking_lot::Mutex;
 
 use crate::model::Labels;
 
+use super::batch::SeriesHint;
+
 /// A small, fast, non-cryptographic hasher (the Fx multiply-rotate scheme).
 /// Keys come from untrusted senders, but a collision only costs a byte
 /// compare inside the map and each shard is bounded, so hash flooding can
@@ -62,7 +64,11 @@ pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<Box<[u8]>, Arc<Labels>, FxBuild>>;
+/// A cached series: its validated labels and the slot remembering the
+/// storage's ref for them.
+pub(crate) type Cached = (Arc<Labels>, SeriesHint);
+
+type Shard = Mutex<HashMap<Box<[u8]>, Cached, FxBuild>>;
 
 /// Validated label sets by raw label bytes, sharded to keep concurrent
 /// requests from contending on one lock. Bounded: a full shard is cleared
@@ -89,20 +95,26 @@ impl SeriesCache {
     fn shard(&self, key: &[u8]) -> &Shard {
         let mut h = FxHasher::default();
         h.write(key);
-        // The low bits feed the map; take high bits for the shard.
-        &self.shards[(h.finish() >> 60) as usize % SHARDS]
+        // The map uses the low bits (bucket index) and the top 7 bits
+        // (control bytes) of the same hash: taking the shard from the top
+        // bits left every key of a shard with only 3 distinct control-byte
+        // bits, so lookups compared many wrong keys. Bits 32.. are free.
+        &self.shards[(h.finish() >> 32) as usize % SHARDS]
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Arc<Labels>> {
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Cached> {
         self.shard(key).lock().get(key).cloned()
     }
 
-    pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) {
+    /// Caches validated labels; returns the new entry's hint slot.
+    pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) -> SeriesHint {
+        let hint = SeriesHint::new();
         let mut m = self.shard(key).lock();
         if m.len() >= self.max_per_shard {
             m.clear();
         }
-        m.insert(key.into(), labels.clone());
+        m.insert(key.into(), (labels.clone(), hint.clone()));
+        hint
     }
 
     /// Number of cached label sets.

@@ -8,7 +8,7 @@ use prost::Message;
 use crate::model::{HistogramSample, Sample, is_stale_nan};
 
 use super::RemoteWriteError;
-use super::batch::{Batch, BatchSeries};
+use super::batch::{Batch, BatchSeries, Samples, SeriesHint};
 use super::cache::SeriesCache;
 use super::metadata::{MetricKind, MetricMetadata};
 use super::pb::{v1, v2};
@@ -105,6 +105,20 @@ pub fn decode(
 }
 
 fn decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, RemoteWriteError> {
+    let mut raw = Vec::new();
+    let n = decompress_into(body, limits, &mut raw)?;
+    raw.truncate(n);
+    Ok(raw)
+}
+
+/// Decompresses into `out` (resized as needed, never shrunk) after checking
+/// the snappy header's declared length against the limit; returns the
+/// decompressed length.
+fn decompress_into(
+    body: &[u8],
+    limits: &DecodeLimits,
+    out: &mut Vec<u8>,
+) -> Result<usize, RemoteWriteError> {
     let declared = snap::raw::decompress_len(body).map_err(|e| RemoteWriteError::Snappy {
         len: body.len(),
         reason: e.to_string(),
@@ -115,13 +129,15 @@ fn decompress(body: &[u8], limits: &DecodeLimits) -> Result<Vec<u8>, RemoteWrite
             max: limits.max_decompressed_bytes,
         });
     }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
+    if out.len() < declared {
+        out.resize(declared, 0);
+    }
+    snap::raw::Decoder::new()
+        .decompress(body, &mut out[..declared])
         .map_err(|e| RemoteWriteError::Snappy {
             len: body.len(),
             reason: e.to_string(),
-        })?;
-    Ok(raw)
+        })
 }
 
 /// Decodes an uncompressed protobuf message and validates every series.
@@ -141,8 +157,36 @@ pub fn decode_cached(
     limits: &DecodeLimits,
     cache: &SeriesCache,
 ) -> Result<Batch, RemoteWriteError> {
-    let raw = decompress(body, limits)?;
-    decode_protobuf_cached(protocol, &raw, limits, Some(cache))
+    thread_local! {
+        /// Decompression buffer reused by the requests of one thread: a
+        /// fresh multi-hundred-KiB buffer per request costs a page-faulting
+        /// allocation each time.
+        static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    /// Buffers above this are freed after use rather than kept per thread.
+    const KEEP: usize = 8 << 20;
+    RAW.with(|cell| {
+        let Ok(mut raw) = cell.try_borrow_mut() else {
+            // Re-entered on this thread (not expected): no reuse.
+            let raw = decompress(body, limits)?;
+            return decompress_done(protocol, &raw, limits, cache);
+        };
+        let n = decompress_into(body, limits, &mut raw)?;
+        let res = decompress_done(protocol, &raw[..n], limits, cache);
+        if raw.capacity() > KEEP {
+            *raw = Vec::new();
+        }
+        res
+    })
+}
+
+fn decompress_done(
+    protocol: Protocol,
+    raw: &[u8],
+    limits: &DecodeLimits,
+    cache: &SeriesCache,
+) -> Result<Batch, RemoteWriteError> {
+    decode_protobuf_cached(protocol, raw, limits, Some(cache))
 }
 
 fn decode_protobuf_cached(
@@ -334,7 +378,12 @@ fn from_v1(
         len: raw.len(),
         reason,
     };
-    let mut batch = Batch::default();
+    // Size the series vector exactly (a skim over the top-level fields)
+    // instead of growing a multi-hundred-KiB vector by doubling.
+    let mut batch = Batch {
+        series: Vec::with_capacity(count_series(raw)),
+        ..Batch::default()
+    };
     let mut interner = Interner::default();
     let mut rs = RawSeries::default();
     let mut r = Reader::new(raw);
@@ -345,25 +394,26 @@ fn from_v1(
                 r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
                 let sub = r.sub().map_err(|e| pb_err(e.into()))?;
                 read_series(sub, &mut rs).map_err(|e| pb_err(e.into()))?;
-                let cached = cache.and_then(|c| c.get(&rs.key));
+                let cached = cache.and_then(|c| c.get(rs.key()));
                 // Labels are needed for a miss, and for error messages
                 // about histograms (rare), so parse lazily.
                 if cached.is_none() || !rs.histograms.is_empty() {
                     parse_labels(&mut rs).map_err(|e| pb_err(e.into()))?;
                 }
                 let pairs = &rs.labels;
-                let labels = match cached {
-                    Some(l) => l,
+                let (labels, hint) = match cached {
+                    Some(c) => c,
                     None => {
                         check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
                         let l = Arc::new(
                             labels_with(pairs, &mut |s| interner.get(s))
                                 .map_err(|r| invalid(index, pairs, r))?,
                         );
-                        if let Some(c) = cache {
-                            c.insert(&rs.key, &l);
-                        }
-                        l
+                        let hint = match cache {
+                            Some(c) => c.insert(rs.key(), &l),
+                            None => SeriesHint::default(),
+                        };
+                        (l, hint)
                     }
                 };
                 let samples = rs.samples.iter().map(|&(t, v)| Sample { t, v }).collect();
@@ -383,6 +433,7 @@ fn from_v1(
                     samples,
                     histograms,
                     created_zero: None,
+                    hint,
                 });
                 index += 1;
             }
@@ -402,6 +453,20 @@ fn from_v1(
         }
     }
     Ok(batch)
+}
+
+/// Number of `timeseries` fields (1) at the top level of a `WriteRequest`,
+/// stopping quietly at the first malformed field (the real decode reports it).
+fn count_series(raw: &[u8]) -> usize {
+    let mut r = Reader::new(raw);
+    let mut n = 0;
+    while let Ok(Some((field, wt))) = r.key() {
+        if r.skip(wt).is_err() {
+            break;
+        }
+        n += usize::from(field == 1);
+    }
+    n
 }
 
 fn symbol(symbols: &[String], r: u32) -> Result<&str, String> {
@@ -464,7 +529,7 @@ fn from_v2(req: v2::Request, limits: &DecodeLimits) -> Result<Batch, RemoteWrite
                 });
             }
         }
-        let samples: Vec<Sample> = ts
+        let samples: Samples = ts
             .samples
             .iter()
             .map(|s| Sample {
@@ -506,6 +571,7 @@ fn from_v2(req: v2::Request, limits: &DecodeLimits) -> Result<Batch, RemoteWrite
             samples,
             histograms,
             created_zero,
+            hint: SeriesHint::default(),
         });
     }
     Ok(batch)

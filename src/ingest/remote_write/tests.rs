@@ -519,7 +519,7 @@ fn exemplars_and_unknown_fields_are_skipped() {
 
 #[test]
 fn series_cache_gives_the_same_batches_and_never_caches_invalid_series() {
-    let cache = SeriesCache::new(4);
+    let cache = SeriesCache::new(1000);
     let body = body_v1(vec![
         series(&[("job", "a"), (METRIC_NAME, "up")], &[(1, 1.0)]),
         series(&[(METRIC_NAME, "up"), ("job", "b")], &[(2, 2.0)]),
@@ -542,12 +542,13 @@ fn series_cache_gives_the_same_batches_and_never_caches_invalid_series() {
     assert_eq!(cache.len(), 2);
     // Bounded: many distinct series never grow it past the limit (per shard
     // rounding allows at most one entry per shard here).
+    let small = SeriesCache::new(4);
     for i in 0..100 {
         let v = i.to_string();
         let b = body_v1(vec![series(&[(METRIC_NAME, "m"), ("i", &v)], &[(1, 1.0)])]);
-        decode_cached(Protocol::V1, &b, &limits(), &cache).unwrap();
+        decode_cached(Protocol::V1, &b, &limits(), &small).unwrap();
     }
-    assert!(cache.len() <= 16, "{}", cache.len());
+    assert!((1..=16).contains(&small.len()), "{}", small.len());
 }
 
 /// Decodes every request captured from a real Prometheus 2.42 remote-writing
@@ -593,4 +594,117 @@ fn prometheus_2_42_requests_decode() {
         "{:?}",
         m[0]
     );
+}
+
+/// Hand-encodes a `TimeSeries` whose label fields are split by a sample
+/// field (legal protobuf, unlike what senders write): the cache then keys
+/// on a built copy of the labels instead of the contiguous slice.
+fn interleaved_body(job: &str, t: i64, v: f64) -> Vec<u8> {
+    let mut ts = Vec::new();
+    let name = label(METRIC_NAME, "up").encode_to_vec();
+    ts.push(0x0a);
+    ts.push(name.len() as u8);
+    ts.extend_from_slice(&name);
+    let s = v1::Sample {
+        value: v,
+        timestamp: t,
+    }
+    .encode_to_vec();
+    ts.push(0x12);
+    ts.push(s.len() as u8);
+    ts.extend_from_slice(&s);
+    let j = label("job", job).encode_to_vec();
+    ts.push(0x0a);
+    ts.push(j.len() as u8);
+    ts.extend_from_slice(&j);
+    let mut raw = vec![0x0a, ts.len() as u8];
+    raw.extend_from_slice(&ts);
+    snappy(&raw)
+}
+
+#[test]
+fn cache_keys_tell_interleaved_and_contiguous_labels_apart() {
+    let cache = SeriesCache::default();
+    for round in 0..2 {
+        for job in ["a", "b"] {
+            let inter = interleaved_body(job, 10 + round, 1.0);
+            let plain = body_v1(vec![series(
+                &[(METRIC_NAME, "up"), ("job", job)],
+                &[(10 + round, 1.0)],
+            )]);
+            let want = decode(Protocol::V1, &plain, &limits()).unwrap();
+            assert_eq!(decode(Protocol::V1, &inter, &limits()).unwrap(), want);
+            assert_eq!(
+                decode_cached(Protocol::V1, &inter, &limits(), &cache).unwrap(),
+                want
+            );
+            assert_eq!(
+                decode_cached(Protocol::V1, &plain, &limits(), &cache).unwrap(),
+                want
+            );
+        }
+    }
+    // One built key and one slice key per job.
+    assert_eq!(cache.len(), 4);
+}
+
+/// Cached series carry the storage's series ref from one request to the
+/// next; the data is the same as without refs, also after the head dropped
+/// the series (stale ref) and across a database reopen (foreign ref).
+#[test]
+fn series_refs_from_the_cache_reach_the_right_series() {
+    use crate::model::Matcher;
+    use crate::storage::{Db, DbOptions, Querier, SelectHints};
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let mut o = DbOptions::new(dir.path());
+        o.maintenance_interval = None;
+        o.block_duration_ms = 1000;
+        o.ooo_window_ms = 0;
+        Db::open(o).unwrap()
+    };
+    let cache = SeriesCache::default();
+    let body = |t: i64| {
+        body_v1(vec![
+            series(&[(METRIC_NAME, "up"), ("job", "a")], &[(t, 1.0)]),
+            series(&[(METRIC_NAME, "up"), ("job", "b")], &[(t, 2.0)]),
+        ])
+    };
+    let push = |db: &Db, t: i64| {
+        let b = decode_cached(Protocol::V1, &body(t), &limits(), &cache).unwrap();
+        let out = apply(&b, db).unwrap();
+        assert_eq!(out.samples_written, 2, "{}", out.report());
+    };
+    let read = |db: &Db, job: &str| -> Vec<(i64, f64)> {
+        let m = [
+            Matcher::new(crate::model::MatchOp::Equal, METRIC_NAME, "up").unwrap(),
+            Matcher::new(crate::model::MatchOp::Equal, "job", job).unwrap(),
+        ];
+        let s = db.select(&SelectHints::range(0, i64::MAX), &m).unwrap();
+        s.iter()
+            .flat_map(|s| s.timestamps.iter().copied().zip(s.values.iter().copied()))
+            .collect()
+    };
+    let db = open();
+    push(&db, 100);
+    push(&db, 200);
+    assert_eq!(read(&db, "a"), vec![(100, 1.0), (200, 1.0)]);
+    assert_eq!(read(&db, "b"), vec![(100, 2.0), (200, 2.0)]);
+    // Cut everything into a block: the head drops both series, so the
+    // cached refs are stale.
+    db.cut_head_before(1000).unwrap();
+    assert_eq!(db.stats().head_series, 0);
+    push(&db, 1500);
+    assert_eq!(db.stats().head_series, 2);
+    assert_eq!(read(&db, "a"), vec![(100, 1.0), (200, 1.0), (1500, 1.0)]);
+    drop(db);
+    // A new Db in the same process: the refs belong to the old head.
+    let db = open();
+    push(&db, 1600);
+    push(&db, 1700);
+    assert_eq!(
+        read(&db, "b"),
+        vec![(100, 2.0), (200, 2.0), (1500, 2.0), (1600, 2.0), (1700, 2.0)]
+    );
+    assert_eq!(db.stats().head_series, 2);
 }

@@ -174,9 +174,25 @@ pub(crate) struct RawSeries<'a> {
     pub(crate) samples: Vec<(i64, f64)>,
     /// Encoded `prometheus.Histogram` messages (decoded with prost).
     pub(crate) histograms: Vec<&'a [u8]>,
-    /// The raw label messages, each prefixed by its u32 LE length: the
-    /// series' identity on the wire, used as the [`super::SeriesCache`] key.
-    pub(crate) key: Vec<u8>,
+    /// The series' identity on the wire, used as the [`super::SeriesCache`]
+    /// key when the label fields are not contiguous: a 0xff marker, then
+    /// the raw label messages, each prefixed by its u32 LE length.
+    key: Vec<u8>,
+    /// The label fields (tags, lengths and messages) as one slice of the
+    /// message when they are contiguous, as every sender writes them: the
+    /// key without a copy. It starts with field 1's tag (0x0a, or 0x8a when
+    /// over-long), so it never equals a built key (0xff).
+    key_span: Option<&'a [u8]>,
+}
+
+impl RawSeries<'_> {
+    /// The cache key: equal keys mean equal label fields, byte for byte.
+    pub(crate) fn key(&self) -> &[u8] {
+        match self.key_span {
+            Some(k) => k,
+            None => &self.key,
+        }
+    }
 }
 
 /// Reads one `TimeSeries` message.
@@ -186,14 +202,21 @@ pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Res
     out.samples.clear();
     out.histograms.clear();
     out.key.clear();
-    while let Some((field, wt)) = r.key()? {
+    out.key_span = None;
+    let (mut span_start, mut span_end, mut contiguous) = (0usize, 0usize, true);
+    loop {
+        let at = r.pos;
+        let Some((field, wt)) = r.key()? else { break };
         match field {
             1 => {
                 r.expect(field, wt, LEN)?;
                 let l = r.sub()?;
-                out.key
-                    .extend_from_slice(&(l.buf.len() as u32).to_le_bytes());
-                out.key.extend_from_slice(l.buf);
+                if out.label_msgs.is_empty() {
+                    span_start = at;
+                } else if at != span_end {
+                    contiguous = false;
+                }
+                span_end = r.pos;
                 out.label_msgs.push((l.base, l.buf));
             }
             2 => {
@@ -220,6 +243,15 @@ pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Res
                 out.histograms.push(r.bytes()?);
             }
             _ => r.skip(wt)?,
+        }
+    }
+    if contiguous {
+        out.key_span = Some(&r.buf[span_start..span_end]);
+    } else {
+        out.key.push(0xff);
+        for &(_, m) in &out.label_msgs {
+            out.key.extend_from_slice(&(m.len() as u32).to_le_bytes());
+            out.key.extend_from_slice(m);
         }
     }
     Ok(())

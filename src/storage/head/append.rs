@@ -9,7 +9,7 @@ use super::column::Placed;
 use super::series::{MemSeries, SeriesData};
 use super::{Head, inc};
 use crate::model::{HistogramSample, Labels};
-use crate::storage::api::{AppendError, Appender, CommitSummary, StorageError};
+use crate::storage::api::{AppendError, Appender, CommitSummary, SeriesRef, StorageError};
 use crate::storage::wal::{
     BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, frame_record,
 };
@@ -18,6 +18,14 @@ use crate::storage::wal::{
 /// limit (a float sample encodes to at most 28 bytes) while amortising the
 /// frame header.
 const SAMPLES_PER_RECORD: usize = 10_000;
+
+/// What a [`SeriesRef`] from the head holds: the series and the head it
+/// belongs to (a ref kept across a database reopen must not resolve into
+/// the new head).
+struct HeadRef {
+    head_id: u64,
+    series: Arc<MemSeries>,
+}
 
 /// A batch of writes to the head.
 pub(crate) struct HeadAppender<'a> {
@@ -60,6 +68,32 @@ impl<'a> HeadAppender<'a> {
 
     /// Replaces series that garbage collection removed since they were
     /// resolved (caller holds the GC lock shared).
+    /// Buffers a float sample for a resolved series after the duplicate
+    /// check (same timestamp as the last or an out-of-order sample, other
+    /// value).
+    fn push_float(
+        &mut self,
+        s: Arc<MemSeries>,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        {
+            let d = s.data.lock();
+            let dup_last = d
+                .last()
+                .is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
+            let dup_ooo = d
+                .ooo_value_at(t)
+                .is_some_and(|o| o.to_bits() != v.to_bits());
+            if dup_last || dup_ooo {
+                return Err(self.duplicate(labels, t));
+            }
+        }
+        self.floats.push((s, t, v));
+        Ok(())
+    }
+
     fn reresolve(&self, s: &mut Arc<MemSeries>) -> Result<(), StorageError> {
         if s.is_deleted() {
             let labels = s.labels.clone();
@@ -139,20 +173,39 @@ impl Appender for HeadAppender<'_> {
         self.check_time(labels, t)?;
         let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
         self.created += u64::from(created);
+        self.push_float(s, labels, t, v)
+    }
+
+    fn append_ref(
+        &mut self,
+        hint: Option<&SeriesRef>,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        self.check_time(labels, t)?;
+        // A usable hint: this head's float series, not removed since. Its
+        // labels are the caller's (the `append_ref` contract), so no lookup.
+        if let Some(h) = hint.and_then(|h| h.0.downcast_ref::<HeadRef>())
+            && h.head_id == self.head.id
+            && h.series.kind == SeriesKind::Float
+            && !h.series.is_deleted()
         {
-            let d = s.data.lock();
-            let dup_last = d
-                .last()
-                .is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
-            let dup_ooo = d
-                .ooo_value_at(t)
-                .is_some_and(|o| o.to_bits() != v.to_bits());
-            if dup_last || dup_ooo {
-                return Err(self.duplicate(labels, t));
-            }
+            self.push_float(h.series.clone(), labels, t, v)?;
+            return Ok(None);
         }
-        self.floats.push((s, t, v));
-        Ok(())
+        let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
+        self.created += u64::from(created);
+        let r = SeriesRef(Arc::new(HeadRef {
+            head_id: self.head.id,
+            series: s.clone(),
+        }));
+        self.push_float(s, labels, t, v)?;
+        Ok(Some(r))
+    }
+
+    fn reserve(&mut self, samples: usize) {
+        self.floats.reserve(samples);
     }
 
     fn append_histogram(

@@ -105,6 +105,9 @@ fn inc(c: &AtomicU64, n: u64) {
 
 /// The in-memory head.
 pub(crate) struct Head {
+    /// Unique per head in this process: tells a [`crate::storage::SeriesRef`]
+    /// from another head apart (see `append::HeadRef`).
+    id: u64,
     ooo_window_ms: i64,
     by_labels: Vec<RwLock<LabelMap>>,
     by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>, FxBuild>>>,
@@ -160,7 +163,9 @@ impl Head {
     /// An empty head accepting samples up to `ooo_window_ms` older than the
     /// newest sample.
     pub(crate) fn new(ooo_window_ms: i64) -> Head {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Head {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ooo_window_ms: ooo_window_ms.max(0),
             by_labels: (0..STRIPES).map(|_| RwLock::default()).collect(),
             by_ref: (0..STRIPES).map(|_| RwLock::default()).collect(),
