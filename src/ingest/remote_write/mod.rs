@@ -26,9 +26,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{
-    Batch, BatchSeries, RejectionCounts, Samples, SeriesHint, WriteOutcome, apply,
-};
+pub use batch::{Batch, BatchSeries, RejectionCounts, Samples, SeriesHint, WriteOutcome, apply};
 pub use cache::SeriesCache;
 pub use decode::{DecodeLimits, Protocol, decode, decode_cached, decode_protobuf};
 pub use metadata::{MetadataStore, MetricKind, MetricMetadata};

@@ -704,7 +704,13 @@ fn series_refs_from_the_cache_reach_the_right_series() {
     push(&db, 1700);
     assert_eq!(
         read(&db, "b"),
-        vec![(100, 2.0), (200, 2.0), (1500, 2.0), (1600, 2.0), (1700, 2.0)]
+        vec![
+            (100, 2.0),
+            (200, 2.0),
+            (1500, 2.0),
+            (1600, 2.0),
+            (1700, 2.0)
+        ]
     );
     assert_eq!(db.stats().head_series, 2);
 }
