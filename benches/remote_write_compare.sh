@@ -116,8 +116,10 @@ for r in $(seq 0 $((ROUNDS - 1))); do
     start=$((BASE_MS + r * SPAN_MS))
     for k in 0 1 2; do
         name=${ORDER[$(((r + k) % 3))]}
-        line=$("$LOAD_BIN" --url "${URL[$name]}" --steps "$STEPS" --connections "$CONNS" \
-            --pid "${PID[$name]}" --start-ms "$start" 2>/dev/null | grep '^result ')
+        out=$("$LOAD_BIN" --url "${URL[$name]}" --steps "$STEPS" --connections "$CONNS" \
+            --pid "${PID[$name]}" --start-ms "$start" 2>&1) ||
+            { echo "round $r: pushing to $name failed:"; echo "$out" | tail -n 5; exit 1; }
+        line=$(echo "$out" | grep '^result ')
         echo "round $r $name $line" >&2
         echo "$r $name $line" >>"$RESULTS"
     done

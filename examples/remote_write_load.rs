@@ -22,7 +22,6 @@ mod workload;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
@@ -270,18 +269,28 @@ fn main() {
         return;
     }
     let cpu0 = args.pid.map(cpu_seconds);
-    let next = AtomicU64::new(0);
+    // Like Prometheus's shards, each connection owns a fixed set of series
+    // (request slot j of every scrape goes to connection j % connections)
+    // and sends them in time order, so no series' samples arrive out of
+    // order (Prometheus 2.42 refuses those without an out-of-order window).
+    // Every scrape has the same series (one sample each), in the same order.
+    let per_scrape = (samples as usize / args.steps.max(1))
+        .div_ceil(args.batch.max(1))
+        .max(1);
+    let conns = args.connections.max(1);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..args.connections.max(1) {
-            s.spawn(|| {
+        for c in 0..conns {
+            let (bodies, target) = (&bodies, &target);
+            s.spawn(move || {
                 let stream = TcpStream::connect(&target.host).expect("connect");
                 stream.set_nodelay(true).expect("nodelay");
                 let mut conn = BufReader::new(stream);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(body) = bodies.get(i) else { break };
-                    let (status, text) = post(&mut conn, &target, body);
+                for (i, body) in bodies.iter().enumerate() {
+                    if (i % per_scrape) % conns != c {
+                        continue;
+                    }
+                    let (status, text) = post(&mut conn, target, body);
                     if !(200..300).contains(&status) {
                         panic!("request {i}: HTTP {status}: {text}");
                     }

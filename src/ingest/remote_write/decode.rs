@@ -384,58 +384,37 @@ fn from_v1(
         series: Vec::with_capacity(count_series(raw)),
         ..Batch::default()
     };
-    let mut interner = Interner::default();
+    // Pass 1: walk the message once, keeping each series' position, cache
+    // key and samples; metadata is decoded here.
     let mut rs = RawSeries::default();
+    let mut pending: Vec<Pending> = Vec::with_capacity(batch.series.capacity());
+    let mut flat: Vec<(i64, f64)> = Vec::with_capacity(batch.series.capacity());
+    let mut built_keys: Vec<u8> = Vec::new();
     let mut r = Reader::new(raw);
-    let mut index = 0usize;
     while let Some((field, wt)) = r.key().map_err(|e| pb_err(e.into()))? {
         match field {
             1 => {
                 r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
                 let sub = r.sub().map_err(|e| pb_err(e.into()))?;
+                let (sub_buf, sub_base) = sub.whole();
                 read_series(sub, &mut rs).map_err(|e| pb_err(e.into()))?;
-                let cached = cache.and_then(|c| c.get(rs.key()));
-                // Labels are needed for a miss, and for error messages
-                // about histograms (rare), so parse lazily.
-                if cached.is_none() || !rs.histograms.is_empty() {
-                    parse_labels(&mut rs).map_err(|e| pb_err(e.into()))?;
-                }
-                let pairs = &rs.labels;
-                let (labels, hint) = match cached {
-                    Some(c) => c,
+                let key = match rs.key_span() {
+                    // A slice of `raw`: its offset is the pointer difference.
+                    Some(k) => KeyLoc::Raw(k.as_ptr() as usize - raw.as_ptr() as usize, k.len()),
                     None => {
-                        check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
-                        let l = Arc::new(
-                            labels_with(pairs, &mut |s| interner.get(s))
-                                .map_err(|r| invalid(index, pairs, r))?,
-                        );
-                        let hint = match cache {
-                            Some(c) => c.insert(rs.key(), &l),
-                            None => SeriesHint::default(),
-                        };
-                        (l, hint)
+                        built_keys.extend_from_slice(rs.key());
+                        KeyLoc::Built(built_keys.len() - rs.key().len(), rs.key().len())
                     }
                 };
-                let samples = rs.samples.iter().map(|&(t, v)| Sample { t, v }).collect();
-                let mut histograms = Vec::new();
-                for hb in &rs.histograms {
-                    let h = v1::Histogram::decode(*hb).map_err(|e| {
-                        invalid(index, pairs, format!("cannot decode histogram: {e}"))
-                    })?;
-                    let nh = native_histogram!(v1, h);
-                    match convert_histogram(&nh).map_err(|r| invalid(index, pairs, r))? {
-                        Some(hs) => histograms.push((h.timestamp, hs)),
-                        None => batch.unsupported += 1,
-                    }
-                }
-                batch.series.push(BatchSeries {
-                    labels,
-                    samples,
-                    histograms,
-                    created_zero: None,
-                    hint,
+                let first = flat.len();
+                flat.extend_from_slice(&rs.samples);
+                pending.push(Pending {
+                    at: sub_base,
+                    len: sub_buf.len(),
+                    key,
+                    samples: first..flat.len(),
+                    histograms: !rs.histograms.is_empty(),
                 });
-                index += 1;
             }
             3 => {
                 r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
@@ -452,7 +431,97 @@ fn from_v1(
             _ => r.skip(wt).map_err(|e| pb_err(e.into()))?,
         }
     }
+    // Pass 2: every cache lookup of the request at once.
+    let hits = match cache {
+        Some(c) => {
+            let keys: Vec<&[u8]> = pending
+                .iter()
+                .map(|p| match p.key {
+                    KeyLoc::Raw(at, n) => &raw[at..at + n],
+                    KeyLoc::Built(at, n) => &built_keys[at..at + n],
+                })
+                .collect();
+            c.get_many(&keys)
+        }
+        None => vec![None; pending.len()],
+    };
+    // Pass 3: hits become series directly; misses (and the rare series
+    // with histograms) are read again and validated.
+    let mut interner = Interner::default();
+    for (index, (p, hit)) in pending.iter().zip(hits).enumerate() {
+        let hit = match hit {
+            Some((labels, hint)) if !p.histograms => {
+                batch.series.push(BatchSeries {
+                    labels,
+                    samples: flat[p.samples.clone()]
+                        .iter()
+                        .map(|&(t, v)| Sample { t, v })
+                        .collect(),
+                    histograms: Vec::new(),
+                    created_zero: None,
+                    hint,
+                });
+                continue;
+            }
+            h => h,
+        };
+        let sub = Reader::at(&raw[p.at..p.at + p.len], p.at);
+        read_series(sub, &mut rs).map_err(|e| pb_err(e.into()))?;
+        parse_labels(&mut rs).map_err(|e| pb_err(e.into()))?;
+        let pairs = &rs.labels;
+        let (labels, hint) = match hit {
+            Some(c) => c,
+            None => {
+                check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
+                let l = Arc::new(
+                    labels_with(pairs, &mut |s| interner.get(s))
+                        .map_err(|r| invalid(index, pairs, r))?,
+                );
+                let hint = match cache {
+                    Some(c) => c.insert(rs.key(), &l),
+                    None => SeriesHint::default(),
+                };
+                (l, hint)
+            }
+        };
+        let samples = rs.samples.iter().map(|&(t, v)| Sample { t, v }).collect();
+        let mut histograms = Vec::new();
+        for hb in &rs.histograms {
+            let h = v1::Histogram::decode(*hb)
+                .map_err(|e| invalid(index, pairs, format!("cannot decode histogram: {e}")))?;
+            let nh = native_histogram!(v1, h);
+            match convert_histogram(&nh).map_err(|r| invalid(index, pairs, r))? {
+                Some(hs) => histograms.push((h.timestamp, hs)),
+                None => batch.unsupported += 1,
+            }
+        }
+        batch.series.push(BatchSeries {
+            labels,
+            samples,
+            histograms,
+            created_zero: None,
+            hint,
+        });
+    }
     Ok(batch)
+}
+
+/// Where a series' cache key is: a range of the message, or of the buffer
+/// of keys built for non-contiguous labels. `(offset, length)`.
+enum KeyLoc {
+    Raw(usize, usize),
+    Built(usize, usize),
+}
+
+/// A series found by the first pass of [`from_v1`].
+struct Pending {
+    /// Offset and length of its `TimeSeries` message in the request.
+    at: usize,
+    len: usize,
+    key: KeyLoc,
+    /// Its samples in the flat sample list.
+    samples: std::ops::Range<usize>,
+    histograms: bool,
 }
 
 /// Number of `timeseries` fields (1) at the top level of a `WriteRequest`,

@@ -714,3 +714,27 @@ fn series_refs_from_the_cache_reach_the_right_series() {
     );
     assert_eq!(db.stats().head_series, 2);
 }
+
+#[test]
+fn a_series_twice_in_one_request_decodes_the_same_with_the_cache() {
+    let cache = SeriesCache::default();
+    let body = body_v1(vec![
+        series(&[(METRIC_NAME, "up"), ("job", "a")], &[(1, 1.0)]),
+        series(&[(METRIC_NAME, "up"), ("job", "b")], &[(1, 2.0)]),
+        series(&[(METRIC_NAME, "up"), ("job", "a")], &[(2, 3.0), (3, 4.0)]),
+    ]);
+    let plain = decode(Protocol::V1, &body, &limits()).unwrap();
+    assert_eq!(plain.series.len(), 3);
+    assert_eq!(
+        plain.series[2].samples,
+        vec![Sample { t: 2, v: 3.0 }, Sample { t: 3, v: 4.0 }]
+    );
+    // First request: every lookup misses (the repeat too); then all hit.
+    for _ in 0..2 {
+        assert_eq!(
+            decode_cached(Protocol::V1, &body, &limits(), &cache).unwrap(),
+            plain
+        );
+    }
+    assert_eq!(cache.len(), 2);
+}

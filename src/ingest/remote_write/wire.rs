@@ -43,6 +43,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A reader over `buf`, which starts at byte `base` of the whole message.
+    pub(crate) fn at(buf: &'a [u8], base: usize) -> Self {
+        Reader { buf, pos: 0, base }
+    }
+
+    /// The bytes and their offset in the whole message.
+    pub(crate) fn whole(&self) -> (&'a [u8], usize) {
+        (self.buf, self.base)
+    }
+
     fn err(&self, reason: impl Into<String>) -> WireError {
         WireError {
             offset: self.base + self.pos,
@@ -185,13 +195,18 @@ pub(crate) struct RawSeries<'a> {
     key_span: Option<&'a [u8]>,
 }
 
-impl RawSeries<'_> {
+impl<'a> RawSeries<'a> {
     /// The cache key: equal keys mean equal label fields, byte for byte.
     pub(crate) fn key(&self) -> &[u8] {
         match self.key_span {
             Some(k) => k,
             None => &self.key,
         }
+    }
+
+    /// The key when it is a slice of the message (contiguous labels).
+    pub(crate) fn key_span(&self) -> Option<&'a [u8]> {
+        self.key_span
     }
 }
 
