@@ -100,10 +100,7 @@ fn family(
 fn counter(labels: Vec<pb::LabelPair>, v: f64) -> pb::Metric {
     pb::Metric {
         label: labels,
-        counter: Some(pb::Counter {
-            value: Some(v),
-            ..Default::default()
-        }),
+        counter: Some(pb::Counter { value: Some(v) }),
         ..Default::default()
     }
 }
