@@ -9,7 +9,10 @@
 //!    naming the series and nothing else happens);
 //! 3. [`apply`] to append the whole batch through one [`crate::storage::Appender`]
 //!    and commit it: per-sample rejections (too old, duplicate, ...) are counted
-//!    in the [`WriteOutcome`] while the valid samples are kept;
+//!    in the [`WriteOutcome`] while the valid samples are kept. Series that came
+//!    from the [`SeriesCache`] carry a [`SeriesHint`] remembering the storage's
+//!    [`crate::storage::SeriesRef`], so a series seen before is appended
+//!    without a label lookup in storage;
 //! 4. [`MetadataStore::record`] with [`Batch::metadata`], and
 //!    [`DoorMetrics::record_outcome`] for the self-metrics.
 //!
