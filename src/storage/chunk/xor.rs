@@ -212,6 +212,7 @@ impl<'a> XorIter<'a> {
     }
 
     /// Samples the header promises.
+    #[cfg(test)]
     pub(crate) fn sample_count(&self) -> u16 {
         self.count
     }

@@ -2,7 +2,9 @@
 //! open chunk being appended to, and a small sorted buffer of out-of-order
 //! samples that is merged into the chunks when it grows.
 
-use crate::storage::chunk::{MAX_CHUNK_SPAN_MS, MAX_SAMPLES_PER_CHUNK, XorAppender, XorIter};
+use crate::storage::chunk::{
+    MAX_CHUNK_SPAN_MS, MAX_SAMPLES_PER_CHUNK, XorAppender, XorIter, decode_range_into,
+};
 
 /// Out-of-order samples buffered per column before they are merged into the
 /// chunks. Out-of-order data is rare (late StatsD flushes, pushes from
@@ -190,8 +192,8 @@ impl Column {
     }
 
     /// Appends the chunk samples (not the out-of-order buffer) in
-    /// `[min_t, max_t]` to `ts`/`vs`. Chunks are in time order and each is
-    /// sorted, so decoding stops at the first sample past `max_t`.
+    /// `[min_t, max_t]` to `ts`/`vs`. Only chunks whose bounds meet the
+    /// range are decoded, each up to its first sample past `max_t`.
     fn collect_chunks(&self, min_t: i64, max_t: i64, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
         let open = self
             .open
@@ -205,18 +207,10 @@ impl Column {
             .map(|c| &c.bytes[..])
             .chain(open);
         for bytes in chunks {
-            let it = XorIter::new(bytes);
-            let n = usize::from(it.sample_count());
-            ts.reserve(n);
-            vs.reserve(n);
-            for (t, v) in it {
-                if t > max_t {
-                    break;
-                }
-                if t >= min_t {
-                    ts.push(t);
-                    vs.push(v);
-                }
+            // Head chunks are made in memory by `XorAppender`, so a decoding
+            // error is a bug; the samples before it are still returned.
+            if let Err(e) = decode_range_into(bytes, min_t, max_t, ts, vs) {
+                tracing::error!(error = %e, "undecodable head chunk");
             }
         }
     }
