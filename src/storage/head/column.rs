@@ -206,6 +206,16 @@ impl Column {
             .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
             .map(|c| &c.bytes[..])
             .chain(open);
+        // Size the columns once: every chunk header holds its sample count.
+        let n: usize = chunks
+            .clone()
+            .map(|b| match b {
+                [lo, hi, ..] => usize::from(u16::from_le_bytes([*lo, *hi])),
+                _ => 0,
+            })
+            .sum();
+        ts.reserve(n);
+        vs.reserve(n);
         for bytes in chunks {
             // Head chunks are made in memory by `XorAppender`, so a decoding
             // error is a bug; the samples before it are still returned.
