@@ -18,7 +18,14 @@ type Model = BTreeMap<usize, Vec<(i64, u64)>>;
 
 fn labels(i: usize) -> Labels {
     Labels::from_pairs([
-        ("__name__", if i % 2 == 0 { "even_total" } else { "odd" }),
+        (
+            "__name__",
+            if i.is_multiple_of(2) {
+                "even_total"
+            } else {
+                "odd"
+            },
+        ),
         ("series", &format!("s{i:02}")),
     ])
 }
@@ -107,13 +114,15 @@ fn check(
         .max();
     for mut b in blocks.into_iter().filter(|b| !b.is_empty()) {
         b.sort_by(|x, y| x.labels.cmp(&y.labels));
-        let (lo, hi) = b.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| match &s.data {
-            BlockSeriesData::Float { timestamps, .. } => (
-                lo.min(timestamps.first().copied().unwrap_or(lo)),
-                hi.max(timestamps.last().copied().unwrap_or(hi)),
-            ),
-            BlockSeriesData::Histogram { .. } => (lo, hi),
-        });
+        let (lo, hi) = b
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), s| match &s.data {
+                BlockSeriesData::Float { timestamps, .. } => (
+                    lo.min(timestamps.first().copied().unwrap_or(lo)),
+                    hi.max(timestamps.last().copied().unwrap_or(hi)),
+                ),
+                BlockSeriesData::Histogram { .. } => (lo, hi),
+            });
         write_block(dir.path(), lo, hi + 1, b).expect("write block");
     }
 
@@ -130,7 +139,7 @@ fn check(
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             head.swap(k - 1, k);
         }
     }

@@ -132,7 +132,7 @@ pub(crate) fn decode_ints_into(
                     Ok(flate2::Status::StreamEnd) => {}
                     Ok(_) => {
                         return Err(bad(
-                            "bad DEFLATE data: stream ends before its final block".into(),
+                            "bad DEFLATE data: stream ends before its final block".into()
                         ));
                     }
                     Err(e) => return Err(bad(format!("bad DEFLATE data: {e}"))),

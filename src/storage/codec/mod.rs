@@ -18,8 +18,8 @@ pub(crate) mod values;
 pub(crate) use cursor::{Cursor, put_uvarint, put_varint};
 pub use timestamps::encode_timestamps;
 pub(crate) use timestamps::read_timestamps_into;
-pub(crate) use values::{read_values, read_values_into};
 pub use values::encode_values;
+pub(crate) use values::{read_values, read_values_into};
 
 /// Upper bound on the number of values in one column. Block writers split
 /// longer series into several chunks; decoders reject larger counts so that

@@ -88,7 +88,10 @@ fn median(v: &[i64]) -> i64 {
 /// timestamps and the unread tail. Offsets in errors are relative to `input`.
 #[cfg_attr(
     not(any(test, feature = "internals")),
-    expect(dead_code, reason = "whole-column form for tests and benches; readers append in place")
+    expect(
+        dead_code,
+        reason = "whole-column form for tests and benches; readers append in place"
+    )
 )]
 pub fn decode_timestamps(input: &[u8]) -> Result<(Vec<i64>, &[u8]), CodecError> {
     let mut c = Cursor::new(input);

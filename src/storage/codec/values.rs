@@ -225,7 +225,10 @@ fn encode_xor(vals: &[f64]) -> Vec<u8> {
 /// the unread tail. Offsets in errors are relative to `input`.
 #[cfg_attr(
     not(any(test, feature = "internals")),
-    expect(dead_code, reason = "whole-column form for tests and benches; readers append in place")
+    expect(
+        dead_code,
+        reason = "whole-column form for tests and benches; readers append in place"
+    )
 )]
 pub fn decode_values(input: &[u8]) -> Result<(Vec<f64>, &[u8]), CodecError> {
     let mut c = Cursor::new(input);
@@ -242,7 +245,10 @@ pub(crate) fn read_values(c: &mut Cursor<'_>) -> Result<Vec<f64>, CodecError> {
 
 /// Cursor form of [`decode_values`] that appends to `out`; returns how many
 /// values were appended. On error `out` may hold part of the column.
-pub(crate) fn read_values_into(c: &mut Cursor<'_>, out: &mut Vec<f64>) -> Result<usize, CodecError> {
+pub(crate) fn read_values_into(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<f64>,
+) -> Result<usize, CodecError> {
     const WHAT: &str = "values column";
     let n = c.count(MAX_COLUMN_LEN, WHAT)?;
     if n == 0 {
