@@ -343,7 +343,8 @@ fn decode_decimal_into(c: &mut Cursor<'_>, n: usize, out: &mut Vec<f64>) -> Resu
         }
         let p = POW10.get(e).copied().unwrap_or(1.0);
         out.extend(m.iter().map(|&m| (m as f64) / p));
-        if m.capacity() > 1 << 20 {
+        // Block chunks hold at most 16,384 rows; do not keep more per thread.
+        if m.capacity() > 1 << 16 {
             *m = Vec::new();
         }
         Ok::<(), CodecError>(())
