@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::{Block, BlockSeries, BlockSeriesData, HistogramRun};
+use crate::model::Labels;
 use crate::storage::api::{HistogramSeries, Series, StorageError};
 use crate::storage::index::IndexSeries;
 
@@ -72,6 +73,36 @@ fn merge_group(mut g: Vec<Series>) -> Series {
         && let Some(s) = g.pop()
     {
         return s;
+    }
+    // Common case (a series read from consecutive blocks): the parts follow
+    // each other in time, so they are concatenated into the first part's
+    // columns with one allocation each.
+    if g.iter().all(|s| s.timestamps.is_empty()) {
+        // Labels only: any part will do.
+        g.truncate(1);
+    } else {
+        g.retain(|s| !s.timestamps.is_empty());
+    }
+    let ordered = g
+        .windows(2)
+        .all(|w| w[0].timestamps.last() < w[1].timestamps.first());
+    if ordered && let Some((first, rest)) = g.split_first_mut() {
+        let extra: usize = rest.iter().map(|s| s.timestamps.len()).sum();
+        let mut out = std::mem::replace(
+            first,
+            Series {
+                labels: Labels::default(),
+                timestamps: Vec::new(),
+                values: Vec::new(),
+            },
+        );
+        out.timestamps.reserve_exact(extra);
+        out.values.reserve_exact(extra);
+        for s in rest {
+            out.timestamps.extend_from_slice(&s.timestamps);
+            out.values.extend_from_slice(&s.values);
+        }
+        return out;
     }
     let ts: Vec<&[i64]> = g.iter().map(|s| s.timestamps.as_slice()).collect();
     let vs: Vec<&[f64]> = g.iter().map(|s| s.values.as_slice()).collect();

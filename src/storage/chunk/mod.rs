@@ -4,8 +4,10 @@
 //! series identity or the WAL.
 
 mod bits;
+mod bulk;
 mod xor;
 
+pub(crate) use bulk::decode_range_into;
 pub(crate) use xor::{XorAppender, XorIter};
 
 /// Most samples a head chunk holds before the head starts a new one: about

@@ -2,7 +2,9 @@
 //! open chunk being appended to, and a small sorted buffer of out-of-order
 //! samples that is merged into the chunks when it grows.
 
-use crate::storage::chunk::{MAX_CHUNK_SPAN_MS, MAX_SAMPLES_PER_CHUNK, XorAppender, XorIter};
+use crate::storage::chunk::{
+    MAX_CHUNK_SPAN_MS, MAX_SAMPLES_PER_CHUNK, XorAppender, XorIter, decode_range_into,
+};
 
 /// Out-of-order samples buffered per column before they are merged into the
 /// chunks. Out-of-order data is rare (late StatsD flushes, pushes from
@@ -166,37 +168,60 @@ impl Column {
     /// Appends the samples in `[min_t, max_t]` in time order to `ts`/`vs`
     /// (out-of-order values win over chunk values at equal times).
     pub(crate) fn collect(&self, min_t: i64, max_t: i64, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
-        let mut main: Vec<(i64, f64)> = Vec::new();
-        for c in self
-            .closed
-            .iter()
-            .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
-        {
-            main.extend(XorIter::new(&c.bytes).filter(|s| s.0 >= min_t && s.0 <= max_t));
-        }
-        if let Some(a) = self
-            .open
-            .as_ref()
-            .filter(|a| a.count() > 0 && a.max_t() >= min_t)
-        {
-            main.extend(XorIter::new(a.bytes()).filter(|s| s.0 >= min_t && s.0 <= max_t));
-        }
         if self.ooo.is_empty() {
-            for (t, v) in main {
-                ts.push(t);
-                vs.push(v);
-            }
+            // Common case: decode straight into the caller's columns.
+            self.collect_chunks(min_t, max_t, ts, vs);
             return;
         }
+        let (mut mts, mut mvs) = (Vec::new(), Vec::new());
+        self.collect_chunks(min_t, max_t, &mut mts, &mut mvs);
+        let main: Vec<(i64, f64)> = mts.into_iter().zip(mvs).collect();
         let ooo: Vec<(i64, f64)> = self
             .ooo
             .iter()
             .copied()
             .filter(|s| s.0 >= min_t && s.0 <= max_t)
             .collect();
-        for (t, v) in merge_sorted(&main, &ooo) {
+        let merged = merge_sorted(&main, &ooo);
+        ts.reserve(merged.len());
+        vs.reserve(merged.len());
+        for (t, v) in merged {
             ts.push(t);
             vs.push(v);
+        }
+    }
+
+    /// Appends the chunk samples (not the out-of-order buffer) in
+    /// `[min_t, max_t]` to `ts`/`vs`. Only chunks whose bounds meet the
+    /// range are decoded, each up to its first sample past `max_t`.
+    fn collect_chunks(&self, min_t: i64, max_t: i64, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
+        let open = self
+            .open
+            .as_ref()
+            .filter(|a| a.count() > 0 && a.max_t() >= min_t && a.min_t() <= max_t)
+            .map(XorAppender::bytes);
+        let chunks = self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
+            .map(|c| &c.bytes[..])
+            .chain(open);
+        // Size the columns once: every chunk header holds its sample count.
+        let n: usize = chunks
+            .clone()
+            .map(|b| match b {
+                [lo, hi, ..] => usize::from(u16::from_le_bytes([*lo, *hi])),
+                _ => 0,
+            })
+            .sum();
+        ts.reserve(n);
+        vs.reserve(n);
+        for bytes in chunks {
+            // Head chunks are made in memory by `XorAppender`, so a decoding
+            // error is a bug; the samples before it are still returned.
+            if let Err(e) = decode_range_into(bytes, min_t, max_t, ts, vs) {
+                tracing::error!(error = %e, "undecodable head chunk");
+            }
         }
     }
 
