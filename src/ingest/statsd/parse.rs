@@ -204,6 +204,114 @@ impl<'a> Samples<'a> {
 /// A tag after parsing: key escaped like a label name (§8), value raw.
 pub type Tag<'a> = (Cow<'a, str>, &'a str);
 
+/// Tags a line holds without a heap allocation; more spill to a `Vec`.
+pub const INLINE_TAGS: usize = 8;
+
+/// The tags of a line: up to [`INLINE_TAGS`] inline (no allocation per
+/// line or per tag), more on the heap. Dereferences to a slice.
+#[derive(Clone)]
+pub struct Tags<'a> {
+    store: TagStore<'a>,
+}
+
+#[derive(Clone)]
+enum TagStore<'a> {
+    Inline {
+        len: usize,
+        tags: [Tag<'a>; INLINE_TAGS],
+    },
+    Heap(Vec<Tag<'a>>),
+}
+
+impl<'a> Tags<'a> {
+    /// No tags.
+    pub fn new() -> Self {
+        Tags {
+            store: TagStore::Inline {
+                len: 0,
+                tags: [const { (Cow::Borrowed(""), "") }; INLINE_TAGS],
+            },
+        }
+    }
+
+    /// Appends a tag (wire order).
+    pub fn push(&mut self, tag: Tag<'a>) {
+        match &mut self.store {
+            TagStore::Inline { len, tags } if *len < INLINE_TAGS => {
+                tags[*len] = tag;
+                *len += 1;
+            }
+            TagStore::Inline { len, tags } => {
+                let mut v = Vec::with_capacity(INLINE_TAGS * 2);
+                v.extend(tags[..*len].iter_mut().map(std::mem::take));
+                v.push(tag);
+                self.store = TagStore::Heap(v);
+            }
+            TagStore::Heap(v) => v.push(tag),
+        }
+    }
+
+    /// The tags as a slice.
+    pub fn as_slice(&self) -> &[Tag<'a>] {
+        match &self.store {
+            TagStore::Inline { len, tags } => &tags[..*len],
+            TagStore::Heap(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Tag<'a>] {
+        match &mut self.store {
+            TagStore::Inline { len, tags } => &mut tags[..*len],
+            TagStore::Heap(v) => v,
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match &mut self.store {
+            TagStore::Inline { len, tags } => {
+                for t in &mut tags[n.min(*len)..*len] {
+                    *t = (Cow::Borrowed(""), "");
+                }
+                *len = (*len).min(n);
+            }
+            TagStore::Heap(v) => v.truncate(n),
+        }
+    }
+}
+
+impl Default for Tags<'_> {
+    fn default() -> Self {
+        Tags::new()
+    }
+}
+
+impl<'a> std::ops::Deref for Tags<'a> {
+    type Target = [Tag<'a>];
+    fn deref(&self) -> &[Tag<'a>] {
+        self.as_slice()
+    }
+}
+
+impl<'s, 'a> IntoIterator for &'s Tags<'a> {
+    type Item = &'s Tag<'a>;
+    type IntoIter = std::slice::Iter<'s, Tag<'a>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl PartialEq for Tags<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Tags<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 /// A parsed metric line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line<'a> {
@@ -211,7 +319,7 @@ pub struct Line<'a> {
     /// mapping rules match on it; see [`escape_name`]).
     pub name: Cow<'a, str>,
     /// Tags sorted by escaped key, unique (the last one on the wire wins).
-    pub tags: Vec<Tag<'a>>,
+    pub tags: Tags<'a>,
     /// Samples in wire order (never empty).
     pub samples: Samples<'a>,
     /// DogStatsD container id (`|c:` field), when present.
@@ -279,8 +387,49 @@ fn split_byte(s: &str, b: u8) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Byte classes for the one-pass scans: [`NAME`] bytes are kept by
+/// escaping (§8), [`EMBED`] bytes may start name-embedded tags (§7.2).
+const NAME: u8 = 1;
+const EMBED: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            t[i] = NAME;
+        }
+        if matches!(c, b'[' | b']' | b'#' | b',') {
+            t[i] = EMBED;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// True when escaping leaves `raw` unchanged: only `[A-Za-z0-9_]`, no
+/// leading digit.
+#[inline]
+fn is_plain_name(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    !b.first().is_some_and(u8::is_ascii_digit)
+        && b.iter().all(|&c| CLASS[usize::from(c)] & NAME != 0)
+}
+
 fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
-    let colon = find_byte(line, b':').ok_or(BadReason::MalformedLine)?;
+    // One pass over the name part: where it ends, and whether it holds any
+    // name-embedded tag syntax (so the common case skips §7.2 entirely).
+    let bytes = line.as_bytes();
+    let mut colon = None;
+    let mut embedded_syntax = false;
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b':' {
+            colon = Some(i);
+            break;
+        }
+        embedded_syntax |= CLASS[usize::from(c)] & EMBED != 0;
+    }
+    let colon = colon.ok_or(BadReason::MalformedLine)?;
     if colon == 0 {
         return Err(BadReason::MalformedLine);
     }
@@ -292,7 +441,7 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
 
     let mut out = Line {
         name: Cow::Borrowed(name_part),
-        tags: Vec::new(),
+        tags: Tags::new(),
         samples: Samples::Many(Vec::new()),
         container_id: None,
         tag_errors: 0,
@@ -341,7 +490,7 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
     }
 
     // Name-embedded tags (§7.2).
-    let had_embedded = split_embedded_tags(name_part, &mut out)?;
+    let had_embedded = embedded_syntax && split_embedded_tags(name_part, &mut out)?;
     if had_embedded && dog_tags {
         return Err(BadReason::MixedTagStyles);
     }
@@ -492,29 +641,59 @@ fn valid_number_syntax(b: &[u8]) -> bool {
     i == b.len()
 }
 
-/// DogStatsD tag section (without the leading `#`).
+/// DogStatsD tag section (without the leading `#`), in one pass: each
+/// tag's key is scanned once for its end (`:` or `,`) and for whether it
+/// needs escaping, its value once for the next `,`.
 fn parse_dog_tags<'a>(section: &'a str, out: &mut Line<'a>) {
-    if section.is_empty() {
-        return;
-    }
-    for tag in split_byte(section, b',') {
-        let tag = tag.strip_prefix('#').unwrap_or(tag);
-        if tag.is_empty() {
+    let b = section.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // A leading `#` per tag is tolerated (PHP client style).
+        let start = if b[i] == b'#' { i + 1 } else { i };
+        let mut j = start;
+        let mut plain = true;
+        while j < b.len() && b[j] != b':' && b[j] != b',' {
+            plain &= CLASS[usize::from(b[j])] & NAME != 0;
+            j += 1;
+        }
+        if j == b.len() || b[j] == b',' {
+            // No `:`: a bare tag is an error, an empty one (`a,,b`) is not.
+            if j > start {
+                out.tag_errors += 1;
+            }
+            i = j + 1;
             continue;
         }
-        match find_byte(tag, b':') {
-            Some(i) => push_tag(&tag[..i], &tag[i + 1..], out),
-            None => out.tag_errors += 1,
-        }
+        let v_start = j + 1;
+        let v_end = b[v_start..]
+            .iter()
+            .position(|&c| c == b',')
+            .map_or(b.len(), |p| v_start + p);
+        let key = &section[start..j];
+        plain &= !b[start..j].first().is_some_and(u8::is_ascii_digit);
+        push_tag_checked(key, plain, &section[v_start..v_end], out);
+        i = v_end + 1;
     }
 }
 
 fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
+    push_tag_checked(key, is_plain_name(key), value, out);
+}
+
+/// Pushes one tag; `plain` says `key` needs no escaping.
+#[inline]
+fn push_tag_checked<'a>(key: &'a str, plain: bool, value: &'a str, out: &mut Line<'a>) {
     if key.is_empty() || value.is_empty() {
         out.tag_errors += 1;
         return;
     }
-    let key = escape_name(key);
+    let key = if plain {
+        Cow::Borrowed(key)
+    } else {
+        let mut s = String::with_capacity(key.len() + 1);
+        escape_name_into(key, &mut s);
+        Cow::Owned(s)
+    };
     if key.starts_with("__") {
         out.tag_errors += 1;
         return;
@@ -525,11 +704,7 @@ fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
 /// Name-embedded tag styles (§7.2). Returns whether a tag section was found
 /// (even if all its pairs were malformed); sets `out.name`.
 fn split_embedded_tags<'a>(name: &'a str, out: &mut Line<'a>) -> Result<bool, BadReason> {
-    // Common case first: one scan finds no tag syntax at all.
-    if !name.bytes().any(|b| matches!(b, b'[' | b']' | b'#' | b',')) {
-        out.name = Cow::Borrowed(name);
-        return Ok(false);
-    }
+    // The caller only calls this when `name` holds one of `[]#,`.
     let open = name.find('[');
     let close = name.find(']');
     match (open, close) {
@@ -571,19 +746,46 @@ fn embedded_pairs<'a>(list: &'a str, out: &mut Line<'a>) {
     }
 }
 
-/// Sorts tags by key keeping the last of equal keys, then applies limits.
-fn finish_tags(tags: &mut Vec<Tag<'_>>) -> Result<(), BadReason> {
-    if tags.len() > 1 && !tags.windows(2).all(|w| w[0].0 < w[1].0) {
-        // Stable sort keeps wire order among equal keys; keep the last one.
-        tags.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut i = 0;
-        while i + 1 < tags.len() {
-            if tags[i].0 == tags[i + 1].0 {
-                tags.remove(i);
-            } else {
-                i += 1;
-            }
+/// `a < b` bytewise. A plain loop: keys are short and usually differ in
+/// their first byte, where a `memcmp` call costs more than the compare.
+#[inline]
+fn key_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x < y;
         }
+    }
+    a.len() < b.len()
+}
+
+/// Sorts tags by key keeping the last of equal keys, then applies limits.
+fn finish_tags(tags: &mut Tags<'_>) -> Result<(), BadReason> {
+    let s = tags.as_mut_slice();
+    if s.len() > 1 && !s.windows(2).all(|w| key_less(&w[0].0, &w[1].0)) {
+        // Stable sort (wire order kept among equal keys): insertion sort for
+        // the usual handful of tags, the library sort otherwise.
+        if s.len() <= INLINE_TAGS {
+            for i in 1..s.len() {
+                let mut j = i;
+                while j > 0 && key_less(&s[j].0, &s[j - 1].0) {
+                    s.swap(j, j - 1);
+                    j -= 1;
+                }
+            }
+        } else {
+            s.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        // Of equal keys keep the last one (the later on the wire).
+        let mut w = 0;
+        for r in 0..s.len() {
+            if r + 1 < s.len() && s[r].0 == s[r + 1].0 {
+                continue;
+            }
+            s.swap(w, r);
+            w += 1;
+        }
+        tags.truncate(w);
     }
     if tags.len() > MAX_TAGS {
         return Err(BadReason::TooManyTags);
@@ -603,8 +805,7 @@ fn is_name_char(c: char) -> bool {
 /// `[A-Za-z0-9_]` becomes `_` (runs of `-` collapse to one `_`), and a
 /// leading digit gets a `_` prefix. Borrowed when nothing changes.
 pub fn escape_name(raw: &str) -> Cow<'_, str> {
-    let starts_digit = raw.as_bytes().first().is_some_and(u8::is_ascii_digit);
-    if !starts_digit && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if is_plain_name(raw) {
         return Cow::Borrowed(raw);
     }
     let mut s = String::with_capacity(raw.len() + 1);
@@ -788,6 +989,74 @@ mod tests {
         let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("k{i}:v")).collect();
         let many = format!("a:1|c|#{}", tags.join(","));
         assert_eq!(parse_line(many.as_bytes()), Err(BadReason::TooManyTags));
+    }
+
+    fn tag_list(l: &Line<'_>) -> Vec<(String, String)> {
+        l.tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn tags_sorted_unique_last_wins() {
+        let l = metric("a:1|c|#z:1,b:2,z:3,a.x:4,#m:5,b:6,9k:7,bare,,k:v:w");
+        assert_eq!(
+            tag_list(&l),
+            pairs(&[
+                ("_9k", "7"),
+                ("a_x", "4"),
+                ("b", "6"),
+                ("k", "v:w"),
+                ("m", "5"),
+                ("z", "3")
+            ])
+        );
+        assert_eq!(l.tag_errors, 1, "only the bare tag is an error");
+        // Reserved and empty keys/values are tag errors, not tags.
+        let l = metric("a:1|c|#__x:1,._y:2,:3,e:,ok:1");
+        assert_eq!(tag_list(&l), pairs(&[("ok", "1")]));
+        assert_eq!(l.tag_errors, 4);
+        // Escaped keys are owned, plain ones borrowed.
+        let l = metric("a:1|c|#my.tag:1,env:p");
+        assert!(matches!(l.tags[0].0, Cow::Borrowed("env")));
+        assert!(matches!(l.tags[1].0, Cow::Owned(_)));
+    }
+
+    #[test]
+    fn tags_spill_past_inline_capacity() {
+        // More tags than fit inline, in reverse order, with duplicates that
+        // straddle the inline/heap boundary.
+        let n = INLINE_TAGS + 5;
+        let mut wire: Vec<String> = (0..n).rev().map(|i| format!("k{i:02}:v{i}")).collect();
+        wire.push("k00:last".into());
+        wire.push(format!("k{:02}:late", INLINE_TAGS));
+        let l = metric_owned(format!("a:1|c|#{}", wire.join(",")));
+        let want: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                let v = match i {
+                    0 => "last".to_string(),
+                    i if i == INLINE_TAGS => "late".to_string(),
+                    i => format!("v{i}"),
+                };
+                (format!("k{i:02}"), v)
+            })
+            .collect();
+        assert_eq!(tag_list(&l), want);
+        // Exactly the inline capacity, already sorted: nothing moves.
+        let wire: Vec<String> = (0..INLINE_TAGS).map(|i| format!("k{i}:v")).collect();
+        let l = metric_owned(format!("a:1|c|#{}", wire.join(",")));
+        assert_eq!(l.tags.len(), INLINE_TAGS);
+    }
+
+    fn metric_owned(s: String) -> Line<'static> {
+        metric(Box::leak(s.into_boxed_str()))
     }
 
     #[test]
