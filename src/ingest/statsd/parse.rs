@@ -204,122 +204,17 @@ impl<'a> Samples<'a> {
 /// A tag after parsing: key escaped like a label name (§8), value raw.
 pub type Tag<'a> = (Cow<'a, str>, &'a str);
 
-/// Tags a line holds without a heap allocation; more spill to a `Vec`.
-pub const INLINE_TAGS: usize = 8;
-
-/// The tags of a line: up to [`INLINE_TAGS`] inline (no allocation per
-/// line or per tag), more on the heap. Dereferences to a slice.
-#[derive(Clone)]
-pub struct Tags<'a> {
-    store: TagStore<'a>,
-}
-
-#[derive(Clone)]
-enum TagStore<'a> {
-    Inline {
-        len: usize,
-        tags: [Tag<'a>; INLINE_TAGS],
-    },
-    Heap(Vec<Tag<'a>>),
-}
-
-impl<'a> Tags<'a> {
-    /// No tags.
-    pub fn new() -> Self {
-        Tags {
-            store: TagStore::Inline {
-                len: 0,
-                tags: [const { (Cow::Borrowed(""), "") }; INLINE_TAGS],
-            },
-        }
-    }
-
-    /// Appends a tag (wire order).
-    pub fn push(&mut self, tag: Tag<'a>) {
-        match &mut self.store {
-            TagStore::Inline { len, tags } if *len < INLINE_TAGS => {
-                tags[*len] = tag;
-                *len += 1;
-            }
-            TagStore::Inline { len, tags } => {
-                let mut v = Vec::with_capacity(INLINE_TAGS * 2);
-                v.extend(tags[..*len].iter_mut().map(std::mem::take));
-                v.push(tag);
-                self.store = TagStore::Heap(v);
-            }
-            TagStore::Heap(v) => v.push(tag),
-        }
-    }
-
-    /// The tags as a slice.
-    pub fn as_slice(&self) -> &[Tag<'a>] {
-        match &self.store {
-            TagStore::Inline { len, tags } => &tags[..*len],
-            TagStore::Heap(v) => v,
-        }
-    }
-
-    fn as_mut_slice(&mut self) -> &mut [Tag<'a>] {
-        match &mut self.store {
-            TagStore::Inline { len, tags } => &mut tags[..*len],
-            TagStore::Heap(v) => v,
-        }
-    }
-
-    fn truncate(&mut self, n: usize) {
-        match &mut self.store {
-            TagStore::Inline { len, tags } => {
-                for t in &mut tags[n.min(*len)..*len] {
-                    *t = (Cow::Borrowed(""), "");
-                }
-                *len = (*len).min(n);
-            }
-            TagStore::Heap(v) => v.truncate(n),
-        }
-    }
-}
-
-impl Default for Tags<'_> {
-    fn default() -> Self {
-        Tags::new()
-    }
-}
-
-impl<'a> std::ops::Deref for Tags<'a> {
-    type Target = [Tag<'a>];
-    fn deref(&self) -> &[Tag<'a>] {
-        self.as_slice()
-    }
-}
-
-impl<'s, 'a> IntoIterator for &'s Tags<'a> {
-    type Item = &'s Tag<'a>;
-    type IntoIter = std::slice::Iter<'s, Tag<'a>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.as_slice().iter()
-    }
-}
-
-impl PartialEq for Tags<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl std::fmt::Debug for Tags<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
-    }
-}
-
 /// A parsed metric line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Line<'a> {
     /// The raw metric name with name-embedded tags removed (not escaped:
     /// mapping rules match on it; see [`escape_name`]).
     pub name: Cow<'a, str>,
-    /// Tags sorted by escaped key, unique (the last one on the wire wins).
-    pub tags: Tags<'a>,
+    /// Tags in wire order, keys escaped (§8). A key may repeat: the last
+    /// one on the wire wins (see [`Line::unique_tags`]). Sorting and
+    /// de-duplication are left to the consumer, which has to sort anyway
+    /// once mapping labels are merged in (the aggregator does).
+    pub tags: Vec<Tag<'a>>,
     /// Samples in wire order (never empty).
     pub samples: Samples<'a>,
     /// DogStatsD container id (`|c:` field), when present.
@@ -350,8 +245,39 @@ pub fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Parses one line (no `\n`; see [`lines`]).
+impl<'a> Line<'a> {
+    /// The tags sorted by key, each key once with its last value on the
+    /// wire.
+    pub fn unique_tags(&self) -> Vec<(&str, &'a str)> {
+        let mut v: Vec<(&str, &'a str)> = self.tags.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+        sort_unique_last_wins(&mut v);
+        v
+    }
+}
+
+/// Stable sort by key, then of equal keys keep the last one.
+fn sort_unique_last_wins<T: Copy>(v: &mut Vec<(&str, T)>) {
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            *earlier = *later;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// Parses one line (no `\n`; see [`lines`]). Allocates the tag list of a
+/// tagged line; [`LineParser`] reuses one instead.
 pub fn parse_line(raw: &[u8]) -> Result<Parsed<'_>, BadReason> {
+    parse_line_with(raw, &mut Vec::new())
+}
+
+/// [`parse_line`] taking the tag list from `spare` (empty; its capacity is
+/// reused). A metric line keeps it; for anything else (events, bad lines)
+/// it is left in, or put back into, `spare`, cleared.
+fn parse_line_with<'a>(raw: &'a [u8], spare: &mut Vec<Tag<'a>>) -> Result<Parsed<'a>, BadReason> {
     let line = std::str::from_utf8(raw).map_err(|_| BadReason::InvalidUtf8)?;
     if line.starts_with("_e{") {
         return Ok(Parsed::Event);
@@ -359,7 +285,55 @@ pub fn parse_line(raw: &[u8]) -> Result<Parsed<'_>, BadReason> {
     if line.starts_with("_sc|") {
         return Ok(Parsed::ServiceCheck);
     }
-    parse_metric(line).map(Parsed::Metric)
+    parse_metric(line, spare).map(Parsed::Metric)
+}
+
+/// A parser that keeps one tag buffer across lines, so steady-state
+/// parsing allocates nothing per line or per tag (escaped tag keys
+/// aside). Hand each parsed line back with [`LineParser::recycle`].
+#[derive(Debug, Default)]
+pub struct LineParser {
+    /// Always empty; only its capacity matters.
+    spare: Vec<Tag<'static>>,
+}
+
+impl LineParser {
+    /// A parser with no buffer yet (the first tagged line allocates it).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one line like [`parse_line`], filling the kept buffer.
+    pub fn parse<'a>(&mut self, raw: &'a [u8]) -> Result<Parsed<'a>, BadReason> {
+        let mut tags = relabel(std::mem::take(&mut self.spare));
+        let r = parse_line_with(raw, &mut tags);
+        // Not taken by a metric line: keep it for the next one.
+        if tags.capacity() > 0 {
+            self.spare = relabel(tags);
+        }
+        r
+    }
+
+    /// Takes back the tag buffer of a line returned by [`LineParser::parse`].
+    pub fn recycle(&mut self, line: Line<'_>) {
+        if line.tags.capacity() > self.spare.capacity() {
+            self.spare = relabel(line.tags);
+        }
+    }
+
+    /// Capacity of the kept buffer (for tests).
+    pub fn spare_capacity(&self) -> usize {
+        self.spare.capacity()
+    }
+}
+
+/// Empties `v` and gives its allocation another lifetime. The standard
+/// library collects a `vec::IntoIter` adapter in place when the element
+/// layout is unchanged (it is the same type here), so this reuses the
+/// buffer instead of allocating.
+fn relabel<'b>(mut v: Vec<Tag<'_>>) -> Vec<Tag<'b>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// Position of the ASCII byte `b` in `s`. A plain loop: StatsD fields are a
@@ -416,7 +390,7 @@ fn is_plain_name(raw: &str) -> bool {
         && b.iter().all(|&c| CLASS[usize::from(c)] & NAME != 0)
 }
 
-fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
+fn parse_metric<'a>(line: &'a str, spare: &mut Vec<Tag<'a>>) -> Result<Line<'a>, BadReason> {
     // One pass over the name part: where it ends, and whether it holds any
     // name-embedded tag syntax (so the common case skips §7.2 entirely).
     let bytes = line.as_bytes();
@@ -441,12 +415,33 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
 
     let mut out = Line {
         name: Cow::Borrowed(name_part),
-        tags: Tags::new(),
+        tags: std::mem::take(spare),
         samples: Samples::Many(Vec::new()),
         container_id: None,
         tag_errors: 0,
         unknown_fields: 0,
     };
+    match fill_metric(&mut out, name_part, body, f0, f1, fields, embedded_syntax) {
+        Ok(()) => Ok(out),
+        Err(r) => {
+            out.tags.clear();
+            *spare = out.tags;
+            Err(r)
+        }
+    }
+}
+
+/// The rest of [`parse_metric`] once the line is split at its first `:`
+/// and its first two `|` fields are known; fills `out`.
+fn fill_metric<'a>(
+    out: &mut Line<'a>,
+    name_part: &'a str,
+    body: &'a str,
+    f0: &'a str,
+    f1: &'a str,
+    fields: impl Iterator<Item = &'a str>,
+    embedded_syntax: bool,
+) -> Result<(), BadReason> {
     let mut dog_tags = false;
 
     if find_byte(f1, b':').is_some() {
@@ -474,7 +469,7 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
                 rate = parse_rate(r)?;
             } else if let Some(t) = field.strip_prefix('#') {
                 dog_tags = true;
-                parse_dog_tags(t, &mut out);
+                parse_dog_tags(t, out);
             } else if let Some(c) = field.strip_prefix("c:") {
                 out.container_id = Some(c);
             } else if field.starts_with("e:")
@@ -490,7 +485,7 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
     }
 
     // Name-embedded tags (§7.2).
-    let had_embedded = embedded_syntax && split_embedded_tags(name_part, &mut out)?;
+    let had_embedded = embedded_syntax && split_embedded_tags(name_part, out)?;
     if had_embedded && dog_tags {
         return Err(BadReason::MixedTagStyles);
     }
@@ -502,8 +497,7 @@ fn parse_metric(line: &str) -> Result<Line<'_>, BadReason> {
     if out.name.len() >= MAX_NAME_LEN && escaped_len(&out.name) > MAX_NAME_LEN {
         return Err(BadReason::TooLong);
     }
-    finish_tags(&mut out.tags)?;
-    Ok(out)
+    check_tags(&out.tags)
 }
 
 fn parse_legacy_piece(piece: &str) -> Result<Sample<'_>, BadReason> {
@@ -746,51 +740,19 @@ fn embedded_pairs<'a>(list: &'a str, out: &mut Line<'a>) {
     }
 }
 
-/// `a < b` bytewise. A plain loop: keys are short and usually differ in
-/// their first byte, where a `memcmp` call costs more than the compare.
-#[inline]
-fn key_less(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    for (x, y) in a.iter().zip(b) {
-        if x != y {
-            return x < y;
-        }
+/// Applies the tag limits (§11) to the labels the line ends up with (each
+/// key once). The exact count is only needed near the limits.
+fn check_tags(tags: &[Tag<'_>]) -> Result<(), BadReason> {
+    let long_value = tags.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE_LEN);
+    if tags.len() <= MAX_TAGS && !long_value {
+        return Ok(());
     }
-    a.len() < b.len()
-}
-
-/// Sorts tags by key keeping the last of equal keys, then applies limits.
-fn finish_tags(tags: &mut Tags<'_>) -> Result<(), BadReason> {
-    let s = tags.as_mut_slice();
-    if s.len() > 1 && !s.windows(2).all(|w| key_less(&w[0].0, &w[1].0)) {
-        // Stable sort (wire order kept among equal keys): insertion sort for
-        // the usual handful of tags, the library sort otherwise.
-        if s.len() <= INLINE_TAGS {
-            for i in 1..s.len() {
-                let mut j = i;
-                while j > 0 && key_less(&s[j].0, &s[j - 1].0) {
-                    s.swap(j, j - 1);
-                    j -= 1;
-                }
-            }
-        } else {
-            s.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        // Of equal keys keep the last one (the later on the wire).
-        let mut w = 0;
-        for r in 0..s.len() {
-            if r + 1 < s.len() && s[r].0 == s[r + 1].0 {
-                continue;
-            }
-            s.swap(w, r);
-            w += 1;
-        }
-        tags.truncate(w);
-    }
-    if tags.len() > MAX_TAGS {
+    let mut v: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+    sort_unique_last_wins(&mut v);
+    if v.len() > MAX_TAGS {
         return Err(BadReason::TooManyTags);
     }
-    if tags.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE_LEN) {
+    if long_value && v.iter().any(|(_, v)| v.len() > MAX_LABEL_VALUE_LEN) {
         return Err(BadReason::TooLong);
     }
     Ok(())
@@ -992,7 +954,7 @@ mod tests {
     }
 
     fn tag_list(l: &Line<'_>) -> Vec<(String, String)> {
-        l.tags
+        l.unique_tags()
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
@@ -1005,8 +967,22 @@ mod tests {
     }
 
     #[test]
-    fn tags_sorted_unique_last_wins() {
+    fn tags_in_wire_order_unique_view_last_wins() {
         let l = metric("a:1|c|#z:1,b:2,z:3,a.x:4,#m:5,b:6,9k:7,bare,,k:v:w");
+        let wire: Vec<(&str, &str)> = l.tags.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+        assert_eq!(
+            wire,
+            vec![
+                ("z", "1"),
+                ("b", "2"),
+                ("z", "3"),
+                ("a_x", "4"),
+                ("m", "5"),
+                ("b", "6"),
+                ("_9k", "7"),
+                ("k", "v:w")
+            ]
+        );
         assert_eq!(
             tag_list(&l),
             pairs(&[
@@ -1025,38 +1001,59 @@ mod tests {
         assert_eq!(l.tag_errors, 4);
         // Escaped keys are owned, plain ones borrowed.
         let l = metric("a:1|c|#my.tag:1,env:p");
-        assert!(matches!(l.tags[0].0, Cow::Borrowed("env")));
-        assert!(matches!(l.tags[1].0, Cow::Owned(_)));
+        assert!(matches!(l.tags[0].0, Cow::Owned(_)));
+        assert!(matches!(l.tags[1].0, Cow::Borrowed("env")));
     }
 
     #[test]
-    fn tags_spill_past_inline_capacity() {
-        // More tags than fit inline, in reverse order, with duplicates that
-        // straddle the inline/heap boundary.
-        let n = INLINE_TAGS + 5;
-        let mut wire: Vec<String> = (0..n).rev().map(|i| format!("k{i:02}:v{i}")).collect();
-        wire.push("k00:last".into());
-        wire.push(format!("k{:02}:late", INLINE_TAGS));
-        let l = metric_owned(format!("a:1|c|#{}", wire.join(",")));
-        let want: Vec<(String, String)> = (0..n)
-            .map(|i| {
-                let v = match i {
-                    0 => "last".to_string(),
-                    i if i == INLINE_TAGS => "late".to_string(),
-                    i => format!("v{i}"),
-                };
-                (format!("k{i:02}"), v)
-            })
-            .collect();
-        assert_eq!(tag_list(&l), want);
-        // Exactly the inline capacity, already sorted: nothing moves.
-        let wire: Vec<String> = (0..INLINE_TAGS).map(|i| format!("k{i}:v")).collect();
-        let l = metric_owned(format!("a:1|c|#{}", wire.join(",")));
-        assert_eq!(l.tags.len(), INLINE_TAGS);
+    fn tag_limits_count_labels_not_wire_tags() {
+        // 70 wire tags over 10 keys: 10 labels, within the limit.
+        let wire: Vec<String> = (0..70).map(|i| format!("k{}:v{i}", i % 10)).collect();
+        let s = format!("a:1|c|#{}", wire.join(","));
+        let l = metric(&s);
+        assert_eq!(l.unique_tags().len(), 10);
+        assert_eq!(l.unique_tags()[0], ("k0", "v60"));
+        // A long value overridden by a later short one is not `too_long`.
+        let s = format!("a:1|c|#k:{},k:short", "v".repeat(MAX_LABEL_VALUE_LEN + 1));
+        assert_eq!(metric(&s).unique_tags(), vec![("k", "short")]);
+        let s = format!("a:1|c|#k:short,k:{}", "v".repeat(MAX_LABEL_VALUE_LEN + 1));
+        assert_eq!(parse_line(s.as_bytes()), Err(BadReason::TooLong));
     }
 
-    fn metric_owned(s: String) -> Line<'static> {
-        metric(Box::leak(s.into_boxed_str()))
+    #[test]
+    fn line_parser_reuses_its_tag_buffer() {
+        let mut p = LineParser::new();
+        let inputs: [&[u8]; 5] = [
+            b"a:1|c|#method:GET,endpoint:/users,status:200,region:eu",
+            b"b:1|g",
+            b"c:2|h|#x:1,y:2",
+            b"bad",
+            b"_e{1,1}:a|b",
+        ];
+        for round in 0..3 {
+            for raw in inputs {
+                let got = p.parse(raw);
+                assert_eq!(got, parse_line(raw), "{round}: {raw:?}");
+                if let Ok(Parsed::Metric(l)) = got {
+                    p.recycle(l);
+                }
+            }
+            assert!(
+                p.spare_capacity() >= 4,
+                "buffer kept: {}",
+                p.spare_capacity()
+            );
+        }
+        // The kept buffer is the same allocation line after line.
+        let Ok(Parsed::Metric(l)) = p.parse(b"a:1|c|#k:v") else {
+            panic!()
+        };
+        let ptr = l.tags.as_ptr() as usize;
+        p.recycle(l);
+        let Ok(Parsed::Metric(l)) = p.parse(b"b:1|c|#k:v,j:w") else {
+            panic!()
+        };
+        assert_eq!(l.tags.as_ptr() as usize, ptr);
     }
 
     #[test]
