@@ -336,10 +336,11 @@ fn relabel<'b>(mut v: Vec<Tag<'_>>) -> Vec<Tag<'b>> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
-/// Position of the ASCII byte `b` in `s`. A plain loop: StatsD fields are a
-/// few bytes long, where `memchr` set-up costs more than it saves.
+/// Position of the ASCII byte `b` in `s` (`memchr`: word-at-a-time or SIMD
+/// on the longer fields, the tag section above all).
+#[inline]
 fn find_byte(s: &str, b: u8) -> Option<usize> {
-    s.as_bytes().iter().position(|&c| c == b)
+    memchr::memchr(b, s.as_bytes())
 }
 
 /// `s.split(b)` for an ASCII separator (every piece is a valid `&str`
@@ -361,21 +362,13 @@ fn split_byte(s: &str, b: u8) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Byte classes for the one-pass scans: [`NAME`] bytes are kept by
-/// escaping (§8), [`EMBED`] bytes may start name-embedded tags (§7.2).
-const NAME: u8 = 1;
-const EMBED: u8 = 2;
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+/// Bytes kept as they are by escaping (§8): `[A-Za-z0-9_]`.
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        if c.is_ascii_alphanumeric() || c == b'_' {
-            t[i] = NAME;
-        }
-        if matches!(c, b'[' | b']' | b'#' | b',') {
-            t[i] = EMBED;
-        }
+        t[i] = c.is_ascii_alphanumeric() || c == b'_';
         i += 1;
     }
     t
@@ -386,27 +379,19 @@ static CLASS: [u8; 256] = {
 #[inline]
 fn is_plain_name(raw: &str) -> bool {
     let b = raw.as_bytes();
-    !b.first().is_some_and(u8::is_ascii_digit)
-        && b.iter().all(|&c| CLASS[usize::from(c)] & NAME != 0)
+    !b.first().is_some_and(u8::is_ascii_digit) && b.iter().all(|&c| NAME_BYTE[usize::from(c)])
 }
 
 fn parse_metric<'a>(line: &'a str, spare: &mut Vec<Tag<'a>>) -> Result<Line<'a>, BadReason> {
-    // One pass over the name part: where it ends, and whether it holds any
-    // name-embedded tag syntax (so the common case skips §7.2 entirely).
-    let bytes = line.as_bytes();
-    let mut colon = None;
-    let mut embedded_syntax = false;
-    for (i, &c) in bytes.iter().enumerate() {
-        if c == b':' {
-            colon = Some(i);
-            break;
-        }
-        embedded_syntax |= CLASS[usize::from(c)] & EMBED != 0;
-    }
-    let colon = colon.ok_or(BadReason::MalformedLine)?;
+    let colon = find_byte(line, b':').ok_or(BadReason::MalformedLine)?;
     if colon == 0 {
         return Err(BadReason::MalformedLine);
     }
+    // Whether the name part holds any name-embedded tag syntax, so the
+    // common case skips §7.2 entirely.
+    let name_bytes = &line.as_bytes()[..colon];
+    let embedded_syntax = memchr::memchr3(b'[', b']', b'#', name_bytes).is_some()
+        || memchr::memchr(b',', name_bytes).is_some();
     let name_part = &line[..colon];
     let body = &line[colon + 1..];
     let mut fields = split_byte(body, b'|');
@@ -635,53 +620,41 @@ fn valid_number_syntax(b: &[u8]) -> bool {
     i == b.len()
 }
 
-/// DogStatsD tag section (without the leading `#`), in one pass: each
-/// tag's key is scanned once for its end (`:` or `,`) and for whether it
-/// needs escaping, its value once for the next `,`.
+/// DogStatsD tag section (without the leading `#`): per tag, `memchr`
+/// finds its end (`,`) and the key/value split (`:`), then only the key's
+/// few bytes are looked at one by one (does it need escaping?). Values are
+/// borrowed as they are.
 fn parse_dog_tags<'a>(section: &'a str, out: &mut Line<'a>) {
     let b = section.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        // A leading `#` per tag is tolerated (PHP client style).
+        let end = memchr::memchr(b',', &b[i..]).map_or(b.len(), |p| i + p);
+        // A leading `#` per tag is tolerated (PHP client style); `b[i]` is
+        // not `,` when it is `#`, so `start <= end`.
         let start = if b[i] == b'#' { i + 1 } else { i };
-        let mut j = start;
-        let mut plain = true;
-        while j < b.len() && b[j] != b':' && b[j] != b',' {
-            plain &= CLASS[usize::from(b[j])] & NAME != 0;
-            j += 1;
-        }
-        if j == b.len() || b[j] == b',' {
+        match memchr::memchr(b':', &b[start..end]) {
+            Some(c) => push_tag(
+                &section[start..start + c],
+                &section[start + c + 1..end],
+                out,
+            ),
             // No `:`: a bare tag is an error, an empty one (`a,,b`) is not.
-            if j > start {
-                out.tag_errors += 1;
-            }
-            i = j + 1;
-            continue;
+            None if end > start => out.tag_errors += 1,
+            None => {}
         }
-        let v_start = j + 1;
-        let v_end = b[v_start..]
-            .iter()
-            .position(|&c| c == b',')
-            .map_or(b.len(), |p| v_start + p);
-        let key = &section[start..j];
-        plain &= !b[start..j].first().is_some_and(u8::is_ascii_digit);
-        push_tag_checked(key, plain, &section[v_start..v_end], out);
-        i = v_end + 1;
+        i = end + 1;
     }
 }
 
-fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
-    push_tag_checked(key, is_plain_name(key), value, out);
-}
-
-/// Pushes one tag; `plain` says `key` needs no escaping.
+/// Pushes one tag, escaping its key when needed; a malformed or reserved
+/// one is counted as a tag error instead.
 #[inline]
-fn push_tag_checked<'a>(key: &'a str, plain: bool, value: &'a str, out: &mut Line<'a>) {
+fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
     if key.is_empty() || value.is_empty() {
         out.tag_errors += 1;
         return;
     }
-    let key = if plain {
+    let key = if is_plain_name(key) {
         Cow::Borrowed(key)
     } else {
         let mut s = String::with_capacity(key.len() + 1);
