@@ -364,67 +364,35 @@ fn split_byte(s: &str, b: u8) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Byte classes for the single-pass scans (one table load per byte).
-/// Kept as they are by escaping (§8): `[A-Za-z0-9_]`.
-const NAME: u8 = 1;
-/// Ends a DogStatsD tag key: `:` `,` `|`.
-const KEY_END: u8 = 2;
-/// Ends a DogStatsD tag value: `,` `|`.
-const VALUE_END: u8 = 4;
-/// May start name-embedded tags (§7.2): `[` `]` `#` `,`.
-const EMBED: u8 = 8;
-static CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
+/// Bytes kept as they are by escaping (§8): `[A-Za-z0-9_]`.
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
         let c = i as u8;
-        if c.is_ascii_alphanumeric() || c == b'_' {
-            t[i] |= NAME;
-        }
-        if matches!(c, b':' | b',' | b'|') {
-            t[i] |= KEY_END;
-        }
-        if matches!(c, b',' | b'|') {
-            t[i] |= VALUE_END;
-        }
-        if matches!(c, b'[' | b']' | b'#' | b',') {
-            t[i] |= EMBED;
-        }
+        t[i] = c.is_ascii_alphanumeric() || c == b'_';
         i += 1;
     }
     t
 };
-
-#[inline]
-fn class(c: u8) -> u8 {
-    CLASS[usize::from(c)]
-}
 
 /// True when escaping leaves `raw` unchanged: only `[A-Za-z0-9_]`, no
 /// leading digit.
 #[inline]
 fn is_plain_name(raw: &str) -> bool {
     let b = raw.as_bytes();
-    !b.first().is_some_and(u8::is_ascii_digit) && b.iter().all(|&c| class(c) & NAME != 0)
+    !b.first().is_some_and(u8::is_ascii_digit) && b.iter().all(|&c| NAME_BYTE[usize::from(c)])
 }
 
 fn parse_metric<'a>(line: &'a str, spare: &mut Vec<Tag<'a>>) -> Result<Line<'a>, BadReason> {
-    // One pass over the name part: where it ends, and whether it holds any
-    // name-embedded tag syntax (so the common case skips §7.2 entirely).
     let bytes = line.as_bytes();
-    let mut colon = None;
-    let mut embedded_syntax = false;
-    for (i, &c) in bytes.iter().enumerate() {
-        if c == b':' {
-            colon = Some(i);
-            break;
-        }
-        embedded_syntax |= class(c) & EMBED != 0;
-    }
-    let colon = colon.ok_or(BadReason::MalformedLine)?;
-    if colon == 0 {
+    let colon = swar::find(bytes, 0, [b':'; 4]);
+    if colon == bytes.len() || colon == 0 {
         return Err(BadReason::MalformedLine);
     }
+    // Whether the name part holds any name-embedded tag syntax, so the
+    // common case skips §7.2 entirely.
+    let embedded_syntax = swar::find(&bytes[..colon], 0, [b'[', b']', b'#', b',']) < colon;
     let name_part = &line[..colon];
     let body = &line[colon + 1..];
     // `F0 | F1 | rest`: no `|` at all is a missing type.
@@ -676,9 +644,8 @@ fn valid_number_syntax(b: &[u8]) -> bool {
 
 /// DogStatsD tag section starting after its `#`, up to the `|` that ends
 /// it or the end of the line; returns the length scanned (the index of
-/// that `|`, or `s.len()`). One pass, one table load per byte: a key runs
-/// to `:` (or `,`/`|`: a bare tag) and is checked for escaping on the way,
-/// a value runs to `,`/`|` (so it may hold `:`).
+/// that `|`, or `s.len()`). Per tag, a word-at-a-time search finds its end
+/// (`,` or `|`) and then its `:` (the first one: a value may hold more).
 fn parse_dog_tags<'a>(s: &'a str, out: &mut Line<'a>) -> usize {
     let b = s.as_bytes();
     let mut i = 0;
@@ -688,24 +655,15 @@ fn parse_dog_tags<'a>(s: &'a str, out: &mut Line<'a>) -> usize {
             i += 1;
         }
         let start = i;
-        let mut plain = true;
-        while i < b.len() && class(b[i]) & KEY_END == 0 {
-            plain &= class(b[i]) & NAME != 0;
-            i += 1;
-        }
-        let key_end = i;
-        if b.get(i) == Some(&b':') {
-            i += 1;
-            let v_start = i;
-            while i < b.len() && class(b[i]) & VALUE_END == 0 {
-                i += 1;
-            }
-            plain &= !b[start].is_ascii_digit() || key_end == start;
-            push_tag_checked(&s[start..key_end], plain, &s[v_start..i], out);
-        } else if key_end > start {
+        let end = swar::find(b, start, [b',', b'|', b',', b'|']);
+        let colon = swar::find(&b[..end], start, [b':'; 4]);
+        if colon < end {
+            push_tag(&s[start..colon], &s[colon + 1..end], out);
+        } else if end > start {
             // No `:`: a bare tag is an error, an empty one (`a,,b`) is not.
             out.tag_errors += 1;
         }
+        i = end;
         if b.get(i) == Some(&b',') {
             i += 1;
         } else {
@@ -714,19 +672,91 @@ fn parse_dog_tags<'a>(s: &'a str, out: &mut Line<'a>) -> usize {
     }
 }
 
-fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
-    push_tag_checked(key, is_plain_name(key), value, out);
+/// Word-at-a-time byte search (8 bytes per step, safe code): the short
+/// spans of a StatsD line are below the size where a `memchr` call pays
+/// for its set-up, and a byte loop costs ~9 instructions per byte.
+mod swar {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+
+    /// High bit set in each zero byte of `x` (and possibly in bytes above
+    /// the first zero byte, from the borrow); the lowest set bit is exact.
+    #[inline]
+    fn zero_bytes(x: u64) -> u64 {
+        x.wrapping_sub(LO) & !x & HI
+    }
+
+    /// Index of the first byte at or after `from` equal to one of `set`
+    /// (repeat a byte to search for fewer), or `b.len()`.
+    #[inline]
+    pub(super) fn find(b: &[u8], from: usize, set: [u8; 4]) -> usize {
+        let m = set.map(|c| LO * u64::from(c));
+        let mut i = from;
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let x = u64::from_le_bytes(w);
+            let z = zero_bytes(x ^ m[0])
+                | zero_bytes(x ^ m[1])
+                | zero_bytes(x ^ m[2])
+                | zero_bytes(x ^ m[3]);
+            if z != 0 {
+                return i + (z.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        while i < b.len() {
+            if set.contains(&b[i]) {
+                return i;
+            }
+            i += 1;
+        }
+        b.len()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn finds_the_first_match_at_every_offset() {
+            let set = [b':', b',', b'|', b'#'];
+            for len in 0..40usize {
+                for pos in 0..=len {
+                    for &c in &set {
+                        let mut v = vec![b'a'; len];
+                        // Bytes just around the searched ones, and high bytes,
+                        // must not match (borrow false positives).
+                        for (k, x) in v.iter_mut().enumerate() {
+                            *x = [b'a', 0x80, 0xff, b':' + 1, b',' - 1, 0][k % 6];
+                        }
+                        if pos < len {
+                            v[pos] = c;
+                            if pos + 1 < len {
+                                v[pos + 1] = b'|';
+                            }
+                        }
+                        for from in 0..=pos.min(len) {
+                            let want = v[from..]
+                                .iter()
+                                .position(|x| set.contains(x))
+                                .map_or(len, |p| from + p);
+                            assert_eq!(super::find(&v, from, set), want, "{v:?} from {from}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
-/// Pushes one tag (`plain`: the key needs no escaping), escaping its key
-/// otherwise; a malformed or reserved one is counted as a tag error instead.
+/// Pushes one tag, escaping its key when needed; a malformed or reserved
+/// one is counted as a tag error instead.
 #[inline]
-fn push_tag_checked<'a>(key: &'a str, plain: bool, value: &'a str, out: &mut Line<'a>) {
+fn push_tag<'a>(key: &'a str, value: &'a str, out: &mut Line<'a>) {
     if key.is_empty() || value.is_empty() {
         out.tag_errors += 1;
         return;
     }
-    let key = if plain {
+    let key = if is_plain_name(key) {
         Cow::Borrowed(key)
     } else {
         let mut s = String::with_capacity(key.len() + 1);
@@ -932,214 +962,5 @@ fn write_rate(rate: f64, out: &mut String) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn metric(s: &str) -> Line<'_> {
-        match parse_line(s.as_bytes()) {
-            Ok(Parsed::Metric(l)) => l,
-            other => panic!("{s:?}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn numbers() {
-        for (s, v) in [
-            ("1", 1.0),
-            ("+1", 1.0),
-            ("-1", -1.0),
-            ("1.5", 1.5),
-            (".5", 0.5),
-            ("5.", 5.0),
-            ("1e3", 1000.0),
-            ("1E-3", 0.001),
-            ("320.000000", 320.0),
-            ("1e-05", 1e-5),
-            ("1234567890123456789", 1234567890123456789.0),
-        ] {
-            assert_eq!(parse_number(s).map(|x| x.0), Some(v), "{s}");
-        }
-        for s in [
-            "", "+", "-", ".", "e3", "1e", "0x10", "1_000", " 1", "inf", "NaN", "1e400", "+-1",
-            "1.2.3", "infinity",
-        ] {
-            assert_eq!(parse_number(s), None, "{s}");
-        }
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(escape_name("api.http-requests"), "api_http_requests");
-        assert_eq!(escape_name("1st.metric"), "_1st_metric");
-        assert_eq!(escape_name("café"), "caf_");
-        assert_eq!(escape_name("a--b"), "a_b");
-        assert_eq!(escape_name("a..b"), "a__b");
-        assert!(matches!(escape_name("ok_name9"), Cow::Borrowed(_)));
-        for s in ["a--b", "9-x", "café.-.x", ""] {
-            assert_eq!(escaped_len(s), escape_name(s).len(), "{s}");
-        }
-    }
-
-    #[test]
-    fn borrowed_parts() {
-        let l = metric("req:1|c|#env:prod");
-        assert!(matches!(l.name, Cow::Borrowed("req")));
-        assert!(matches!(l.tags[0].0, Cow::Borrowed("env")));
-    }
-
-    #[test]
-    fn too_long_and_too_many() {
-        let long = format!("{}:1|c", "a".repeat(MAX_NAME_LEN + 1));
-        assert_eq!(parse_line(long.as_bytes()), Err(BadReason::TooLong));
-        let val = format!("a:1|c|#k:{}", "v".repeat(MAX_LABEL_VALUE_LEN + 1));
-        assert_eq!(parse_line(val.as_bytes()), Err(BadReason::TooLong));
-        let tags: Vec<String> = (0..=MAX_TAGS).map(|i| format!("k{i}:v")).collect();
-        let many = format!("a:1|c|#{}", tags.join(","));
-        assert_eq!(parse_line(many.as_bytes()), Err(BadReason::TooManyTags));
-    }
-
-    fn tag_list(l: &Line<'_>) -> Vec<(String, String)> {
-        l.unique_tags()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn tags_in_wire_order_unique_view_last_wins() {
-        let l = metric("a:1|c|#z:1,b:2,z:3,a.x:4,#m:5,b:6,9k:7,bare,,k:v:w");
-        let wire: Vec<(&str, &str)> = l.tags.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
-        assert_eq!(
-            wire,
-            vec![
-                ("z", "1"),
-                ("b", "2"),
-                ("z", "3"),
-                ("a_x", "4"),
-                ("m", "5"),
-                ("b", "6"),
-                ("_9k", "7"),
-                ("k", "v:w")
-            ]
-        );
-        assert_eq!(
-            tag_list(&l),
-            pairs(&[
-                ("_9k", "7"),
-                ("a_x", "4"),
-                ("b", "6"),
-                ("k", "v:w"),
-                ("m", "5"),
-                ("z", "3")
-            ])
-        );
-        assert_eq!(l.tag_errors, 1, "only the bare tag is an error");
-        // Reserved and empty keys/values are tag errors, not tags.
-        let l = metric("a:1|c|#__x:1,._y:2,:3,e:,ok:1");
-        assert_eq!(tag_list(&l), pairs(&[("ok", "1")]));
-        assert_eq!(l.tag_errors, 4);
-        // Escaped keys are owned, plain ones borrowed.
-        let l = metric("a:1|c|#my.tag:1,env:p");
-        assert!(matches!(l.tags[0].0, Cow::Owned(_)));
-        assert!(matches!(l.tags[1].0, Cow::Borrowed("env")));
-    }
-
-    #[test]
-    fn tag_section_ends_at_the_next_field() {
-        let l = metric("a:1|c|#|c:ci-1|@0.5");
-        assert!(l.tags.is_empty());
-        assert_eq!(
-            (l.container_id, l.samples.as_slice()[0].rate),
-            (Some("ci-1"), 0.5)
-        );
-        let l = metric("a:1|c|#k:v,|@0.5|#j:a:b|zz|");
-        assert_eq!(tag_list(&l), pairs(&[("j", "a:b"), ("k", "v")]));
-        assert_eq!((l.tag_errors, l.unknown_fields), (0, 1));
-        let l = metric("a:1|c|##k:v,#,bare|T123");
-        assert_eq!(tag_list(&l), pairs(&[("k", "v")]));
-        assert_eq!(l.tag_errors, 1);
-        assert_eq!(
-            parse_line(b"a:1|c|#k:v|@2"),
-            Err(BadReason::InvalidSampleRate)
-        );
-    }
-
-    #[test]
-    fn tag_limits_count_labels_not_wire_tags() {
-        // 70 wire tags over 10 keys: 10 labels, within the limit.
-        let wire: Vec<String> = (0..70).map(|i| format!("k{}:v{i}", i % 10)).collect();
-        let s = format!("a:1|c|#{}", wire.join(","));
-        let l = metric(&s);
-        assert_eq!(l.unique_tags().len(), 10);
-        assert_eq!(l.unique_tags()[0], ("k0", "v60"));
-        // A long value overridden by a later short one is not `too_long`.
-        let s = format!("a:1|c|#k:{},k:short", "v".repeat(MAX_LABEL_VALUE_LEN + 1));
-        assert_eq!(metric(&s).unique_tags(), vec![("k", "short")]);
-        let s = format!("a:1|c|#k:short,k:{}", "v".repeat(MAX_LABEL_VALUE_LEN + 1));
-        assert_eq!(parse_line(s.as_bytes()), Err(BadReason::TooLong));
-    }
-
-    #[test]
-    fn line_parser_reuses_its_tag_buffer() {
-        let mut p = LineParser::new();
-        let inputs: [&[u8]; 5] = [
-            b"a:1|c|#method:GET,endpoint:/users,status:200,region:eu",
-            b"b:1|g",
-            b"c:2|h|#x:1,y:2",
-            b"bad",
-            b"_e{1,1}:a|b",
-        ];
-        for round in 0..3 {
-            for raw in inputs {
-                let got = p.parse(raw);
-                assert_eq!(got, parse_line(raw), "{round}: {raw:?}");
-                if let Ok(Parsed::Metric(l)) = got {
-                    p.recycle(l);
-                }
-            }
-            assert!(
-                p.spare_capacity() >= 4,
-                "buffer kept: {}",
-                p.spare_capacity()
-            );
-        }
-        // The kept buffer is the same allocation line after line.
-        let Ok(Parsed::Metric(l)) = p.parse(b"a:1|c|#k:v") else {
-            panic!()
-        };
-        let ptr = l.tags.as_ptr() as usize;
-        p.recycle(l);
-        let Ok(Parsed::Metric(l)) = p.parse(b"b:1|c|#k:v,j:w") else {
-            panic!()
-        };
-        assert_eq!(l.tags.as_ptr() as usize, ptr);
-    }
-
-    #[test]
-    fn format_examples() {
-        for (input, want) in [
-            ("a:1:2|ms|@0.5|#x:1", "a:1:2|ms|@0.5|#x:1"),
-            ("g:-5|g", "g:-5|g"),
-            ("g:+3|g", "g:+3|g"),
-            ("a,env=x:1|c:2|g", "a,env=x:1|c:2|g"),
-            ("u:a:b|s", "u:a:b|s"),
-            ("u:a|s:b|s", "u:a|s:b|s"),
-        ] {
-            let mut s = String::new();
-            format_line(&metric(input), &mut s);
-            assert_eq!(s, want);
-        }
-    }
-
-    #[test]
-    fn lines_framing() {
-        let v: Vec<&[u8]> = lines(b"\n\na:1|c\r\n\nb\r").collect();
-        assert_eq!(v, vec![&b"a:1|c"[..], &b"b"[..]]);
-    }
-}
+#[path = "parse_tests.rs"]
+mod tests;
