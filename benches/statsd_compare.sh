@@ -17,6 +17,7 @@
 #        is skipped with the reason printed and only watchpost is measured).
 set -euo pipefail
 
+LOAD_AT_START=$(cat /proc/loadavg)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 LINES=${STATSD_LOAD_LINES:-3000000}
@@ -147,7 +148,7 @@ WP_KDROPS=$(wp_metric statsd_kernel_drops_total)
 WP_QDROPS=$(curl -s "http://$HTTP/metrics" | awk '$1 ~ /^statsd_queue_drops_total/ { s += $2 } END { print s + 0 }')
 
 echo "StatsD load: $LINES lines per server, ~1,400-byte DogStatsD datagrams over loopback UDP (rate: ${STATSD_LOAD_RATE:-unpaced})"
-echo "load average at start: $(cat /proc/loadavg)"
+echo "load average at start: $LOAD_AT_START; now: $(cat /proc/loadavg)"
 report watchpost "$WP_SENT" "$WP_SECS" "$WP_RECV" "$WP_KDROPS" "$WP_QDROPS"
 if [ -n "$ETSY_SKIP" ]; then
     echo "etsy-0.9    SKIPPED: $ETSY_SKIP (no ratio)"
