@@ -7,7 +7,7 @@
 //! - one TCP accept thread plus one thread per connection (newline framing);
 //! - one unix datagram receive thread;
 //! - `workers` aggregation workers, each owning one shard of the series
-//!   (receive threads split packets by family, see [`super::shard`]) and
+//!   (receive threads split packets by family, see the private `shard` module) and
 //!   parsing and applying its lines;
 //! - one flusher that wakes on wall-clock multiples of the interval.
 //!

@@ -5,7 +5,13 @@
 //! borrows from the input bytes except where the wire form has to be rewritten
 //! (a SignalFx name with the bracket section cut out, or a tag key that needs
 //! escaping), which is then an owned `Cow`. The borrowed data lives as long as
-//! the input buffer.
+//! the input buffer. [`LineParser`] does the same with one tag buffer reused
+//! across lines (what the aggregator uses: no allocation per tagged line).
+//!
+//! Tags come out in wire order, keys escaped, a repeated key possibly more
+//! than once (the last one wins): sorting is left to the consumer, which
+//! has to sort the final label set anyway ([`Line::unique_tags`] gives the
+//! sorted view). The tag limits (§11) apply to the unique labels.
 //!
 //! Guarantees:
 //! - a bad line yields exactly one [`BadReason`] and nothing else from it is
