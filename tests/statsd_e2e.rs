@@ -439,3 +439,78 @@ fn mapping_file_from_flag() {
         "{err}"
     );
 }
+
+/// Waits (bounded) until the server log contains `needle`.
+fn wait_log(s: &Server, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = s.log();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sighup(s: &Server) {
+    let pid = s.child.id().to_string();
+    let st = Command::new("kill").args(["-HUP", &pid]).status();
+    assert!(
+        st.is_ok_and(|st| st.success()),
+        "cannot send SIGHUP to {pid}"
+    );
+}
+
+/// SIGHUP reloads the mapping file: an invalid file is refused with its
+/// location and reason and the rules in force are kept; a valid one
+/// applies to the lines that follow. The granted `SO_RCVBUF` is logged.
+#[test]
+fn mapping_reload_on_sighup_validates_and_keeps_old_rules() {
+    let (_tmp, data) = tempdir();
+    let map = data.with_extension("reload.yml");
+    std::fs::write(&map, "mappings:\n  - match: \"a.*\"\n    name: first_$1\n").unwrap();
+    let flag = format!("--statsd.mapping-config={}", map.display());
+    let s = start(&data, &[&flag]);
+    let log = wait_log(&s, "statsd: UDP receive buffer");
+    assert!(log.contains("granted="), "{log}");
+    let udp = statsd_addr(&s, "udp");
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.send_to(b"a.x:1|g", udp).unwrap();
+    wait_lines(&s, 1);
+
+    // Invalid: `$2` with one capture. Refused, old rules stay.
+    std::fs::write(
+        &map,
+        "mappings:\n  - match: \"a.*\"\n    name: \"second_$2\"\n",
+    )
+    .unwrap();
+    sighup(&s);
+    let log = wait_log(&s, "StatsD mapping reload failed");
+    let line = log
+        .lines()
+        .find(|l| l.contains("StatsD mapping reload failed"))
+        .unwrap();
+    assert!(
+        line.contains("$2"),
+        "error does not name the bad capture: {line}"
+    );
+    c.send_to(b"a.y:2|g", udp).unwrap();
+    wait_lines(&s, 2);
+
+    // Valid: applies from now on.
+    std::fs::write(&map, "mappings:\n  - match: \"a.*\"\n    name: second_$1\n").unwrap();
+    sighup(&s);
+    wait_log(&s, "StatsD mapping reloaded");
+    c.send_to(b"a.z:3|g", udp).unwrap();
+    wait_lines(&s, 3);
+    flush(&s);
+    check(&s, "first_x", 1.0);
+    check(&s, "first_y", 2.0);
+    check(&s, "second_z", 3.0);
+    check(&s, "absent(second_y)", 1.0);
+    assert!(s.stop().success());
+}

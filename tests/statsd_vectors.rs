@@ -59,7 +59,7 @@ impl Harness {
             recs: samples
                 .into_iter()
                 .map(|s| match s {
-                    watchpost::ingest::statsd::FlushSample::Float { labels, t, v } => {
+                    watchpost::ingest::statsd::FlushSample::Float { labels, t, v, .. } => {
                         Rec::Float { labels, t, v }
                     }
                     watchpost::ingest::statsd::FlushSample::Histogram { labels, t, h } => {

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use super::mapping::{Mapped, MappingConfig};
 use super::metrics::{SELF_METRICS, SelfKind, StatsdMetrics};
-use super::parse::{self, Line, MetricType, Parsed, Value, escape_name_into};
+use super::parse::{self, Line, LineParser, MetricType, Parsed, Value, escape_name_into};
 use crate::model::{HistogramSample, Labels, METRIC_NAME, stale_nan};
 use crate::storage::{AppendError, Appender};
 
@@ -153,6 +153,9 @@ pub enum FlushSample {
     Float {
         /// Series labels including `__name__`.
         labels: Labels,
+        /// The family's type: `"counter"`, `"gauge"` or `"set"` (the `type`
+        /// label of `statsd_type_conflicts_total`).
+        kind: &'static str,
         /// Timestamp (ms).
         t: i64,
         /// Value.
@@ -183,10 +186,19 @@ impl FlushSample {
         }
     }
 
+    /// The family's type label: `"counter"`, `"gauge"`, `"set"` or
+    /// `"histogram"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FlushSample::Float { kind, .. } => kind,
+            FlushSample::Histogram { .. } => Kind::Histogram.label(),
+        }
+    }
+
     /// Buffers the sample in `app`.
     pub fn append_to(&self, app: &mut dyn Appender) -> Result<(), AppendError> {
         match self {
-            FlushSample::Float { labels, t, v } => app.append(labels, *t, *v),
+            FlushSample::Float { labels, t, v, .. } => app.append(labels, *t, *v),
             FlushSample::Histogram { labels, t, h } => app.append_histogram(labels, *t, h),
         }
     }
@@ -235,6 +247,7 @@ pub struct Aggregator {
     bad_log_minute: i64,
     bad_logged: u32,
     key_buf: String,
+    parser: LineParser,
 }
 
 /// Scratch labels of one line: (name, value) before sorting.
@@ -279,6 +292,7 @@ impl Aggregator {
             bad_log_minute: i64::MIN,
             bad_logged: 0,
             key_buf: String::new(),
+            parser: LineParser::new(),
         }
     }
 
@@ -305,12 +319,13 @@ impl Aggregator {
         let (mut lines, mut samples, mut tag_errors, mut unknown) = (0u64, 0u64, 0u64, 0u64);
         for raw in parse::lines(buf) {
             lines += 1;
-            match parse::parse_line(raw) {
+            match self.parser.parse(raw) {
                 Ok(Parsed::Metric(line)) => {
                     samples += line.samples.as_slice().len() as u64;
                     tag_errors += u64::from(line.tag_errors);
                     unknown += u64::from(line.unknown_fields);
                     self.apply(&line, now_ms);
+                    self.parser.recycle(line);
                 }
                 Ok(Parsed::Event) => {
                     self.metrics.events_ignored.fetch_add(1, RELAXED);
@@ -586,6 +601,7 @@ impl Aggregator {
                     }),
                     _ => out.push(FlushSample::Float {
                         labels: s.labels.clone(),
+                        kind: s.kind.label(),
                         t,
                         v: stale_nan(),
                     }),
@@ -639,8 +655,10 @@ fn family_names(family: &str, kind: Kind) -> Vec<Box<str>> {
 }
 
 /// The final label pairs of a line (without `__name__`), sorted and unique:
-/// tags, mapping labels (rule wins unless `honor_labels`), container id,
-/// and `le` renamed `exported_le` on histograms.
+/// tags (in wire order from the parser; of a repeated key the last wins,
+/// kept so by the stable sort and `dedup_by` below), mapping labels (rule
+/// wins unless `honor_labels`), container id, and `le` renamed
+/// `exported_le` on histograms.
 fn line_labels<'x>(
     line: &'x Line<'_>,
     mapped: Option<&'x Mapped>,
@@ -706,6 +724,7 @@ fn zero_sample(s: &Series, t: i64) -> FlushSample {
         },
         _ => FlushSample::Float {
             labels: s.labels.clone(),
+            kind: s.kind.label(),
             t,
             v: 0.0,
         },
@@ -715,9 +734,15 @@ fn zero_sample(s: &Series, t: i64) -> FlushSample {
 fn current_sample(s: &Series, t: i64) -> FlushSample {
     let labels = s.labels.clone();
     match &s.state {
-        State::Counter(v) | State::Gauge(v) => FlushSample::Float { labels, t, v: *v },
+        State::Counter(v) | State::Gauge(v) => FlushSample::Float {
+            labels,
+            kind: s.kind.label(),
+            t,
+            v: *v,
+        },
         State::Set(m) => FlushSample::Float {
             labels,
+            kind: s.kind.label(),
             t,
             v: m.len() as f64,
         },

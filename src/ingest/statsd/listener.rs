@@ -7,7 +7,7 @@
 //! - one TCP accept thread plus one thread per connection (newline framing);
 //! - one unix datagram receive thread;
 //! - `workers` aggregation workers, each owning one shard of the series
-//!   (receive threads split packets by family, see [`super::shard`]) and
+//!   (receive threads split packets by family, see the private `shard` module) and
 //!   parsing and applying its lines;
 //! - one flusher that wakes on wall-clock multiples of the interval.
 //!
@@ -37,7 +37,7 @@ use super::mapping::MappingConfig;
 use super::metrics::{SelfValue, StatsdMetrics, Transport};
 use super::shard::{Msg, Router};
 use crate::model::{Clock, Labels, METRIC_NAME};
-use crate::storage::{Appendable, StorageError};
+use crate::storage::{AppendError, Appendable, StorageError};
 
 /// How long blocking socket reads wait before re-checking the stop flag;
 /// bounds shutdown latency.
@@ -183,8 +183,13 @@ pub struct FlushReport {
     /// StatsD samples handed to the appender (zero samples and staleness
     /// markers included; self-metrics excluded).
     pub samples: usize,
-    /// Samples the appender refused (counted in `statsd_append_errors_total`).
+    /// Samples the appender refused for any reason other than a kind
+    /// mismatch (counted in `statsd_append_errors_total`).
     pub append_errors: usize,
+    /// Samples the store refused because the series already holds the other
+    /// kind (float vs histogram), typically written by another door
+    /// (counted in `statsd_type_conflicts_total{family,type}`, spec §11).
+    pub type_conflicts: usize,
 }
 
 /// The addresses actually bound (ports resolved when 0 was asked).
@@ -282,12 +287,30 @@ impl Core {
         }
         let mut app = self.appendable.appender();
         let mut errors = 0usize;
+        let mut conflicts = 0usize;
         for s in &samples {
-            if let Err(e) = s.append_to(&mut *app) {
-                if errors == 0 {
-                    tracing::warn!(error = %e, "statsd flush: store refused a sample");
+            match s.append_to(&mut *app) {
+                Ok(()) => {}
+                // The series exists in the store as the other kind (a
+                // pushed float series vs a StatsD histogram, or the
+                // reverse): the store's type wins (it was there first), and
+                // the refusal is a type conflict of the family (spec §11,
+                // "applies across doors"). Counted per refused sample, so
+                // once per flush while the StatsD series stays live.
+                Err(e @ AppendError::KindMismatch { .. }) => {
+                    if conflicts == 0 {
+                        tracing::warn!(error = %e, "statsd flush: type conflict with a series in the store");
+                    }
+                    conflicts += 1;
+                    let family = s.labels().metric_name().unwrap_or_default();
+                    self.metrics.type_conflict(family, s.kind());
                 }
-                errors += 1;
+                Err(e) => {
+                    if errors == 0 {
+                        tracing::warn!(error = %e, "statsd flush: store refused a sample");
+                    }
+                    errors += 1;
+                }
             }
         }
         // Read even when self-metrics are not written: `/metrics` and the
@@ -319,6 +342,7 @@ impl Core {
             t,
             samples: samples.len(),
             append_errors: errors,
+            type_conflicts: conflicts,
         })
     }
 }

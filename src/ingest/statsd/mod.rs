@@ -36,4 +36,4 @@ pub use listener::{
 };
 pub use mapping::{MappingConfig, MappingError};
 pub use metrics::StatsdMetrics;
-pub use parse::{BadReason, Line, MetricType, Parsed, format_line, parse_line};
+pub use parse::{BadReason, Line, LineParser, MetricType, Parsed, format_line, parse_line};
