@@ -20,8 +20,8 @@
 //!   retention_size: 50GiB
 //!   wal_sync: always          # or an interval such as 100ms
 //!   out_of_order_window: 10m
-//! statsd:                     # absent: no StatsD listener
-//!   listen_udp: ["127.0.0.1:8125"]
+//! statsd:                     # absent: UDP on 127.0.0.1:8125 (the StatsD default)
+//!   listen_udp: ["127.0.0.1:8125"]   # [] with no other listener: StatsD off
 //!   listen_tcp: []
 //!   listen_unix: /run/watchpost/statsd.sock
 //!   flush_interval: 10s
@@ -120,7 +120,7 @@ pub struct StorageConfig {
     pub out_of_order_window_ms: i64,
 }
 
-/// `statsd:`; present only when StatsD is enabled.
+/// `statsd:`; present only when StatsD is enabled (the default).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsdSection {
     /// UDP listen addresses.
@@ -134,6 +134,29 @@ pub struct StatsdSection {
     /// statsd_exporter-style mapping file, resolved against the config
     /// file's directory.
     pub mapping_file: Option<PathBuf>,
+}
+
+/// The StatsD UDP address used when nothing else is configured: the
+/// address every StatsD client sends to by default, on loopback only.
+pub const DEFAULT_STATSD_UDP: &str = "127.0.0.1:8125";
+
+impl Default for StatsdSection {
+    fn default() -> Self {
+        StatsdSection {
+            listen_udp: vec![DEFAULT_STATSD_UDP.parse().expect("valid default address")],
+            listen_tcp: Vec::new(),
+            listen_unix: None,
+            flush_interval_ms: 10_000,
+            mapping_file: None,
+        }
+    }
+}
+
+impl StatsdSection {
+    /// Whether at least one listener is configured (otherwise StatsD is off).
+    pub fn has_listener(&self) -> bool {
+        !self.listen_udp.is_empty() || !self.listen_tcp.is_empty() || self.listen_unix.is_some()
+    }
 }
 
 /// `query:`.
@@ -191,7 +214,7 @@ pub struct Config {
     pub global: GlobalConfig,
     /// `storage:`.
     pub storage: StorageConfig,
-    /// `statsd:`, when enabled.
+    /// `statsd:`, when enabled (by default: UDP on [`DEFAULT_STATSD_UDP`]).
     pub statsd: Option<StatsdSection>,
     /// Rule file globs, relative to the config file's directory.
     pub rule_files: Vec<String>,
@@ -218,7 +241,7 @@ impl Default for Config {
                 wal_sync: WalSync::Always,
                 out_of_order_window_ms: 600_000,
             },
-            statsd: None,
+            statsd: Some(StatsdSection::default()),
             rule_files: vec!["rules/*.yml".to_string()],
             alerting: AlertingConfig::default(),
             query: QueryLimits {
@@ -408,8 +431,8 @@ impl<'de> Deserialize<'de> for OooWindow {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStatsd {
-    #[serde(default)]
-    listen_udp: Vec<Addr>,
+    /// Absent: the default address; `[]`: no UDP listener.
+    listen_udp: Option<Vec<Addr>>,
     #[serde(default)]
     listen_tcp: Vec<Addr>,
     listen_unix: Option<PathBuf>,
@@ -615,22 +638,23 @@ impl Config {
             labels.set(k.0.as_str(), v.as_str());
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        // StatsD is on by default, like statsd_exporter: a missing section
+        // or a section without `listen_udp` listens on the standard UDP
+        // address; listing no listener at all turns the door off.
         let statsd = match raw.statsd {
-            None => None,
+            None => Some(StatsdSection::default()),
             Some(s) => {
-                if s.listen_udp.is_empty() && s.listen_tcp.is_empty() && s.listen_unix.is_none() {
-                    return Err(at(
-                        "statsd",
-                        "statsd section has no listen_udp, listen_tcp or listen_unix".into(),
-                    ));
-                }
-                Some(StatsdSection {
-                    listen_udp: s.listen_udp.into_iter().map(|a| a.0).collect(),
+                let section = StatsdSection {
+                    listen_udp: match s.listen_udp {
+                        None => StatsdSection::default().listen_udp,
+                        Some(v) => v.into_iter().map(|a| a.0).collect(),
+                    },
                     listen_tcp: s.listen_tcp.into_iter().map(|a| a.0).collect(),
                     listen_unix: s.listen_unix,
                     flush_interval_ms: s.flush_interval.map_or(10_000, |x| x.0),
                     mapping_file: s.mapping_file.map(|m| base.join(m)),
-                })
+                };
+                section.has_listener().then_some(section)
             }
         };
         let query = QueryLimits {
@@ -805,8 +829,27 @@ mod tests {
         let c = parse("").unwrap();
         // Relative globs resolve against the config file's directory.
         assert_eq!(c.rule_files, vec!["/etc/watchpost/rules/*.yml".to_string()]);
-        assert!(c.statsd.is_none());
+        let s = c.statsd.as_ref().expect("StatsD is on by default");
+        assert_eq!(s.listen_udp, vec![DEFAULT_STATSD_UDP.parse().unwrap()]);
+        assert!(s.listen_tcp.is_empty() && s.listen_unix.is_none());
         assert_eq!(c.retention_description(), "15d");
+    }
+
+    #[test]
+    fn statsd_section_defaults_and_off_switch() {
+        // A section without listen_udp keeps the default UDP address.
+        let c = parse("statsd:\n  flush_interval: 15s\n").unwrap();
+        let s = c.statsd.as_ref().unwrap();
+        assert_eq!(s.listen_udp, vec![DEFAULT_STATSD_UDP.parse().unwrap()]);
+        assert_eq!(s.flush_interval_ms, 15_000);
+        // Only TCP: UDP stays as listed (default kept unless listen_udp given).
+        let c = parse("statsd:\n  listen_udp: []\n  listen_tcp: [\"127.0.0.1:9125\"]\n").unwrap();
+        let s = c.statsd.as_ref().unwrap();
+        assert!(s.listen_udp.is_empty());
+        assert_eq!(s.listen_tcp.len(), 1);
+        // No listener at all: StatsD off.
+        let c = parse("statsd:\n  listen_udp: []\n").unwrap();
+        assert!(c.statsd.is_none());
     }
 
     #[test]
@@ -832,12 +875,6 @@ mod tests {
         assert!(
             e.to_string()
                 .contains(":3:5: global.external_labels: invalid external label name"),
-            "{e}"
-        );
-        let e = parse("statsd:\n  flush_interval: 10s\n").unwrap_err();
-        assert!(
-            e.to_string()
-                .contains(":1:1: statsd section has no listen_udp"),
             "{e}"
         );
         let e = parse("storage:\n  wal_sync: sometimes\n").unwrap_err();

@@ -130,13 +130,16 @@ struct ServeArgs {
     /// Accept samples up to this much older than a series' newest [default: 10m].
     #[arg(long = "storage.tsdb.out-of-order-window")]
     out_of_order_window: Option<String>,
-    /// StatsD UDP listen address (repeatable); enables StatsD.
+    /// StatsD UDP listen address (repeatable) [default: 127.0.0.1:8125].
+    /// Any statsd listen flag replaces the configured listeners; an empty
+    /// value (`--statsd.listen-udp=`) adds none, so giving only that turns
+    /// StatsD off.
     #[arg(long = "statsd.listen-udp", visible_alias = "statsd.listen-address")]
     statsd_udp: Vec<String>,
-    /// StatsD TCP listen address (repeatable); enables StatsD.
+    /// StatsD TCP listen address (repeatable).
     #[arg(long = "statsd.listen-tcp")]
     statsd_tcp: Vec<String>,
-    /// StatsD unix datagram socket path; enables StatsD.
+    /// StatsD unix datagram socket path.
     #[arg(long = "statsd.listen-unixgram")]
     statsd_unix: Option<PathBuf>,
     /// StatsD aggregation window [default: 10s].
@@ -344,18 +347,21 @@ fn effective_config(a: &ServeArgs) -> Result<Config, ConfigError> {
         )?;
     }
     if !a.statsd_udp.is_empty() || !a.statsd_tcp.is_empty() || a.statsd_unix.is_some() {
-        let s = c.statsd.get_or_insert_with(|| config::StatsdSection {
-            listen_udp: Vec::new(),
-            listen_tcp: Vec::new(),
-            listen_unix: None,
-            flush_interval_ms: 10_000,
-            mapping_file: None,
-        });
-        let udp: Result<Vec<_>, _> = a.statsd_udp.iter().map(|v| config::parse_addr(v)).collect();
-        let tcp: Result<Vec<_>, _> = a.statsd_tcp.iter().map(|v| config::parse_addr(v)).collect();
-        s.listen_udp = flag("statsd.listen-udp", udp)?;
-        s.listen_tcp = flag("statsd.listen-tcp", tcp)?;
+        let mut s = c.statsd.take().unwrap_or_default();
+        // Empty values name no listener: `--statsd.listen-udp=` alone is the
+        // off switch, as with statsd_exporter.
+        let addrs = |name: &'static str, vals: &[String]| {
+            let parsed: Result<Vec<_>, _> = vals
+                .iter()
+                .filter(|v| !v.is_empty())
+                .map(|v| config::parse_addr(v))
+                .collect();
+            flag(name, parsed)
+        };
+        s.listen_udp = addrs("statsd.listen-udp", &a.statsd_udp)?;
+        s.listen_tcp = addrs("statsd.listen-tcp", &a.statsd_tcp)?;
         s.listen_unix = a.statsd_unix.clone();
+        c.statsd = s.has_listener().then_some(s);
     }
     if let Some(s) = c.statsd.as_mut() {
         if let Some(v) = &a.statsd_flush_interval {

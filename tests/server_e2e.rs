@@ -178,6 +178,7 @@ fn config_errors_are_located_and_fatal() {
         .arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--statsd.listen-udp=")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -191,6 +192,7 @@ fn config_errors_are_located_and_fatal() {
             "serve",
             "--storage.tsdb.wal-sync=sometimes",
             "--web.listen-address=127.0.0.1:0",
+            "--statsd.listen-udp=",
         ])
         .output()
         .unwrap();
@@ -466,6 +468,7 @@ fn bad_rule_file_is_fatal() {
         .arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--statsd.listen-udp=")
         .output()
         .unwrap();
     assert!(!out.status.success());

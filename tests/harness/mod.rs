@@ -32,6 +32,12 @@ impl Server {
             .arg("serve")
             .arg("--web.listen-address=127.0.0.1:0")
             .arg(format!("--storage.tsdb.path={}", data.display()))
+            // StatsD listens on 127.0.0.1:8125 by default; tests run side
+            // by side, so a test that wants StatsD names its own port.
+            .args(
+                (!extra.iter().any(|a| a.starts_with("--statsd.listen")))
+                    .then_some("--statsd.listen-udp="),
+            )
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
