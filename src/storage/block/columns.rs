@@ -20,7 +20,8 @@ use std::path::Path;
 use super::HistogramRun;
 use crate::storage::api::StorageError;
 use crate::storage::codec::{
-    CodecError, Cursor, decode_timestamps, decode_values, encode_values, put_uvarint, read_values,
+    CodecError, Cursor, encode_values, put_uvarint, read_timestamps_into, read_values,
+    read_values_into,
 };
 
 /// First bytes of a column file.
@@ -229,31 +230,64 @@ pub(crate) fn record<'a>(
 
 /// Decodes the timestamps record at `off`.
 pub(crate) fn read_ts(path: &Path, b: &[u8], off: u64) -> Result<Vec<i64>, StorageError> {
-    let (p, base) = record(path, b, off)?;
-    let (ts, tail) = decode_timestamps(p).map_err(|e| codec(path, rebase(e, base)))?;
-    if ts.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(StorageError::Corrupt {
-            path: path.to_path_buf(),
-            offset: off,
-            reason: "timestamps not strictly increasing".into(),
-        });
-    }
-    done(path, tail, base + p.len() - tail.len())?;
+    let mut ts = Vec::new();
+    read_ts_into(path, b, off, &mut ts)?;
     Ok(ts)
 }
 
-/// Decodes the float values record at `off`, which must hold `n` values.
-pub(crate) fn read_float(
+/// Decodes the timestamps record at `off`, appending to `out`; returns how
+/// many were appended. On error `out` is left as it was.
+pub(crate) fn read_ts_into(
+    path: &Path,
+    b: &[u8],
+    off: u64,
+    out: &mut Vec<i64>,
+) -> Result<usize, StorageError> {
+    let (p, base) = record(path, b, off)?;
+    let before = out.len();
+    let mut c = Cursor::new(p);
+    let r = read_timestamps_into(&mut c, out)
+        .map_err(|e| codec(path, rebase(e, base)))
+        .and_then(|n| {
+            let new = out.get(before..).unwrap_or(&[]);
+            if new.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(StorageError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: off,
+                    reason: "timestamps not strictly increasing".into(),
+                });
+            }
+            done(path, c.rest(), base + p.len() - c.rest().len())?;
+            Ok(n)
+        });
+    if r.is_err() {
+        out.truncate(before);
+    }
+    r
+}
+
+/// Decodes the float values record at `off`, which must hold `n` values,
+/// appending to `out`. On error `out` is left as it was.
+pub(crate) fn read_float_into(
     path: &Path,
     b: &[u8],
     off: u64,
     n: usize,
-) -> Result<Vec<f64>, StorageError> {
+    out: &mut Vec<f64>,
+) -> Result<(), StorageError> {
     let (p, base) = record(path, b, off)?;
-    let (v, tail) = decode_values(p).map_err(|e| codec(path, rebase(e, base)))?;
-    check_len(path, off, v.len(), n)?;
-    done(path, tail, base + p.len() - tail.len())?;
-    Ok(v)
+    let before = out.len();
+    let mut c = Cursor::new(p);
+    let r = read_values_into(&mut c, out)
+        .map_err(|e| codec(path, rebase(e, base)))
+        .and_then(|got| {
+            check_len(path, off, got, n)?;
+            done(path, c.rest(), base + p.len() - c.rest().len())
+        });
+    if r.is_err() {
+        out.truncate(before);
+    }
+    r
 }
 
 /// Decodes the histogram record at `off` for `n` rows and `nb` buckets.

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::Mmap;
 
-use super::columns::{read_float, read_histogram, read_ts, verify_file};
+use super::columns::{read_float_into, read_histogram, read_ts, read_ts_into, verify_file};
 use super::merge::{merge_histograms, merge_series};
 use super::meta::read_meta;
 use super::{
@@ -150,12 +150,6 @@ impl Block {
         self.index.series(id)
     }
 
-    fn float_chunk(&self, c: &ChunkMeta) -> Result<(Vec<i64>, Vec<f64>), StorageError> {
-        let ts = read_ts(&self.columns_path, &self.columns, c.ts_ref)?;
-        let vs = read_float(&self.columns_path, &self.columns, c.val_ref, ts.len())?;
-        Ok((ts, vs))
-    }
-
     /// Samples of a float entry within `[min_t, max_t]`.
     fn read_float(
         &self,
@@ -169,10 +163,20 @@ impl Block {
             .iter()
             .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
         {
-            let (t, v) = self.float_chunk(c)?;
-            let r = rows(&t, min_t, max_t);
-            ts.extend_from_slice(t.get(r.clone()).unwrap_or(&[]));
-            vs.extend_from_slice(v.get(r).unwrap_or(&[]));
+            // Decode straight into the result, then cut the rows outside
+            // the range (only chunks straddling a range edge have any).
+            let at = ts.len();
+            let n = read_ts_into(&self.columns_path, &self.columns, c.ts_ref, &mut ts)?;
+            read_float_into(&self.columns_path, &self.columns, c.val_ref, n, &mut vs)?;
+            let r = rows(ts.get(at..).unwrap_or(&[]), min_t, max_t);
+            if r.end < n {
+                ts.truncate(at + r.end);
+                vs.truncate(at + r.end);
+            }
+            if r.start > 0 {
+                ts.drain(at..at + r.start);
+                vs.drain(at..at + r.start);
+            }
         }
         Ok((ts, vs))
     }

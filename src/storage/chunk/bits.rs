@@ -70,10 +70,32 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (n <= 64) as the low bits of the result.
+    #[inline]
     pub(crate) fn read_bits(&mut self, n: u32) -> Option<u64> {
         if self.pos + u64::from(n) > self.bytes.len() as u64 * 8 {
             return None;
         }
+        // Fast path: one big-endian 8-byte load holds bits `pos..pos + 57`
+        // at least (the load starts at most 7 bits before `pos`).
+        let byte = (self.pos / 8) as usize;
+        let used = (self.pos % 8) as u32;
+        if n >= 1
+            && n + used <= 64
+            && let Some(w) = self.bytes.get(byte..byte + 8)
+        {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let v = (u64::from_be_bytes(a) << used) >> (64 - n);
+            self.pos += u64::from(n);
+            return Some(v);
+        }
+        self.read_bits_slow(n)
+    }
+
+    /// Byte-at-a-time form of [`BitReader::read_bits`], for the last bytes
+    /// of the slice and reads crossing more than 8 bytes (bounds already
+    /// checked by the caller).
+    fn read_bits_slow(&mut self, n: u32) -> Option<u64> {
         let mut out = 0u64;
         let mut remaining = n;
         while remaining > 0 {
@@ -89,7 +111,27 @@ impl<'a> BitReader<'a> {
         Some(out)
     }
 
+    /// The next up to 8 bits without consuming them, MSB-aligned in a
+    /// `u8` (missing bits past the end read as 0), plus how many are real.
+    #[inline]
+    pub(crate) fn peek8(&self) -> (u8, u32) {
+        let byte = (self.pos / 8) as usize;
+        let used = (self.pos % 8) as u32;
+        let hi = self.bytes.get(byte).copied().unwrap_or(0);
+        let lo = self.bytes.get(byte + 1).copied().unwrap_or(0);
+        let w = (u16::from(hi) << 8 | u16::from(lo)) << used;
+        let avail = (self.bytes.len() as u64 * 8).saturating_sub(self.pos);
+        ((w >> 8) as u8, avail.min(8) as u32)
+    }
+
+    /// Skips `n` bits already seen through [`BitReader::peek8`].
+    #[inline]
+    pub(crate) fn skip(&mut self, n: u32) {
+        self.pos += u64::from(n);
+    }
+
     /// Reads one bit.
+    #[cfg(test)]
     pub(crate) fn read_bit(&mut self) -> Option<bool> {
         self.read_bits(1).map(|b| b == 1)
     }

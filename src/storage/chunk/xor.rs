@@ -212,7 +212,6 @@ impl<'a> XorIter<'a> {
     }
 
     /// Samples the header promises.
-    #[cfg(test)]
     pub(crate) fn sample_count(&self) -> u16 {
         self.count
     }
@@ -246,12 +245,17 @@ impl<'a> XorIter<'a> {
         Some((self.t, f64::from_bits(self.v_bits)))
     }
 
+    #[inline]
     fn read_dod(&mut self) -> Option<i64> {
-        let mut prefix = 0;
-        while prefix < 4 && self.r.read_bit()? {
-            prefix += 1;
+        // The prefix is up to four 1-bits, ended by a 0 when shorter.
+        let (peek, avail) = self.r.peek8();
+        let ones = peek.leading_ones().min(4);
+        let prefix_len = if ones < 4 { ones + 1 } else { 4 };
+        if prefix_len > avail {
+            return None;
         }
-        let n = match prefix {
+        self.r.skip(prefix_len);
+        let n = match ones {
             0 => return Some(0),
             1 => 7,
             2 => 14,
@@ -267,13 +271,24 @@ impl<'a> XorIter<'a> {
         })
     }
 
+    #[inline]
     fn read_xor(&mut self) -> Option<()> {
-        if !self.r.read_bit()? {
+        let (peek, avail) = self.r.peek8();
+        if avail == 0 {
+            return None;
+        }
+        if peek & 0x80 == 0 {
+            self.r.skip(1);
             return Some(());
         }
-        if self.r.read_bit()? {
-            self.leading = self.r.read_bits(5)? as u32;
-            let mut sig = self.r.read_bits(6)? as u32;
+        if avail < 2 {
+            return None;
+        }
+        self.r.skip(2);
+        if peek & 0x40 != 0 {
+            let head = self.r.read_bits(11)? as u32;
+            self.leading = head >> 6;
+            let mut sig = head & 0x3f;
             if sig == 0 {
                 sig = 64;
             }

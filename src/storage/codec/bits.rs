@@ -55,7 +55,27 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (n <= 64).
+    #[inline]
     pub(super) fn read(&mut self, n: u32) -> Option<u64> {
+        // Fast path: one big-endian 8-byte load holds at least 57 bits
+        // from `pos` on.
+        let byte = self.pos / 8;
+        let off = (self.pos % 8) as u32;
+        if n >= 1
+            && n + off <= 64
+            && let Some(w) = self.buf.get(byte..byte + 8)
+        {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            self.pos += n as usize;
+            return Some((u64::from_be_bytes(a) << off) >> (64 - n));
+        }
+        self.read_slow(n)
+    }
+
+    /// Byte-at-a-time form of [`BitReader::read`] (end of the slice, reads
+    /// spanning nine bytes).
+    fn read_slow(&mut self, n: u32) -> Option<u64> {
         let mut v: u64 = 0;
         let mut left = n;
         while left > 0 {

@@ -12,9 +12,9 @@
 //! values fall in a small alphabet, and the Huffman code spends roughly the
 //! entropy of that alphabet instead of a whole varint byte.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use super::cursor::{Cursor, put_uvarint, put_varint, uvarint_len, zigzag};
+use super::cursor::{Cursor, put_uvarint, put_varint, unzigzag, uvarint_len, zigzag};
 use super::{CodecError, MAX_COLUMN_LEN};
 
 const MODE_CONST: u8 = 0;
@@ -64,7 +64,28 @@ pub(crate) fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
 }
 
 /// Decodes a stream of exactly `n` integers from `c`.
+#[cfg(test)]
 pub(crate) fn decode_ints(c: &mut Cursor<'_>, n: usize) -> Result<Vec<i64>, CodecError> {
+    let mut out = Vec::new();
+    decode_ints_into(c, n, &mut out)?;
+    Ok(out)
+}
+
+thread_local! {
+    /// One inflater and one output buffer per thread, reused by every
+    /// DEFLATE stream: a fresh inflater allocates and zeroes ~40 KiB, which
+    /// cost more than inflating a typical 480-value column.
+    static INFLATE: std::cell::RefCell<(flate2::Decompress, Vec<u8>)> =
+        std::cell::RefCell::new((flate2::Decompress::new(false), Vec::new()));
+}
+
+/// Decodes a stream of exactly `n` integers from `c`, appending them to
+/// `out`. On error `out` may hold part of the values.
+pub(crate) fn decode_ints_into(
+    c: &mut Cursor<'_>,
+    n: usize,
+    out: &mut Vec<i64>,
+) -> Result<(), CodecError> {
     const WHAT: &str = "integer stream";
     if n > MAX_COLUMN_LEN {
         return Err(c.err(WHAT, format!("{n} values exceed limit {MAX_COLUMN_LEN}")));
@@ -73,58 +94,94 @@ pub(crate) fn decode_ints(c: &mut Cursor<'_>, n: usize) -> Result<Vec<i64>, Code
     match mode {
         MODE_CONST => {
             let v = c.varint(WHAT)?;
-            Ok(vec![v; n])
+            out.resize(out.len() + n, v);
+            Ok(())
         }
         MODE_VARINT => {
             let len = c.count(n.saturating_mul(10), WHAT)?;
             let start = c.offset();
             let body = c.bytes(len, WHAT)?;
-            parse_varints(body, n, start)
+            parse_varints_into(body, n, start, out)
         }
         MODE_DEFLATE => {
             let len = c.count(c.remaining(), WHAT)?;
             let start = c.offset();
             let body = c.bytes(len, WHAT)?;
-            // A valid body inflates to at most 10 bytes per value; reading one
-            // byte more detects oversized (corrupt or hostile) streams without
-            // inflating them fully.
+            // A valid body inflates to at most 10 bytes per value; room for
+            // one byte more detects oversized (corrupt or hostile) streams
+            // without inflating them fully.
             let limit = n.saturating_mul(10);
-            let mut plain = Vec::with_capacity(limit.min(1 << 16));
-            flate2::read::DeflateDecoder::new(body)
-                .take(limit as u64 + 1)
-                .read_to_end(&mut plain)
-                .map_err(|e| CodecError {
-                    what: WHAT,
-                    offset: start,
-                    reason: format!("bad DEFLATE data: {e}"),
-                })?;
-            if plain.len() > limit {
-                return Err(CodecError {
-                    what: WHAT,
-                    offset: start,
-                    reason: format!("inflates to more than {limit} bytes for {n} values"),
-                });
-            }
-            parse_varints(&plain, n, start)
+            let bad = |reason: String| CodecError {
+                what: WHAT,
+                offset: start,
+                reason,
+            };
+            INFLATE.with(|cell| {
+                let mut guard = cell.borrow_mut();
+                let (inflater, plain) = &mut *guard;
+                inflater.reset(false);
+                plain.clear();
+                plain.reserve_exact(limit + 1);
+                let status = inflater.decompress_vec(body, plain, flate2::FlushDecompress::Finish);
+                if plain.len() > limit {
+                    return Err(bad(format!(
+                        "inflates to more than {limit} bytes for {n} values"
+                    )));
+                }
+                match status {
+                    Ok(flate2::Status::StreamEnd) => {}
+                    Ok(_) => {
+                        return Err(bad(
+                            "bad DEFLATE data: stream ends before its final block".into(),
+                        ));
+                    }
+                    Err(e) => return Err(bad(format!("bad DEFLATE data: {e}"))),
+                }
+                let r = parse_varints_into(plain, n, start, out);
+                // Do not keep a huge buffer alive after an outsized column.
+                if plain.capacity() > 1 << 20 {
+                    *plain = Vec::new();
+                }
+                r
+            })
         }
         m => Err(c.err(WHAT, format!("unknown mode {m}"))),
     }
 }
 
-/// Parses exactly `n` varints that must fill `body` exactly.
-fn parse_varints(body: &[u8], n: usize, base: usize) -> Result<Vec<i64>, CodecError> {
-    let mut c = Cursor::with_base(body, base);
-    let mut out = Vec::with_capacity(n.min(body.len()));
+/// Parses exactly `n` varints that must fill `body` exactly, appending them
+/// to `out`.
+fn parse_varints_into(
+    body: &[u8],
+    n: usize,
+    base: usize,
+    out: &mut Vec<i64>,
+) -> Result<(), CodecError> {
+    out.reserve(n.min(body.len()));
+    let mut pos = 0usize;
     for _ in 0..n {
-        out.push(c.varint("integer stream value")?);
+        // Fast path: after delta transforms most values are one byte.
+        match body.get(pos) {
+            Some(&b) if b < 0x80 => {
+                out.push(unzigzag(u64::from(b)));
+                pos += 1;
+            }
+            _ => {
+                let mut c = Cursor::with_base(body.get(pos..).unwrap_or(&[]), base + pos);
+                out.push(c.varint("integer stream value")?);
+                pos = c.offset() - base;
+            }
+        }
     }
-    if c.remaining() != 0 {
-        return Err(c.err(
-            "integer stream",
-            format!("{} bytes left after {n} values", c.remaining()),
-        ));
+    if pos != body.len() {
+        let left = body.len() - pos;
+        return Err(CodecError {
+            what: "integer stream",
+            offset: base + pos,
+            reason: format!("{left} bytes left after {n} values"),
+        });
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

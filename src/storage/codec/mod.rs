@@ -16,9 +16,10 @@ pub(crate) mod timestamps;
 pub(crate) mod values;
 
 pub(crate) use cursor::{Cursor, put_uvarint, put_varint};
-pub use timestamps::{decode_timestamps, encode_timestamps};
-pub(crate) use values::read_values;
-pub use values::{decode_values, encode_values};
+pub use timestamps::encode_timestamps;
+pub(crate) use timestamps::read_timestamps_into;
+pub(crate) use values::{read_values, read_values_into};
+pub use values::encode_values;
 
 /// Upper bound on the number of values in one column. Block writers split
 /// longer series into several chunks; decoders reject larger counts so that

@@ -16,7 +16,7 @@
 //! keeps the smaller.
 
 use super::cursor::{Cursor, put_uvarint, put_varint};
-use super::ints::{decode_ints, encode_ints};
+use super::ints::{decode_ints_into, encode_ints};
 use super::{CodecError, MAX_COLUMN_LEN};
 
 const MODE_DOD: u8 = 0;
@@ -86,54 +86,64 @@ fn median(v: &[i64]) -> i64 {
 
 /// Decodes a timestamp column from the start of `input`; returns the
 /// timestamps and the unread tail. Offsets in errors are relative to `input`.
+#[cfg_attr(
+    not(any(test, feature = "internals")),
+    expect(dead_code, reason = "whole-column form for tests and benches; readers append in place")
+)]
 pub fn decode_timestamps(input: &[u8]) -> Result<(Vec<i64>, &[u8]), CodecError> {
     let mut c = Cursor::new(input);
-    let ts = read_timestamps(&mut c)?;
+    let mut ts = Vec::new();
+    read_timestamps_into(&mut c, &mut ts)?;
     Ok((ts, c.rest()))
 }
 
-/// Cursor form of [`decode_timestamps`], for callers that track offsets.
-fn read_timestamps(c: &mut Cursor<'_>) -> Result<Vec<i64>, CodecError> {
+/// Cursor form of [`decode_timestamps`] that appends to `out` (decoding in
+/// place, without a temporary column); returns how many were appended. On
+/// error `out` may hold part of the column.
+pub(crate) fn read_timestamps_into(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<i64>,
+) -> Result<usize, CodecError> {
     const WHAT: &str = "timestamps column";
     let n = c.count(MAX_COLUMN_LEN, WHAT)?;
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     let t0 = c.varint(WHAT)?;
-    if n == 1 {
-        return Ok(vec![t0]);
-    }
-    let mut out = Vec::with_capacity(n);
+    let base = out.len();
+    out.reserve(n);
     out.push(t0);
+    if n == 1 {
+        return Ok(1);
+    }
     match c.u8(WHAT)? {
         MODE_DOD => {
             let d1 = c.varint(WHAT)?;
-            let dods = decode_ints(c, n - 2)?;
+            out.push(t0.wrapping_add(d1));
+            decode_ints_into(c, n - 2, out)?;
+            // Turn the delta-of-deltas into timestamps in place.
             let mut prev = t0.wrapping_add(d1);
             let mut delta = d1;
-            out.push(prev);
-            for dd in dods {
-                delta = delta.wrapping_add(dd);
+            for x in out.get_mut(base + 2..).unwrap_or(&mut []) {
+                delta = delta.wrapping_add(*x);
                 prev = prev.wrapping_add(delta);
-                out.push(prev);
+                *x = prev;
             }
         }
         MODE_GRID => {
             let step = c.varint(WHAT)?;
             let centre = c.varint(WHAT)?;
-            let residuals = decode_ints(c, n - 1)?;
-            for (i, r) in residuals.into_iter().enumerate() {
-                let k = (i as i64).wrapping_add(1);
-                out.push(
-                    t0.wrapping_add(k.wrapping_mul(step))
-                        .wrapping_add(centre)
-                        .wrapping_add(r),
-                );
+            decode_ints_into(c, n - 1, out)?;
+            // t[k] = t0 + k*step + centre + residual, k = 1..n, in place.
+            let mut grid = t0.wrapping_add(centre);
+            for x in out.get_mut(base + 1..).unwrap_or(&mut []) {
+                grid = grid.wrapping_add(step);
+                *x = grid.wrapping_add(*x);
             }
         }
         m => return Err(c.err(WHAT, format!("unknown mode {m}"))),
     }
-    Ok(out)
+    Ok(n)
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@
 
 use super::bits::{BitReader, BitWriter};
 use super::cursor::{Cursor, put_uvarint, put_varint, uvarint_len, zigzag};
-use super::ints::{decode_ints, encode_ints, varint_size};
+use super::ints::{decode_ints_into, encode_ints, varint_size};
 use super::{CodecError, MAX_COLUMN_LEN};
 
 const KIND_XOR: u8 = 0;
@@ -223,6 +223,10 @@ fn encode_xor(vals: &[f64]) -> Vec<u8> {
 
 /// Decodes a value column from the start of `input`; returns the values and
 /// the unread tail. Offsets in errors are relative to `input`.
+#[cfg_attr(
+    not(any(test, feature = "internals")),
+    expect(dead_code, reason = "whole-column form for tests and benches; readers append in place")
+)]
 pub fn decode_values(input: &[u8]) -> Result<(Vec<f64>, &[u8]), CodecError> {
     let mut c = Cursor::new(input);
     let v = read_values(&mut c)?;
@@ -231,38 +235,49 @@ pub fn decode_values(input: &[u8]) -> Result<(Vec<f64>, &[u8]), CodecError> {
 
 /// Cursor form of [`decode_values`].
 pub(crate) fn read_values(c: &mut Cursor<'_>) -> Result<Vec<f64>, CodecError> {
+    let mut out = Vec::new();
+    read_values_into(c, &mut out)?;
+    Ok(out)
+}
+
+/// Cursor form of [`decode_values`] that appends to `out`; returns how many
+/// values were appended. On error `out` may hold part of the column.
+pub(crate) fn read_values_into(c: &mut Cursor<'_>, out: &mut Vec<f64>) -> Result<usize, CodecError> {
     const WHAT: &str = "values column";
     let n = c.count(MAX_COLUMN_LEN, WHAT)?;
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(0);
     }
     match c.u8(WHAT)? {
         KIND_XOR => {
             let len = c.count(c.remaining(), WHAT)?;
             let start = c.offset();
             let body = c.bytes(len, WHAT)?;
-            decode_xor(body, n).ok_or_else(|| CodecError {
+            decode_xor_into(body, n, out).ok_or_else(|| CodecError {
                 what: WHAT,
                 offset: start,
                 reason: format!("XOR bit stream ends before {n} values"),
-            })
+            })?;
         }
-        KIND_DECIMAL => decode_decimal(c, n),
-        k => Err(c.err(WHAT, format!("unknown kind {k}"))),
+        KIND_DECIMAL => decode_decimal_into(c, n, out)?,
+        k => return Err(c.err(WHAT, format!("unknown kind {k}"))),
     }
+    Ok(n)
 }
 
-fn decode_xor(body: &[u8], n: usize) -> Option<Vec<f64>> {
+fn decode_xor_into(body: &[u8], n: usize, out: &mut Vec<f64>) -> Option<()> {
     let mut r = BitReader::new(body);
-    let mut out = Vec::with_capacity(n.min(body.len() * 8));
+    out.reserve(n.min(body.len() * 8));
     let mut prev = r.read(64)?;
     out.push(f64::from_bits(prev));
     let mut window: Option<(u32, u32)> = None;
     for _ in 1..n {
         if r.bit()? {
             if r.bit()? {
-                let lead = r.read(5)? as u32;
-                let sig = match r.read(6)? as u32 {
+                // 5 bits leading zeros, 6 bits significant-bit count.
+                let head = r.read(11)? as u32;
+                let lead = head >> 6;
+                let sig = match head & 0x3f {
                     0 => 64,
                     s => s,
                 };
@@ -275,10 +290,15 @@ fn decode_xor(body: &[u8], n: usize) -> Option<Vec<f64>> {
         }
         out.push(f64::from_bits(prev));
     }
-    Some(out)
+    Some(())
 }
 
-fn decode_decimal(c: &mut Cursor<'_>, n: usize) -> Result<Vec<f64>, CodecError> {
+thread_local! {
+    /// Reused mantissa buffer for DECIMAL columns (one per thread).
+    static MANTISSAS: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn decode_decimal_into(c: &mut Cursor<'_>, n: usize, out: &mut Vec<f64>) -> Result<(), CodecError> {
     const WHAT: &str = "decimal values column";
     let e = usize::from(c.u8(WHAT)?);
     if e > MAX_EXP {
@@ -293,25 +313,35 @@ fn decode_decimal(c: &mut Cursor<'_>, n: usize) -> Result<Vec<f64>, CodecError> 
     } else {
         0
     };
-    let mut m = decode_ints(c, n)?;
-    if order == ORDER_CENTRED_DELTA {
-        for x in m.iter_mut() {
-            *x = x.wrapping_add(centre);
+    let base = out.len();
+    MANTISSAS.with(|cell| {
+        let mut m = cell.borrow_mut();
+        m.clear();
+        decode_ints_into(c, n, &mut m)?;
+        if order == ORDER_CENTRED_DELTA {
+            for x in m.iter_mut() {
+                *x = x.wrapping_add(centre);
+            }
         }
-    }
-    let sums = if order == ORDER_CENTRED_DELTA {
-        1
-    } else {
-        order
-    };
-    for _ in 0..sums {
-        let mut acc = 0i64;
-        for x in m.iter_mut() {
-            acc = acc.wrapping_add(*x);
-            *x = acc;
+        let sums = if order == ORDER_CENTRED_DELTA {
+            1
+        } else {
+            order
+        };
+        for _ in 0..sums {
+            let mut acc = 0i64;
+            for x in m.iter_mut() {
+                acc = acc.wrapping_add(*x);
+                *x = acc;
+            }
         }
-    }
-    let mut out: Vec<f64> = m.into_iter().map(|m| from_decimal(m, e)).collect();
+        let p = POW10.get(e).copied().unwrap_or(1.0);
+        out.extend(m.iter().map(|&m| (m as f64) / p));
+        if m.capacity() > 1 << 20 {
+            *m = Vec::new();
+        }
+        Ok::<(), CodecError>(())
+    })?;
     let x = c.count(n, WHAT)?;
     let mut next = 0usize;
     for _ in 0..x {
@@ -319,12 +349,13 @@ fn decode_decimal(c: &mut Cursor<'_>, n: usize) -> Result<Vec<f64>, CodecError> 
         let i = next + gap;
         let bits = c.u64_le(WHAT)?;
         let slot = out
-            .get_mut(i)
+            .get_mut(base + i)
+            .filter(|_| i < n)
             .ok_or_else(|| c.err(WHAT, format!("exception index {i} out of {n} values")))?;
         *slot = f64::from_bits(bits);
         next = i + 1;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

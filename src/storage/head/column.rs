@@ -166,37 +166,58 @@ impl Column {
     /// Appends the samples in `[min_t, max_t]` in time order to `ts`/`vs`
     /// (out-of-order values win over chunk values at equal times).
     pub(crate) fn collect(&self, min_t: i64, max_t: i64, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
-        let mut main: Vec<(i64, f64)> = Vec::new();
-        for c in self
-            .closed
-            .iter()
-            .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
-        {
-            main.extend(XorIter::new(&c.bytes).filter(|s| s.0 >= min_t && s.0 <= max_t));
-        }
-        if let Some(a) = self
-            .open
-            .as_ref()
-            .filter(|a| a.count() > 0 && a.max_t() >= min_t)
-        {
-            main.extend(XorIter::new(a.bytes()).filter(|s| s.0 >= min_t && s.0 <= max_t));
-        }
         if self.ooo.is_empty() {
-            for (t, v) in main {
-                ts.push(t);
-                vs.push(v);
-            }
+            // Common case: decode straight into the caller's columns.
+            self.collect_chunks(min_t, max_t, ts, vs);
             return;
         }
+        let (mut mts, mut mvs) = (Vec::new(), Vec::new());
+        self.collect_chunks(min_t, max_t, &mut mts, &mut mvs);
+        let main: Vec<(i64, f64)> = mts.into_iter().zip(mvs).collect();
         let ooo: Vec<(i64, f64)> = self
             .ooo
             .iter()
             .copied()
             .filter(|s| s.0 >= min_t && s.0 <= max_t)
             .collect();
-        for (t, v) in merge_sorted(&main, &ooo) {
+        let merged = merge_sorted(&main, &ooo);
+        ts.reserve(merged.len());
+        vs.reserve(merged.len());
+        for (t, v) in merged {
             ts.push(t);
             vs.push(v);
+        }
+    }
+
+    /// Appends the chunk samples (not the out-of-order buffer) in
+    /// `[min_t, max_t]` to `ts`/`vs`. Chunks are in time order and each is
+    /// sorted, so decoding stops at the first sample past `max_t`.
+    fn collect_chunks(&self, min_t: i64, max_t: i64, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
+        let open = self
+            .open
+            .as_ref()
+            .filter(|a| a.count() > 0 && a.max_t() >= min_t && a.min_t() <= max_t)
+            .map(XorAppender::bytes);
+        let chunks = self
+            .closed
+            .iter()
+            .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
+            .map(|c| &c.bytes[..])
+            .chain(open);
+        for bytes in chunks {
+            let it = XorIter::new(bytes);
+            let n = usize::from(it.sample_count());
+            ts.reserve(n);
+            vs.reserve(n);
+            for (t, v) in it {
+                if t > max_t {
+                    break;
+                }
+                if t >= min_t {
+                    ts.push(t);
+                    vs.push(v);
+                }
+            }
         }
     }
 
