@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use watchpost::http::query::render_value;
-use watchpost::model::{Labels, ManualClock};
+use watchpost::model::{Labels, ManualClock, MatchOp, Matcher};
 use watchpost::promql::{Engine, parse};
-use watchpost::storage::{Appendable, Db, DbOptions, WalSyncPolicy};
+use watchpost::storage::{Appendable, Db, DbOptions, Querier, SelectHints, WalSyncPolicy};
 use workload::{Workload, WorkloadConfig};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -198,6 +198,31 @@ fn profile(s: &Setup, engine: &Engine, what: &str) {
         };
         render_value(&r.value).len()
     };
+    // Storage alone: the select the query's selector makes.
+    let matchers = match name {
+        "count_all" => vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").expect("regex")],
+        n if n.starts_with("hq") => vec![Matcher::equal(
+            "__name__",
+            "http_request_duration_seconds_bucket",
+        )],
+        "avg_over_time_gt" => vec![Matcher::equal("__name__", "node_gauge_0")],
+        _ => vec![Matcher::equal("__name__", "http_requests_total")],
+    };
+    for _ in 0..repeat {
+        let (t, c) = (Instant::now(), cpu_seconds());
+        let n: usize = s
+            .db
+            .select(&SelectHints::range(s.start - 600_000, s.end), &matchers)
+            .expect("select")
+            .iter()
+            .map(|x| x.timestamps.len())
+            .sum();
+        eprintln!(
+            "select only: {:.1} ms wall, {:.0} ms CPU, {n} samples",
+            t.elapsed().as_secs_f64() * 1e3,
+            (cpu_seconds() - c) * 1e3
+        );
+    }
     for _ in 0..repeat {
         let (t, c) = (Instant::now(), cpu_seconds());
         let n = run();
