@@ -19,7 +19,8 @@
 //! - `PROMQL_EVAL_INSTANCES` (default 10) scales the workload;
 //! - `PROMQL_EVAL_PROFILE=<name>` evaluates that bench query
 //!   (`range/<query>` or `instant/<query>`, or `json/rate_range`)
-//!   `PROMQL_EVAL_REPEAT` times (default 3) and exits, printing wall and
+//!   `PROMQL_EVAL_REPEAT` times (default 3) and exits (a comma-separated
+//!   list, or `all`, runs several after one load), printing wall and
 //!   CPU time: for `valgrind --tool=callgrind` or quick comparisons.
 //!
 //! Run: `cargo bench --bench promql_eval -- --warm-up-time 1 --measurement-time 5`.
@@ -208,11 +209,16 @@ fn profile(s: &Setup, engine: &Engine, what: &str) {
         "avg_over_time_gt" => vec![Matcher::equal("__name__", "node_gauge_0")],
         _ => vec![Matcher::equal("__name__", "http_requests_total")],
     };
+    let select_from = if kind == "instant" {
+        s.end - 600_000
+    } else {
+        s.start - 600_000
+    };
     for _ in 0..repeat {
         let (t, c) = (Instant::now(), cpu_seconds());
         let n: usize = s
             .db
-            .select(&SelectHints::range(s.start - 600_000, s.end), &matchers)
+            .select(&SelectHints::range(select_from, s.end), &matchers)
             .expect("select")
             .iter()
             .map(|x| x.timestamps.len())
@@ -238,7 +244,19 @@ fn bench(c: &mut Criterion) {
     let s = load();
     let engine = Engine::default();
     if let Ok(what) = std::env::var("PROMQL_EVAL_PROFILE") {
-        profile(&s, &engine, &what);
+        let all: Vec<String> = QUERIES
+            .iter()
+            .flat_map(|(n, _)| [format!("instant/{n}"), format!("range/{n}")])
+            .chain(["json/rate_range".to_string()])
+            .collect();
+        let list: Vec<&str> = if what == "all" {
+            all.iter().map(String::as_str).collect()
+        } else {
+            what.split(',').collect()
+        };
+        for w in list {
+            profile(&s, &engine, w);
+        }
         return;
     }
     let mut g = c.benchmark_group("promql_eval");
