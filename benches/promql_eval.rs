@@ -216,13 +216,12 @@ fn profile(s: &Setup, engine: &Engine, what: &str) {
     };
     for _ in 0..repeat {
         let (t, c) = (Instant::now(), cpu_seconds());
-        let n: usize = s
-            .db
-            .select(&SelectHints::range(select_from, s.end), &matchers)
-            .expect("select")
-            .iter()
-            .map(|x| x.timestamps.len())
-            .sum();
+        let n: usize =
+            s.db.select(&SelectHints::range(select_from, s.end), &matchers)
+                .expect("select")
+                .iter()
+                .map(|x| x.timestamps.len())
+                .sum();
         eprintln!(
             "select only: {:.1} ms wall, {:.0} ms CPU, {n} samples",
             t.elapsed().as_secs_f64() * 1e3,

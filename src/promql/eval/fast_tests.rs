@@ -29,7 +29,12 @@ fn series_strategy() -> impl Strategy<Value = Vec<SeriesSpec>> {
             0u8..4,
             0u8..2,
             prop::collection::vec(
-                (1_000i64..200_000, 0.0f64..50.0, prop::bool::weighted(0.02), prop::bool::weighted(0.03)),
+                (
+                    1_000i64..200_000,
+                    0.0f64..50.0,
+                    prop::bool::weighted(0.02),
+                    prop::bool::weighted(0.03),
+                ),
                 0..120,
             ),
         ),

@@ -316,10 +316,7 @@ impl Collector {
 
 /// Applies delayed name removal and merges series that end up with the same
 /// labels (an error if they overlap in a step).
-pub(crate) fn finalize_names(
-    mut series: Vec<Series>,
-    n: usize,
-) -> Result<Vec<Series>, EvalError> {
+pub(crate) fn finalize_names(mut series: Vec<Series>, n: usize) -> Result<Vec<Series>, EvalError> {
     if !series.iter().any(|s| s.drop_name) {
         return Ok(series);
     }

@@ -386,9 +386,8 @@ pub(crate) fn parallel_select(
         let first = q.select(&slice(bounds[0], bounds[1] - 1), matchers);
         std::iter::once(first)
             .chain(handles.into_iter().map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(StorageError::Other("select thread panicked".into()))
-                })
+                h.join()
+                    .unwrap_or_else(|_| Err(StorageError::Other("select thread panicked".into())))
             }))
             .collect()
     });
