@@ -14,9 +14,23 @@ use std::fmt::Write as _;
 use crate::ingest::text::float::{format_e, format_f};
 use crate::model::Labels;
 
+/// True for the bytes `write_str` must escape: control characters, `"`,
+/// `\\`, the HTML-sensitive `<`, `>`, `&`, and 0xE2 (the lead byte of
+/// U+2028/U+2029, checked precisely on the slow path).
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&' | 0xE2)
+}
+
 /// Appends `s` as a JSON string literal, escaped like Go's `encoding/json`.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
+    // Label names and values almost never need escaping: copy them whole.
+    if !s.bytes().any(needs_escape) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -38,6 +52,23 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends the decimal digits of `n` (no allocation, no `fmt` machinery).
+#[inline]
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // The buffer holds ASCII digits only.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
 /// Appends a millisecond timestamp as Prometheus prints it: seconds, then
 /// `.` and three digits when the millisecond part is non-zero.
 pub fn write_timestamp(out: &mut String, t_ms: i64) {
@@ -46,10 +77,14 @@ pub fn write_timestamp(out: &mut String, t_ms: i64) {
     if neg {
         out.push('-');
     }
-    let _ = write!(out, "{}", abs / 1000);
+    push_u64(out, abs / 1000);
     let frac = abs % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        let frac = frac as u32;
+        out.push('.');
+        for d in [frac / 100, frac / 10 % 10, frac % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
     }
 }
 
@@ -83,12 +118,42 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// Appends a sample value exactly as [`format_value`] formats it, without
+/// allocating. Integral values print through an integer fast path; other
+/// values in the `'f'` range through Ryū (the `ryu` crate, already used by
+/// serde_json), which yields the same shortest round-trip digits as Go's
+/// `strconv` and `core`'s `{:e}` (what `format_value` uses) about four
+/// times faster than `core`'s `Display`. Ryū switches to exponent form
+/// below 1e-5 and from 1e16 up; those values take `Display`, which never
+/// does. A proptest checks the bytes against `format_value`.
+#[inline]
+pub fn write_value(out: &mut String, v: f64) {
+    let a = v.abs();
+    if !a.is_finite() || (a != 0.0 && !(1e-6..1e21).contains(&a)) {
+        out.push_str(&format_value(v));
+    } else if a < 1e15 && v.trunc() == v {
+        // Exact integers below 2^53: the digits are the integer's.
+        if v.is_sign_negative() {
+            out.push('-');
+        }
+        push_u64(out, a as u64);
+    } else if (1e-5..1e16).contains(&a) {
+        let mut buf = ryu::Buffer::new();
+        let s = buf.format_finite(v);
+        // Non-integral here, so Ryū printed `d.ddd` (never a bare `.0`).
+        out.push_str(s.strip_suffix(".0").unwrap_or(s));
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
 /// Appends `[<ts>,"<value>"]`.
+#[inline]
 pub fn write_point(out: &mut String, t_ms: i64, v: f64) {
     out.push('[');
     write_timestamp(out, t_ms);
     out.push_str(",\"");
-    out.push_str(&format_value(v));
+    write_value(out, v);
     out.push_str("\"]");
 }
 
@@ -167,6 +232,8 @@ mod tests {
         assert_eq!(f(0), "0");
         assert_eq!(f(-1500), "-1.500");
         assert_eq!(f(-5), "-0.005");
+        assert_eq!(f(1_699_855_192_500), "1699855192.500");
+        assert_eq!(f(999), "0.999");
     }
 
     #[test]
@@ -198,6 +265,125 @@ mod tests {
             (f64::NEG_INFINITY, "-Inf"),
         ] {
             assert_eq!(format_value(v), want, "{v:e}");
+        }
+    }
+
+    /// `write_value` (the allocation-free path) must print exactly what
+    /// `format_value` prints.
+    ///
+    /// One allowed difference: when `v`'s exact binary value lies exactly
+    /// halfway between the two shortest candidates, Go's `strconv` (its
+    /// `ryuFtoaShortest`) and Ryū round half to even, while `core`'s `{:e}`
+    /// (behind `format_value`) rounds up; `write_value` follows Go. Then
+    /// both strings have the same length, both parse back to `v`, and they
+    /// differ by one in the last digit.
+    fn assert_same_value(v: f64) {
+        let mut s = String::from("x");
+        write_value(&mut s, v);
+        let got = &s[1..];
+        let want = format_value(v);
+        if got == want {
+            return;
+        }
+        let last = |x: &str| x.bytes().last().unwrap_or(b'0') as i32;
+        let tie = got.len() == want.len()
+            && got[..got.len() - 1] == want[..want.len() - 1]
+            && (last(got) - last(&want)).abs() == 1
+            && got.parse::<f64>().ok() == Some(v)
+            && want.parse::<f64>().ok() == Some(v)
+            && (last(got) - i32::from(b'0')) % 2 == 0;
+        assert!(tie, "{v:e} ({:#x}): {got} vs {want}", v.to_bits());
+    }
+
+    #[test]
+    fn ties_round_half_to_even_like_go() {
+        // 863141220815768.25 is exact in binary; 16 digits cannot tell .2
+        // from .3, Go picks the even digit.
+        let mut s = String::new();
+        write_value(&mut s, f64::from_bits(0xc308882dcedc9cc2));
+        assert_eq!(s, "-863141220815768.2");
+    }
+
+    #[test]
+    fn write_value_edges() {
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1e-6,
+            -1e-6,
+            f64::from_bits(1e-6f64.to_bits() - 1),
+            1e15,
+            1e15 - 1.0,
+            1e15 + 0.5,
+            9007199254740992.0,
+            9007199254740993.0,
+            1e20,
+            1e21,
+            -1e21,
+            123456789012345680000.0,
+            0.48420882733744797,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            assert_same_value(v);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn write_value_matches_format_value(bits in proptest::prelude::any::<u64>()) {
+            assert_same_value(f64::from_bits(bits));
+        }
+
+        #[test]
+        fn write_value_matches_on_decimals(n in -10_000_000_000i64..10_000_000_000, scale in 0u32..12) {
+            assert_same_value(n as f64 / 10f64.powi(scale as i32));
+        }
+
+        #[test]
+        fn write_value_matches_in_f_range(m in 1.0f64..10.0, e in -7i32..22, neg in proptest::prelude::any::<bool>()) {
+            let v = m * 10f64.powi(e);
+            assert_same_value(if neg { -v } else { v });
+        }
+
+        #[test]
+        fn write_value_matches_on_ratios(a in 0u32..1_000_000, b in 1u32..100_000) {
+            // Rates and averages: quotients with full-length digit strings.
+            assert_same_value(a as f64 / b as f64);
+            assert_same_value(a as f64 / b as f64 / 300.0);
+        }
+
+        #[test]
+        fn write_str_escapes_like_char_loop(s in "\\PC{0,12}|[<>&\"\\\\\u{2028}\u{2029}\u{0}-\u{1f}a-z]{0,12}") {
+            // Slow path reference: escape every char.
+            let mut want = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => want.push_str("\\\""),
+                    '\\' => want.push_str("\\\\"),
+                    '\n' => want.push_str("\\n"),
+                    '\r' => want.push_str("\\r"),
+                    '\t' => want.push_str("\\t"),
+                    '<' => want.push_str("\\u003c"),
+                    '>' => want.push_str("\\u003e"),
+                    '&' => want.push_str("\\u0026"),
+                    '\u{2028}' => want.push_str("\\u2028"),
+                    '\u{2029}' => want.push_str("\\u2029"),
+                    c if (c as u32) < 0x20 => want.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => want.push(c),
+                }
+            }
+            want.push('"');
+            let mut got = String::new();
+            write_str(&mut got, &s);
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

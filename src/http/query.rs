@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ErrorType};
 use super::handlers::{json_ok, parse_limit};
@@ -157,7 +157,34 @@ fn parse_query(p: &Params) -> Result<promql::ast::Expr, ApiError> {
 
 /// Renders `{"resultType":...,"result":...}`.
 pub fn render_value(v: &Value) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(estimated_len(v));
+    render_value_into(&mut out, v);
+    out
+}
+
+/// Bytes the rendering of `v` is expected to take (a little above the
+/// typical size, so large matrices are written without reallocating):
+/// labels plus about 32 bytes per point.
+fn estimated_len(v: &Value) -> usize {
+    let labels = |l: &Labels| {
+        l.iter()
+            .map(|x| x.name.len() + x.value.len() + 6)
+            .sum::<usize>()
+            + 2
+    };
+    64 + match v {
+        Value::Scalar { .. } => 48,
+        Value::String { s, .. } => 48 + s.len() * 2,
+        Value::Vector(samples) => samples.iter().map(|s| labels(&s.labels) + 64).sum(),
+        Value::Matrix(series) => series
+            .iter()
+            .map(|s| labels(&s.labels) + 24 + s.samples.len() * 34)
+            .sum(),
+    }
+}
+
+/// Appends `{"resultType":...,"result":...}` to `out`.
+pub fn render_value_into(out: &mut String, v: &Value) {
     out.push_str("{\"resultType\":\"");
     out.push_str(v.type_name());
     out.push_str("\",\"result\":");
@@ -166,16 +193,16 @@ pub fn render_value(v: &Value) -> String {
         // timestamp is a plain float64 and the value always uses 'f'.
         Value::Scalar { t, v } => {
             out.push('[');
-            json::write_go_json_float(&mut out, *t as f64 / 1000.0);
+            json::write_go_json_float(out, *t as f64 / 1000.0);
             out.push_str(",\"");
             out.push_str(&format_f(*v));
             out.push_str("\"]");
         }
         Value::String { t, s } => {
             out.push('[');
-            json::write_go_json_float(&mut out, *t as f64 / 1000.0);
+            json::write_go_json_float(out, *t as f64 / 1000.0);
             out.push(',');
-            json::write_str(&mut out, s);
+            json::write_str(out, s);
             out.push(']');
         }
         Value::Vector(samples) => {
@@ -185,9 +212,9 @@ pub fn render_value(v: &Value) -> String {
                     out.push(',');
                 }
                 out.push_str("{\"metric\":");
-                json::write_labels(&mut out, &s.labels);
+                json::write_labels(out, &s.labels);
                 out.push_str(",\"value\":");
-                json::write_point(&mut out, s.t, s.v);
+                json::write_point(out, s.t, s.v);
                 out.push('}');
             }
             out.push(']');
@@ -199,13 +226,13 @@ pub fn render_value(v: &Value) -> String {
                     out.push(',');
                 }
                 out.push_str("{\"metric\":");
-                json::write_labels(&mut out, &s.labels);
+                json::write_labels(out, &s.labels);
                 out.push_str(",\"values\":[");
                 for (j, p) in s.samples.iter().enumerate() {
                     if j > 0 {
                         out.push(',');
                     }
-                    json::write_point(&mut out, p.t, p.v);
+                    json::write_point(out, p.t, p.v);
                 }
                 out.push_str("]}");
             }
@@ -213,11 +240,36 @@ pub fn render_value(v: &Value) -> String {
         }
     }
     out.push('}');
+}
+
+/// The whole success body of a query result, written into one pre-sized
+/// buffer (envelope, data, annotations): the same bytes as
+/// `json::success(&render_value(..), ..)` without the intermediate copy.
+pub fn render_result(r: &EvalResult) -> String {
+    let extra: usize = r.warnings.iter().chain(&r.infos).map(|w| w.len() + 8).sum();
+    let mut out = String::with_capacity(estimated_len(&r.value) + extra + 64);
+    out.push_str("{\"status\":\"success\",\"data\":");
+    render_value_into(&mut out, &r.value);
+    if !r.warnings.is_empty() {
+        out.push_str(",\"warnings\":");
+        json::write_str_array(&mut out, &r.warnings);
+    }
+    if !r.infos.is_empty() {
+        out.push_str(",\"infos\":");
+        json::write_str_array(&mut out, &r.infos);
+    }
+    out.push('}');
     out
 }
 
-fn result_response(r: &EvalResult) -> Response {
-    json_ok(&render_value(&r.value), &r.warnings, &r.infos)
+/// A rendered success body as an `application/json` response.
+fn body_response(body: String) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// `GET|POST /api/v1/query`.
@@ -232,9 +284,15 @@ pub async fn instant(
     let engine = engine_for(&s, &p)?;
     let expr = parse_query(&p)?;
     let backend = s.backend()?;
-    let r =
-        tokio::task::spawn_blocking(move || engine.instant(backend.querier(), &expr, t)).await??;
-    Ok(result_response(&r))
+    // Rendering (tens of MB for large results) also runs on the blocking
+    // pool, not on the async workers.
+    let body = tokio::task::spawn_blocking(move || {
+        engine
+            .instant(backend.querier(), &expr, t)
+            .map(|r| render_result(&r))
+    })
+    .await??;
+    Ok(body_response(body))
 }
 
 /// `GET|POST /api/v1/query_range`.
@@ -269,11 +327,13 @@ pub async fn range(
     let engine = engine_for(&s, &p)?;
     let expr = parse_query(&p)?;
     let backend = s.backend()?;
-    let r = tokio::task::spawn_blocking(move || {
-        engine.range(backend.querier(), &expr, start, end, step)
+    let body = tokio::task::spawn_blocking(move || {
+        engine
+            .range(backend.querier(), &expr, start, end, step)
+            .map(|r| render_result(&r))
     })
     .await??;
-    Ok(result_response(&r))
+    Ok(body_response(body))
 }
 
 /// Parses every `match[]` into matcher sets, as Prometheus validates them.

@@ -104,7 +104,7 @@ impl<'a> Ctx<'a> {
                 return Ok(None);
             }
         }
-        let classic = self.q.select(&hints, &vs.matchers)?;
+        let classic = super::selector::parallel_select(self.q, &hints, &vs.matchers)?;
         self.add_series(classic.len() + hists.len())?;
         self.add_samples(
             classic.iter().map(|s| s.timestamps.len()).sum::<usize>()

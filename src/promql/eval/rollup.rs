@@ -112,8 +112,14 @@ impl<'a> Ctx<'a> {
             matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.anchored);
         let smoothed =
             matches!(strip_parens(arg_expr), Expr::MatrixSelector(ms) if ms.selector.smoothed);
+        let f = RollupFn::of(name)
+            .ok_or_else(|| EvalError::BadData(format!("unknown function {name}")))?;
+        if !anchored && !smoothed && matches!(strip_parens(arg_expr), Expr::MatrixSelector(_)) {
+            return self.rollup_plain(f, arg, &params, g);
+        }
         let lookback = self.opts.lookback_delta_ms;
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
+        let mut scratch = Vec::new();
         let mut col = Collector::new(g.n);
         for s in &arg.data {
             self.check_deadline()?;
@@ -149,15 +155,6 @@ impl<'a> Ctx<'a> {
                 if a == b {
                     continue;
                 }
-                let w = Window {
-                    ts: &s.ts[a..b],
-                    vs: &s.vs[a..b],
-                    range_start: arg.ends[i] - arg.range,
-                    range_end: arg.ends[i],
-                    range: arg.range,
-                    t: g.t(i),
-                };
-                let p = |k: usize| params[k][i];
                 if anchored {
                     // Prepend the last sample at or before the window start
                     // (within one lookback) and take plain differences.
@@ -180,62 +177,15 @@ impl<'a> Ctx<'a> {
                     }
                     continue;
                 }
-                let v = match name {
-                    "rate" => extrapolated_rate(&w, true, true),
-                    "increase" => extrapolated_rate(&w, true, false),
-                    "delta" => extrapolated_rate(&w, false, false),
-                    "irate" => instant_value(&w, true),
-                    "idelta" => instant_value(&w, false),
-                    "deriv" => (w.vs.len() >= 2).then(|| linear_regression(w.ts, w.vs, w.ts[0]).0),
-                    "predict_linear" => (w.vs.len() >= 2).then(|| {
-                        let (slope, icept) = linear_regression(w.ts, w.vs, w.t);
-                        slope * p(0) + icept
-                    }),
-                    "resets" => Some(w.vs.windows(2).filter(|x| x[1] < x[0]).count() as f64),
-                    "changes" => Some(
-                        w.vs.windows(2)
-                            .filter(|x| x[1] != x[0] && !(x[0].is_nan() && x[1].is_nan()))
-                            .count() as f64,
-                    ),
-                    "avg_over_time" => Some(avg(w.vs)),
-                    "sum_over_time" => Some(kahan_sum(w.vs)),
-                    "count_over_time" => Some(w.vs.len() as f64),
-                    "min_over_time" => Some(
-                        w.vs.iter()
-                            .skip(1)
-                            .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
-                    ),
-                    "max_over_time" => Some(
-                        w.vs.iter()
-                            .skip(1)
-                            .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
-                    ),
-                    "last_over_time" => Some(w.vs[w.vs.len() - 1]),
-                    "first_over_time" => Some(w.vs[0]),
-                    "present_over_time" => Some(1.0),
-                    "quantile_over_time" => {
-                        let mut v = w.vs.to_vec();
-                        Some(quantile(p(0), &mut v))
-                    }
-                    "stddev_over_time" => Some(stdvar(w.vs).sqrt()),
-                    "stdvar_over_time" => Some(stdvar(w.vs)),
-                    "mad_over_time" if w.vs.iter().any(|x| x.is_nan()) => Some(f64::NAN),
-                    "mad_over_time" => {
-                        let mut v = w.vs.to_vec();
-                        let med = quantile(0.5, &mut v);
-                        let mut d: Vec<f64> = w.vs.iter().map(|x| (x - med).abs()).collect();
-                        Some(quantile(0.5, &mut d))
-                    }
-                    "holt_winters" | "double_exponential_smoothing" => smoothing(w.vs, p(0), p(1)),
-                    "ts_of_min_over_time" => ts_of_extreme(&w, |x, m| x <= m),
-                    "ts_of_max_over_time" => ts_of_extreme(&w, |x, m| x >= m),
-                    "ts_of_first_over_time" => Some(w.ts[0] as f64 / 1000.0),
-                    "ts_of_last_over_time" => Some(w.ts[w.ts.len() - 1] as f64 / 1000.0),
-                    other => {
-                        return Err(EvalError::BadData(format!("unknown function {other}")));
-                    }
+                let w = Window {
+                    ts: &s.ts[a..b],
+                    vs: &s.vs[a..b],
+                    range_start: arg.ends[i] - arg.range,
+                    range_end: arg.ends[i],
+                    range: arg.range,
+                    t: g.t(i),
                 };
-                if let Some(v) = v {
+                if let Some(v) = f.apply(&w, |k| params[k][i], &mut scratch) {
                     let sl = match slot {
                         Some(sl) => sl,
                         None => {
@@ -251,6 +201,206 @@ impl<'a> Ctx<'a> {
         let out = col.finish();
         self.add_samples(out.len() * g.n)?;
         Ok(out)
+    }
+
+    /// The common case: a range function over a plain matrix selector. The
+    /// selector's series have distinct label sets, so each input series
+    /// maps to its own output series without any label hashing; window
+    /// bounds move forward with two indices (no per-step allocation, no
+    /// per-step search) and every step is evaluated once per series.
+    fn rollup_plain(
+        &mut self,
+        f: RollupFn,
+        arg: RangeArg,
+        params: &[Vec<f64>],
+        g: &Grid,
+    ) -> Result<Vec<Series>, EvalError> {
+        let keep_name = matches!(f, RollupFn::Last | RollupFn::First);
+        let mut scratch = Vec::new();
+        let mut out = Vec::new();
+        let ends = &arg.ends;
+        for s in arg.data {
+            self.check_deadline()?;
+            let (ts, vs) = (&s.ts[..], &s.vs[..]);
+            let mut vals: Vec<Option<f64>> = Vec::new();
+            let mut any = false;
+            let (mut a, mut b) = (0usize, 0usize);
+            for (i, &end) in ends.iter().enumerate() {
+                // `ends` may be constant (`@`) or increasing; never
+                // decreasing, so both bounds only move forward.
+                while b < ts.len() && ts[b] <= end {
+                    b += 1;
+                }
+                let start = end - arg.range;
+                while a < b && ts[a] <= start {
+                    a += 1;
+                }
+                if a == b {
+                    continue;
+                }
+                let w = Window {
+                    ts: &ts[a..b],
+                    vs: &vs[a..b],
+                    range_start: start,
+                    range_end: end,
+                    range: arg.range,
+                    t: g.t(i),
+                };
+                if let Some(v) = f.apply(&w, |k| params[k][i], &mut scratch) {
+                    if !any {
+                        vals = vec![None; g.n];
+                        any = true;
+                    }
+                    vals[i] = Some(v);
+                }
+            }
+            if any {
+                out.push(Series {
+                    labels: s.labels,
+                    drop_name: s.drop_name || !keep_name,
+                    vals,
+                });
+            }
+        }
+        self.add_samples(out.len() * g.n)?;
+        Ok(out)
+    }
+}
+
+/// A range-vector function, resolved once per call instead of matching the
+/// name at every step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RollupFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    Resets,
+    Changes,
+    Avg,
+    Sum,
+    Count,
+    Min,
+    Max,
+    Last,
+    First,
+    Present,
+    Quantile,
+    Stddev,
+    Stdvar,
+    Mad,
+    Smoothing,
+    TsOfMin,
+    TsOfMax,
+    TsOfFirst,
+    TsOfLast,
+}
+
+impl RollupFn {
+    /// The function for `name`; `None` for names evaluated elsewhere
+    /// (`absent_over_time`) or unknown.
+    pub(crate) fn of(name: &str) -> Option<RollupFn> {
+        use RollupFn::*;
+        Some(match name {
+            "rate" => Rate,
+            "increase" => Increase,
+            "delta" => Delta,
+            "irate" => Irate,
+            "idelta" => Idelta,
+            "deriv" => Deriv,
+            "predict_linear" => PredictLinear,
+            "resets" => Resets,
+            "changes" => Changes,
+            "avg_over_time" => Avg,
+            "sum_over_time" => Sum,
+            "count_over_time" => Count,
+            "min_over_time" => Min,
+            "max_over_time" => Max,
+            "last_over_time" => Last,
+            "first_over_time" => First,
+            "present_over_time" => Present,
+            "quantile_over_time" => Quantile,
+            "stddev_over_time" => Stddev,
+            "stdvar_over_time" => Stdvar,
+            "mad_over_time" => Mad,
+            "holt_winters" | "double_exponential_smoothing" => Smoothing,
+            "ts_of_min_over_time" => TsOfMin,
+            "ts_of_max_over_time" => TsOfMax,
+            "ts_of_first_over_time" => TsOfFirst,
+            "ts_of_last_over_time" => TsOfLast,
+            _ => return None,
+        })
+    }
+
+    /// The function's value over one non-empty window. `p(k)` is scalar
+    /// parameter `k` at this step; `scratch` is reused by the functions
+    /// that sort a copy of the window.
+    #[inline]
+    pub(crate) fn apply(
+        self,
+        w: &Window,
+        p: impl Fn(usize) -> f64,
+        scratch: &mut Vec<f64>,
+    ) -> Option<f64> {
+        use RollupFn::*;
+        match self {
+            Rate => extrapolated_rate(w, true, true),
+            Increase => extrapolated_rate(w, true, false),
+            Delta => extrapolated_rate(w, false, false),
+            Irate => instant_value(w, true),
+            Idelta => instant_value(w, false),
+            Deriv => (w.vs.len() >= 2).then(|| linear_regression(w.ts, w.vs, w.ts[0]).0),
+            PredictLinear => (w.vs.len() >= 2).then(|| {
+                let (slope, icept) = linear_regression(w.ts, w.vs, w.t);
+                slope * p(0) + icept
+            }),
+            Resets => Some(w.vs.windows(2).filter(|x| x[1] < x[0]).count() as f64),
+            Changes => Some(
+                w.vs.windows(2)
+                    .filter(|x| x[1] != x[0] && !(x[0].is_nan() && x[1].is_nan()))
+                    .count() as f64,
+            ),
+            Avg => Some(avg(w.vs)),
+            Sum => Some(kahan_sum(w.vs)),
+            Count => Some(w.vs.len() as f64),
+            Min => Some(
+                w.vs.iter()
+                    .skip(1)
+                    .fold(w.vs[0], |m, &x| if x < m || m.is_nan() { x } else { m }),
+            ),
+            Max => Some(
+                w.vs.iter()
+                    .skip(1)
+                    .fold(w.vs[0], |m, &x| if x > m || m.is_nan() { x } else { m }),
+            ),
+            Last => Some(w.vs[w.vs.len() - 1]),
+            First => Some(w.vs[0]),
+            Present => Some(1.0),
+            Quantile => {
+                scratch.clear();
+                scratch.extend_from_slice(w.vs);
+                Some(quantile(p(0), scratch))
+            }
+            Stddev => Some(stdvar(w.vs).sqrt()),
+            Stdvar => Some(stdvar(w.vs)),
+            Mad if w.vs.iter().any(|x| x.is_nan()) => Some(f64::NAN),
+            Mad => {
+                scratch.clear();
+                scratch.extend_from_slice(w.vs);
+                let med = quantile(0.5, scratch);
+                scratch.clear();
+                scratch.extend(w.vs.iter().map(|x| (x - med).abs()));
+                Some(quantile(0.5, scratch))
+            }
+            Smoothing => smoothing(w.vs, p(0), p(1)),
+            TsOfMin => ts_of_extreme(w, |x, m| x <= m),
+            TsOfMax => ts_of_extreme(w, |x, m| x >= m),
+            TsOfFirst => Some(w.ts[0] as f64 / 1000.0),
+            TsOfLast => Some(w.ts[w.ts.len() - 1] as f64 / 1000.0),
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 //! Every selector reads storage once for the whole grid and then slides over
 //! the returned columns with two pointers.
 
+use std::cmp::Ordering;
+use std::sync::OnceLock;
+
 use crate::model::{Matcher, is_stale_nan};
-use crate::storage::{SelectHints, Series as StoredSeries};
+use crate::storage::{Querier, SelectHints, Series as StoredSeries, StorageError};
 
 use super::super::ast::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 use super::super::engine::EvalError;
@@ -22,14 +25,13 @@ pub(crate) struct RangeArg {
 }
 
 impl<'a> Ctx<'a> {
-    fn select(
+    pub(crate) fn select(
         &mut self,
         matchers: &[Matcher],
         min_t: i64,
         max_t: i64,
     ) -> Result<Vec<StoredSeries>, EvalError> {
-        let hints = SelectHints::range(min_t, max_t);
-        let series = self.q.select(&hints, matchers)?;
+        let series = parallel_select(self.q, &SelectHints::range(min_t, max_t), matchers)?;
         self.add_series(series.len())?;
         self.add_samples(series.iter().map(|s| s.timestamps.len()).sum())?;
         Ok(series)
@@ -321,6 +323,118 @@ impl<'a> Ctx<'a> {
             ends,
         })
     }
+}
+
+/// Shortest time span (ms) worth a thread of its own when a select is
+/// split: below about an hour of data per slice the thread start-up and
+/// merge cost more than they save.
+const MIN_SLICE_MS: i64 = 3_600_000;
+
+/// Threads a select may use: the machine's parallelism, at most 4.
+fn select_threads() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+    })
+}
+
+/// `q.select` over `[hints.min_t, hints.max_t]`, with long ranges split into disjoint
+/// time slices decoded on parallel threads and joined back per series.
+///
+/// Guarantees: the result is what one `select` over the whole range
+/// returns (series sorted by labels, samples in time order, each sample
+/// once, series without samples left out), because the slices are
+/// disjoint, consecutive and cover the range. Each slice is a consistent
+/// view on its own; samples appended while a split select runs may show up
+/// in a later slice and not in an earlier one, as with any read racing a
+/// write.
+pub(crate) fn parallel_select(
+    q: &dyn Querier,
+    hints: &SelectHints,
+    matchers: &[Matcher],
+) -> Result<Vec<StoredSeries>, StorageError> {
+    let (min_t, max_t) = (hints.min_t, hints.max_t);
+    let span = max_t.saturating_sub(min_t);
+    let n = select_threads().min((span / MIN_SLICE_MS).max(1) as usize);
+    if n < 2 || hints.labels_only {
+        return q.select(hints, matchers);
+    }
+    let slice = |lo: i64, hi: i64| SelectHints {
+        min_t: lo,
+        max_t: hi,
+        ..hints.clone()
+    };
+    // Slice k covers [bounds[k], bounds[k + 1] - 1]; the last ends at max_t.
+    let width = span / n as i64;
+    let bounds: Vec<i64> = (0..n as i64)
+        .map(|k| min_t + k * width)
+        .chain(std::iter::once(max_t.saturating_add(1)))
+        .collect();
+    let parts: Vec<Result<Vec<StoredSeries>, StorageError>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .skip(1)
+            .map(|b| {
+                let (lo, hi) = (b[0], b[1] - 1);
+                let h = slice(lo, hi);
+                sc.spawn(move || q.select(&h, matchers))
+            })
+            .collect();
+        let first = q.select(&slice(bounds[0], bounds[1] - 1), matchers);
+        std::iter::once(first)
+            .chain(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StorageError::Other("select thread panicked".into())))
+            }))
+            .collect()
+    });
+    let mut merged: Option<Vec<StoredSeries>> = None;
+    for part in parts {
+        let part = part?;
+        merged = Some(match merged {
+            None => part,
+            Some(m) => join_in_time(m, part),
+        });
+    }
+    Ok(merged.unwrap_or_default())
+}
+
+/// Joins two label-sorted series lists whose samples lie in consecutive
+/// time ranges (`early` before `late`): series present in both get the
+/// late samples appended.
+fn join_in_time(early: Vec<StoredSeries>, late: Vec<StoredSeries>) -> Vec<StoredSeries> {
+    if late.is_empty() {
+        return early;
+    }
+    if early.is_empty() {
+        return late;
+    }
+    let mut out = Vec::with_capacity(early.len().max(late.len()));
+    let mut a = early.into_iter().peekable();
+    let mut b = late.into_iter().peekable();
+    loop {
+        let ord = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => x.labels.cmp(&y.labels),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        match ord {
+            Ordering::Less => out.extend(a.next()),
+            Ordering::Greater => out.extend(b.next()),
+            Ordering::Equal => {
+                if let (Some(mut x), Some(y)) = (a.next(), b.next()) {
+                    x.timestamps.extend_from_slice(&y.timestamps);
+                    x.values.extend_from_slice(&y.values);
+                    out.push(x);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Values of a `smoothed` instant selector: at each step the series is

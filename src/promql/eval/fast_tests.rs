@@ -1,0 +1,197 @@
+//! Properties for the evaluator's fast paths: each must give exactly what
+//! a reference computation gives on random data.
+//!
+//! - `parallel_select` (time-sliced selects on threads) == one `select`;
+//! - range evaluation (one sliding pass per series: `rollup_plain`, the
+//!   name-dropping and aggregation over it) == one instant evaluation per
+//!   step, bit for bit;
+//! - the column path of `histogram_quantile` == the generic path.
+
+use proptest::prelude::*;
+
+use crate::model::{Labels, Matcher, stale_nan};
+use crate::promql::engine::{Engine, EngineOptions};
+use crate::promql::value::Value;
+use crate::storage::memory::MemStorage;
+use crate::storage::{Appendable, Querier, SelectHints};
+
+use super::selector::parallel_select;
+
+const HOUR: i64 = 3_600_000;
+
+/// One random series: `(instance, job, points)` with points as
+/// `(gap ms, increment, stale?, reset?)`.
+type SeriesSpec = (u8, u8, Vec<(i64, f64, bool, bool)>);
+
+fn series_strategy() -> impl Strategy<Value = Vec<SeriesSpec>> {
+    prop::collection::vec(
+        (
+            0u8..4,
+            0u8..2,
+            prop::collection::vec(
+                (
+                    1_000i64..200_000,
+                    0.0f64..50.0,
+                    prop::bool::weighted(0.02),
+                    prop::bool::weighted(0.03),
+                ),
+                0..120,
+            ),
+        ),
+        1..6,
+    )
+}
+
+/// Loads the specs as counters `m{instance, job}` starting at `t0` (ms);
+/// series with the same labels are merged by the storage (later appends of
+/// older samples are rejected and ignored here).
+fn load(specs: &[SeriesSpec], t0: i64) -> MemStorage {
+    let s = MemStorage::new();
+    let mut app = s.appender();
+    for (inst, job, pts) in specs {
+        let l = Labels::from_pairs([
+            ("__name__", "m".to_string()),
+            ("instance", format!("i{inst}")),
+            ("job", format!("j{job}")),
+        ]);
+        let (mut t, mut v) = (t0, 0.0);
+        for &(gap, inc, stale, reset) in pts {
+            t += gap;
+            v = if reset { inc } else { v + inc.floor() };
+            let x = if stale { stale_nan() } else { v };
+            let _ = app.append(&l, t, x);
+        }
+    }
+    app.commit().expect("commit");
+    s
+}
+
+/// Values as bit patterns so NaNs compare equal.
+fn bits(v: &Value) -> Vec<(Labels, i64, u64)> {
+    let mut out = Vec::new();
+    match v {
+        Value::Vector(vs) => {
+            for s in vs {
+                out.push((s.labels.clone(), s.t, s.v.to_bits()));
+            }
+        }
+        Value::Matrix(m) => {
+            for s in m {
+                for p in &s.samples {
+                    out.push((s.labels.clone(), p.t, p.v.to_bits()));
+                }
+            }
+        }
+        Value::Scalar { t, v } => out.push((Labels::empty(), *t, v.to_bits())),
+        Value::String { .. } => {}
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn parallel_select_equals_one_select(
+        specs in series_strategy(),
+        lo in 0i64..4 * HOUR,
+        len in 0i64..6 * HOUR,
+    ) {
+        let s = load(&specs, 0);
+        let m = [Matcher::equal("__name__", "m")];
+        let hints = SelectHints::range(lo, lo + len);
+        let one = s.select(&hints, &m).expect("select");
+        let par = parallel_select(&s, &hints, &m).expect("parallel select");
+        prop_assert_eq!(one.len(), par.len());
+        for (a, b) in one.iter().zip(&par) {
+            prop_assert_eq!(&a.labels, &b.labels);
+            prop_assert_eq!(&a.timestamps, &b.timestamps);
+            let va: Vec<u64> = a.values.iter().map(|x| x.to_bits()).collect();
+            let vb: Vec<u64> = b.values.iter().map(|x| x.to_bits()).collect();
+            prop_assert_eq!(va, vb);
+        }
+    }
+
+    #[test]
+    fn range_equals_instant_per_step(
+        specs in series_strategy(),
+        start in 0i64..HOUR,
+        step in 5_000i64..120_000,
+        steps in 1i64..40,
+        q in 0usize..12,
+    ) {
+        let queries = [
+            "rate(m[5m])",
+            "increase(m[2m])",
+            "delta(m[3m])",
+            "irate(m[1m])",
+            "avg_over_time(m[5m]) > 10",
+            "sum_over_time(m[4m])",
+            "quantile_over_time(0.3, m[5m])",
+            "max_over_time(m[90s])",
+            "last_over_time(m[1m])",
+            "sum by (job) (rate(m[5m]))",
+            "count(m)",
+            "rate(m[5m] @ 1800)",
+        ];
+        let s = load(&specs, 0);
+        let e = crate::promql::parse(queries[q]).expect("parse");
+        let engine = Engine::default();
+        let end = start + (steps - 1) * step;
+        let range = engine.range(&s, &e, start, end, step).expect("range");
+        let mut want = Vec::new();
+        for k in 0..steps {
+            let t = start + k * step;
+            let r = engine.instant(&s, &e, t).expect("instant");
+            want.extend(bits(&r.value).into_iter().map(|(l, _, v)| (l, t, v)));
+        }
+        want.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        prop_assert_eq!(bits(&range.value), want, "{}", queries[q]);
+    }
+
+    #[test]
+    fn histogram_column_path_equals_generic(
+        counts in prop::collection::vec(prop::collection::vec(0.0f64..20.0, 4), 10..80),
+        gap in 10_000i64..60_000,
+        q in 0.0f64..1.0,
+    ) {
+        // Classic float buckets: two instances, bounds 0.1, 1, 10, +Inf.
+        let s = MemStorage::new();
+        let mut app = s.appender();
+        for inst in ["a", "b"] {
+            let mut cum = [0.0f64; 4];
+            for (k, inc) in counts.iter().enumerate() {
+                let mut run = 0.0;
+                for (c, x) in cum.iter_mut().zip(inc) {
+                    run += x.floor();
+                    *c += run;
+                }
+                for (le, c) in ["0.1", "1", "10", "+Inf"].iter().zip(cum) {
+                    let l = Labels::from_pairs([
+                        ("__name__", "lat_bucket"),
+                        ("instance", inst),
+                        ("le", le),
+                    ]);
+                    app.append(&l, k as i64 * gap, c).expect("append");
+                }
+            }
+        }
+        app.commit().expect("commit");
+        let fast = Engine::default();
+        let slow = Engine::new(EngineOptions {
+            histogram_fast_path: false,
+            ..EngineOptions::default()
+        });
+        let end = counts.len() as i64 * gap;
+        for query in [
+            format!("histogram_quantile({q}, sum by (le) (rate(lat_bucket[5m])))"),
+            format!("histogram_quantile({q}, sum by (le, instance) (rate(lat_bucket[5m])))"),
+        ] {
+            let e = crate::promql::parse(&query).expect("parse");
+            let a = fast.range(&s, &e, 0, end, 30_000).expect("fast");
+            let b = slow.range(&s, &e, 0, end, 30_000).expect("slow");
+            prop_assert_eq!(bits(&a.value), bits(&b.value), "{}", query);
+        }
+    }
+}
