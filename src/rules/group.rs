@@ -141,6 +141,10 @@ pub struct Group {
     pub(crate) should_restore: bool,
     /// The spec it was built from (to detect unchanged groups on reload).
     pub spec: GroupSpec,
+    /// Series of rules that a reload removed from this group: stale-marked
+    /// at the group's next evaluation (Prometheus's `staleSeries`), unless
+    /// a rule of the group wrote them again in that evaluation.
+    pub(crate) stale_on_next_eval: Vec<Labels>,
 }
 
 impl Group {
@@ -180,6 +184,7 @@ impl Group {
             evaluations: 0,
             should_restore: compat,
             spec,
+            stale_on_next_eval: Vec::new(),
         };
         if restore
             && let Some(dir) = &opts.state_dir
@@ -215,9 +220,12 @@ impl Group {
 
     /// Takes over state from the previous version of this group (reload):
     /// rules matched by name + labels (Nth duplicate to Nth) keep alerts and
-    /// previous series. Returns the series of unmatched old rules, to be
-    /// stale-marked.
-    pub fn inherit(&mut self, old: Group) -> Vec<Labels> {
+    /// previous series; the group's counters carry on (Prometheus keeps the
+    /// metrics of a group that survives a reload). The series of unmatched
+    /// old rules are stale-marked at this group's next evaluation, like
+    /// Prometheus's `CopyState`, so a rule renamed in the same reload can
+    /// take them over first.
+    pub fn inherit(&mut self, old: Group) {
         let mut pool: Vec<Option<Rule>> = old.rules.into_iter().map(Some).collect();
         for r in &mut self.rules {
             let id = r.identity();
@@ -256,14 +264,22 @@ impl Group {
         self.metrics = old.metrics;
         self.evaluations = old.evaluations;
         self.should_restore = old.should_restore;
-        pool.into_iter()
-            .flatten()
-            .flat_map(|r| match r {
+        self.stale_on_next_eval = old.stale_on_next_eval;
+        self.stale_on_next_eval
+            .extend(pool.into_iter().flatten().flat_map(|r| match r {
                 Rule::Recording { prev_series, .. } | Rule::Alerting { prev_series, .. } => {
                     prev_series
                 }
-            })
-            .collect()
+            }));
+    }
+
+    /// Whether a rule of this group wrote `l` in its last evaluation.
+    pub(crate) fn owns_series(&self, l: &Labels) -> bool {
+        self.rules.iter().any(|r| match r {
+            Rule::Recording { prev_series, .. } | Rule::Alerting { prev_series, .. } => {
+                prev_series.contains(l)
+            }
+        })
     }
 
     /// Every series this group wrote last time (to stale-mark on removal).
@@ -369,6 +385,17 @@ impl Group {
                     status.last_error = Some(e);
                 }
             }
+        }
+        if !self.stale_on_next_eval.is_empty() {
+            let orphans = std::mem::take(&mut self.stale_on_next_eval);
+            let stale: Vec<(Labels, f64)> = orphans
+                .into_iter()
+                .filter(|l| !self.owns_series(l))
+                .map(|l| (l, stale_nan()))
+                .collect();
+            // A refused marker (a newer sample exists) means the series
+            // was taken over: not a failure, as in Prometheus.
+            let _ = write(opts, qt, &stale, &HashSet::new(), &HashSet::new());
         }
         self.evaluations += 1;
         self.metrics.iterations_total += 1;
