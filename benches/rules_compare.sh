@@ -47,10 +47,14 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
         print(m["executable"])' | tail -1
 }
-echo "== building watchpost and examples/rules_compare (release)"
-cargo build --release --bin watchpost --example rules_compare >/dev/null
-WP=$(artifact --bin watchpost)
-GEN=$(artifact --example rules_compare)
+if [ -n "${WP_BIN:-}" ] && [ -n "${GEN_BIN:-}" ]; then
+    WP=$WP_BIN GEN=$GEN_BIN # prebuilt (WP_BIN=.../watchpost GEN_BIN=.../rules_compare)
+else
+    echo "== building watchpost and examples/rules_compare (release)"
+    cargo build --release --bin watchpost --example rules_compare >/dev/null
+    WP=$(artifact --bin watchpost)
+    GEN=$(artifact --example rules_compare)
+fi
 [ -x "$WP" ] && [ -x "$GEN" ] || { echo "rules_compare: build failed" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/rules_compare.XXXXXX)

@@ -310,11 +310,17 @@ fn rule_file(interval: &str) -> String {
         gen_rules(&mut rules);
         assert_eq!(rules.len(), 100, "group {name} must have 100 rules");
         let _ = writeln!(out, "  - name: {name}\n    interval: {interval}\n    rules:");
-        for r in rules {
+        for (n, r) in rules.into_iter().enumerate() {
             let _ = writeln!(out, "      - alert: {}", r.name);
             let _ = writeln!(out, "        expr: {}", yaml_str(&r.expr));
             let _ = writeln!(out, "        for: {}", r.for_);
-            let _ = writeln!(out, "        labels:\n          severity: {}\n          team: {team}", r.severity);
+            // `scope` keeps the variants of one alert name distinct (no
+            // duplicate-rule lint), as per-service copies usually are.
+            let _ = writeln!(
+                out,
+                "        labels:\n          severity: {}\n          team: {team}\n          scope: {name}-{n}",
+                r.severity
+            );
             let _ = writeln!(out, "        annotations:");
             let _ = writeln!(out, "          summary: {}", yaml_str(&r.summary));
             let _ = writeln!(out, "          description: {}", yaml_str(&r.description));
