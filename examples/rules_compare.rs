@@ -146,7 +146,9 @@ fn api_latency(rules: &mut Vec<AlertRule>) {
                 expr: format!("{} > {thr}", quantile(q, "instance, ", &sel)),
                 for_,
                 severity: sev,
-                summary: format!("API response time degraded on {{{{ $labels.instance }}}} for {ep}"),
+                summary: format!(
+                    "API response time degraded on {{{{ $labels.instance }}}} for {ep}"
+                ),
                 description: format!("p{} is {{{{ $value | humanizeDuration }}}}", q * 100.0),
             });
         }
@@ -228,32 +230,152 @@ fn node(rules: &mut Vec<AlertRule>, variant: usize) {
         let m = format!("node_gauge_{g}");
         let set: [(String, String, &'static str, &'static str, String); 5] = match variant {
             0 => [
-                (format!("Gauge{g}Backlog"), format!("{m} > 95000"), "5m", "warning", "Queue {{ $labels.instance }} has high backlog".into()),
-                (format!("Gauge{g}BacklogCritical"), format!("{m} > 100000"), "2m", "critical", "Queue {{ $labels.instance }} backlog critical".into()),
-                (format!("Gauge{g}Low"), format!("{m} < 2000"), "5m", "warning", "{{ $labels.instance }} below 2000".into()),
-                (format!("Gauge{g}Negative"), format!("{m} < 0"), "1m", "critical", "{{ $labels.instance }} negative".into()),
-                (format!("Gauge{g}High"), format!("{m} > 90000"), "10m", "info", "{{ $labels.instance }} above 90000".into()),
+                (
+                    format!("Gauge{g}Backlog"),
+                    format!("{m} > 95000"),
+                    "5m",
+                    "warning",
+                    "Queue {{ $labels.instance }} has high backlog".into(),
+                ),
+                (
+                    format!("Gauge{g}BacklogCritical"),
+                    format!("{m} > 100000"),
+                    "2m",
+                    "critical",
+                    "Queue {{ $labels.instance }} backlog critical".into(),
+                ),
+                (
+                    format!("Gauge{g}Low"),
+                    format!("{m} < 2000"),
+                    "5m",
+                    "warning",
+                    "{{ $labels.instance }} below 2000".into(),
+                ),
+                (
+                    format!("Gauge{g}Negative"),
+                    format!("{m} < 0"),
+                    "1m",
+                    "critical",
+                    "{{ $labels.instance }} negative".into(),
+                ),
+                (
+                    format!("Gauge{g}High"),
+                    format!("{m} > 90000"),
+                    "10m",
+                    "info",
+                    "{{ $labels.instance }} above 90000".into(),
+                ),
             ],
             1 => [
-                (format!("Gauge{g}AvgHigh"), format!("avg_over_time({m}[5m]) > 95000"), "5m", "warning", "5m average high on {{ $labels.instance }}".into()),
-                (format!("Gauge{g}MaxHigh"), format!("max_over_time({m}[5m]) > 100000"), "1m", "critical", "5m max high on {{ $labels.instance }}".into()),
-                (format!("Gauge{g}MinLow"), format!("min_over_time({m}[5m]) < 2000"), "1m", "warning", "5m min low on {{ $labels.instance }}".into()),
-                (format!("Gauge{g}Rising"), format!("delta({m}[5m]) > 1500"), "2m", "info", "{{ $labels.instance }} rising".into()),
-                (format!("Gauge{g}Falling"), format!("delta({m}[5m]) < -1500"), "2m", "info", "{{ $labels.instance }} falling".into()),
+                (
+                    format!("Gauge{g}AvgHigh"),
+                    format!("avg_over_time({m}[5m]) > 95000"),
+                    "5m",
+                    "warning",
+                    "5m average high on {{ $labels.instance }}".into(),
+                ),
+                (
+                    format!("Gauge{g}MaxHigh"),
+                    format!("max_over_time({m}[5m]) > 100000"),
+                    "1m",
+                    "critical",
+                    "5m max high on {{ $labels.instance }}".into(),
+                ),
+                (
+                    format!("Gauge{g}MinLow"),
+                    format!("min_over_time({m}[5m]) < 2000"),
+                    "1m",
+                    "warning",
+                    "5m min low on {{ $labels.instance }}".into(),
+                ),
+                (
+                    format!("Gauge{g}Rising"),
+                    format!("delta({m}[5m]) > 1500"),
+                    "2m",
+                    "info",
+                    "{{ $labels.instance }} rising".into(),
+                ),
+                (
+                    format!("Gauge{g}Falling"),
+                    format!("delta({m}[5m]) < -1500"),
+                    "2m",
+                    "info",
+                    "{{ $labels.instance }} falling".into(),
+                ),
             ],
             2 => [
-                (format!("Gauge{g}Trend"), format!("deriv({m}[5m]) > 5"), "2m", "info", "{{ $labels.instance }} trending up".into()),
-                (format!("Gauge{g}WillExceed"), format!("predict_linear({m}[5m], 3600) > 110000"), "5m", "warning", "{{ $labels.instance }} will exceed 110000 within 1h".into()),
-                (format!("Gauge{g}Volatile"), format!("stddev_over_time({m}[5m]) > 1200"), "2m", "info", "{{ $labels.instance }} volatile".into()),
-                (format!("Gauge{g}Changes"), format!("changes({m}[5m]) > 25"), "1m", "info", "{{ $labels.instance }} changing".into()),
-                (format!("Gauge{g}FleetHigh"), format!("avg by (job) ({m}) > 60000"), "5m", "warning", "fleet average of {m} high".into()),
+                (
+                    format!("Gauge{g}Trend"),
+                    format!("deriv({m}[5m]) > 5"),
+                    "2m",
+                    "info",
+                    "{{ $labels.instance }} trending up".into(),
+                ),
+                (
+                    format!("Gauge{g}WillExceed"),
+                    format!("predict_linear({m}[5m], 3600) > 110000"),
+                    "5m",
+                    "warning",
+                    "{{ $labels.instance }} will exceed 110000 within 1h".into(),
+                ),
+                (
+                    format!("Gauge{g}Volatile"),
+                    format!("stddev_over_time({m}[5m]) > 1200"),
+                    "2m",
+                    "info",
+                    "{{ $labels.instance }} volatile".into(),
+                ),
+                (
+                    format!("Gauge{g}Changes"),
+                    format!("changes({m}[5m]) > 25"),
+                    "1m",
+                    "info",
+                    "{{ $labels.instance }} changing".into(),
+                ),
+                (
+                    format!("Gauge{g}FleetHigh"),
+                    format!("avg by (job) ({m}) > 60000"),
+                    "5m",
+                    "warning",
+                    "fleet average of {m} high".into(),
+                ),
             ],
             _ => [
-                (format!("Gauge{g}Top"), format!("topk(3, {m}) > 98000"), "1m", "info", "{{ $labels.instance }} among the top 3".into()),
-                (format!("Gauge{g}Share"), format!("{m} / ignoring(instance) group_left sum by (job) ({m}) > 0.025"), "5m", "warning", "{{ $labels.instance }} holds a large share".into()),
-                (format!("Gauge{g}Absent"), format!("absent({m}{{job=\"node\"}})"), "5m", "critical", "{m} is missing".into()),
-                (format!("Gauge{g}ManyHigh"), format!("count by (job) ({m} > 90000) > 20"), "5m", "warning", "many instances of {m} high".into()),
-                (format!("Gauge{g}Quantile"), format!("quantile by (job) (0.9, {m}) > 95000"), "5m", "info", "p90 of {m} across the fleet high".into()),
+                (
+                    format!("Gauge{g}Top"),
+                    format!("topk(3, {m}) > 98000"),
+                    "1m",
+                    "info",
+                    "{{ $labels.instance }} among the top 3".into(),
+                ),
+                (
+                    format!("Gauge{g}Share"),
+                    format!("{m} / ignoring(instance) group_left sum by (job) ({m}) > 0.025"),
+                    "5m",
+                    "warning",
+                    "{{ $labels.instance }} holds a large share".into(),
+                ),
+                (
+                    format!("Gauge{g}Absent"),
+                    format!("absent({m}{{job=\"node\"}})"),
+                    "5m",
+                    "critical",
+                    "{m} is missing".into(),
+                ),
+                (
+                    format!("Gauge{g}ManyHigh"),
+                    format!("count by (job) ({m} > 90000) > 20"),
+                    "5m",
+                    "warning",
+                    "many instances of {m} high".into(),
+                ),
+                (
+                    format!("Gauge{g}Quantile"),
+                    format!("quantile by (job) (0.9, {m}) > 95000"),
+                    "5m",
+                    "info",
+                    "p90 of {m} across the fleet high".into(),
+                ),
             ],
         };
         for (name, expr, for_, severity, summary) in set {
@@ -309,7 +431,10 @@ fn rule_file(interval: &str) -> String {
         let mut rules = Vec::new();
         gen_rules(&mut rules);
         assert_eq!(rules.len(), 100, "group {name} must have 100 rules");
-        let _ = writeln!(out, "  - name: {name}\n    interval: {interval}\n    rules:");
+        let _ = writeln!(
+            out,
+            "  - name: {name}\n    interval: {interval}\n    rules:"
+        );
         for (n, r) in rules.into_iter().enumerate() {
             let _ = writeln!(out, "      - alert: {}", r.name);
             let _ = writeln!(out, "        expr: {}", yaml_str(&r.expr));
@@ -385,8 +510,16 @@ fn scrape_bodies(w: &Workload, s: workload::Scrape) -> (Vec<Vec<u8>>, i64) {
             };
             one(label_pairs(&bucket, Some(("le", le))), t, *c);
         }
-        one(label_pairs(&with_name(base, format!("{name}_sum")), None), t, h.sum);
-        one(label_pairs(&with_name(base, format!("{name}_count")), None), t, h.count);
+        one(
+            label_pairs(&with_name(base, format!("{name}_sum")), None),
+            t,
+            h.sum,
+        );
+        one(
+            label_pairs(&with_name(base, format!("{name}_count")), None),
+            t,
+            h.count,
+        );
     }
     let mut enc = snap::raw::Encoder::new();
     let bodies = series
@@ -406,7 +539,9 @@ fn scrape_bodies(w: &Workload, s: workload::Scrape) -> (Vec<Vec<u8>>, i64) {
 /// One POST on a fresh connection (`Connection: close`); dies on a non-2xx
 /// answer, since a server refusing data would make the comparison unfair.
 fn post(url: &str, body: &[u8]) {
-    let rest = url.strip_prefix("http://").unwrap_or_else(|| die("only http:// URLs"));
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| die("only http:// URLs"));
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
     let mut s = TcpStream::connect(host).unwrap_or_else(|e| die(&format!("{url}: {e}")));
@@ -425,7 +560,10 @@ fn post(url: &str, body: &[u8]) {
     let text = String::from_utf8_lossy(&resp);
     let status = text.split_whitespace().nth(1).unwrap_or("");
     if !status.starts_with('2') {
-        die(&format!("{url} answered: {}", text.chars().take(400).collect::<String>()));
+        die(&format!(
+            "{url} answered: {}",
+            text.chars().take(400).collect::<String>()
+        ));
     }
 }
 
@@ -489,10 +627,16 @@ fn main() {
             let (mut hist, mut live) = (60, 30);
             let mut it = args[1..].iter();
             while let Some(a) = it.next() {
-                let mut val = || it.next().cloned().unwrap_or_else(|| die(&format!("{a} needs a value")));
+                let mut val = || {
+                    it.next()
+                        .cloned()
+                        .unwrap_or_else(|| die(&format!("{a} needs a value")))
+                };
                 match a.as_str() {
                     "--url" => urls.push(val()),
-                    "--history-min" => hist = val().parse().unwrap_or_else(|_| die("bad --history-min")),
+                    "--history-min" => {
+                        hist = val().parse().unwrap_or_else(|_| die("bad --history-min"))
+                    }
                     "--live-min" => live = val().parse().unwrap_or_else(|_| die("bad --live-min")),
                     other => die(&format!("unknown argument {other:?}")),
                 }
@@ -503,9 +647,7 @@ fn main() {
             std::io::stdout().flush().ok();
             feed(&urls, hist, live);
         }
-        _ => die(
-            "usage: rules_compare rules FILE [INTERVAL] | \
-             feed --url URL... [--history-min M] [--live-min N]",
-        ),
+        _ => die("usage: rules_compare rules FILE [INTERVAL] | \
+             feed --url URL... [--history-min M] [--live-min N]"),
     }
 }

@@ -299,6 +299,49 @@ impl Group {
     pub fn eval(&mut self, opts: &ManagerOptions, ts: i64) {
         let started = std::time::Instant::now();
         let qt = ts - self.query_offset_ms;
+        // Identical storage reads of different rules are shared within this
+        // evaluation (see `select_cache`); writes invalidate what they touch.
+        let (total_samples, reads) = super::select_cache::scope(|| self.eval_rules(opts, ts, qt));
+        tracing::trace!(
+            group = %self.name,
+            shared = reads.hits,
+            read = reads.misses,
+            "storage reads of the evaluation"
+        );
+        if !self.stale_on_next_eval.is_empty() {
+            let orphans = std::mem::take(&mut self.stale_on_next_eval);
+            let stale: Vec<(Labels, f64)> = orphans
+                .into_iter()
+                .filter(|l| !self.owns_series(l))
+                .map(|l| (l, stale_nan()))
+                .collect();
+            // A refused marker (a newer sample exists) means the series
+            // was taken over: not a failure, as in Prometheus.
+            let _ = write(opts, qt, &stale, &HashSet::new(), &HashSet::new());
+        }
+        self.evaluations += 1;
+        self.metrics.iterations_total += 1;
+        self.metrics.last_evaluation_ms = Some(ts);
+        self.metrics.last_samples = total_samples;
+        self.metrics.last_duration_seconds = started.elapsed().as_secs_f64();
+        if self.should_restore && self.evaluations >= 2 {
+            self.restore_for_state(opts, ts);
+            self.should_restore = false;
+        }
+        if let Some(dir) = &opts.state_dir {
+            let has_alerts = self
+                .rules
+                .iter()
+                .any(|r| matches!(r, Rule::Alerting { .. }));
+            if has_alerts && let Err(e) = super::state::save(dir, self, ts) {
+                tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
+            }
+        }
+    }
+
+    /// Evaluates every rule in order at `ts` (queries at `qt`); returns the
+    /// number of samples produced.
+    fn eval_rules(&mut self, opts: &ManagerOptions, ts: i64, qt: i64) -> u64 {
         let mut total_samples = 0u64;
         let limit = self.limit;
         let interval = self.interval_ms;
@@ -386,35 +429,7 @@ impl Group {
                 }
             }
         }
-        if !self.stale_on_next_eval.is_empty() {
-            let orphans = std::mem::take(&mut self.stale_on_next_eval);
-            let stale: Vec<(Labels, f64)> = orphans
-                .into_iter()
-                .filter(|l| !self.owns_series(l))
-                .map(|l| (l, stale_nan()))
-                .collect();
-            // A refused marker (a newer sample exists) means the series
-            // was taken over: not a failure, as in Prometheus.
-            let _ = write(opts, qt, &stale, &HashSet::new(), &HashSet::new());
-        }
-        self.evaluations += 1;
-        self.metrics.iterations_total += 1;
-        self.metrics.last_evaluation_ms = Some(ts);
-        self.metrics.last_samples = total_samples;
-        self.metrics.last_duration_seconds = started.elapsed().as_secs_f64();
-        if self.should_restore && self.evaluations >= 2 {
-            self.restore_for_state(opts, ts);
-            self.should_restore = false;
-        }
-        if let Some(dir) = &opts.state_dir {
-            let has_alerts = self
-                .rules
-                .iter()
-                .any(|r| matches!(r, Rule::Alerting { .. }));
-            if has_alerts && let Err(e) = super::state::save(dir, self, ts) {
-                tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
-            }
-        }
+        total_samples
     }
 
     /// Compat for-state restore (spec §2.7, `restore: prometheus`): reads
@@ -503,6 +518,12 @@ fn write(
     prev: &HashSet<Labels>,
     current: &HashSet<Labels>,
 ) -> u64 {
+    super::select_cache::invalidate(
+        samples
+            .iter()
+            .map(|(l, _)| l)
+            .chain(prev.difference(current)),
+    );
     let mut failures = 0;
     let mut app = opts.appendable.appender();
     for (l, v) in samples {

@@ -215,7 +215,7 @@ impl RuleManager {
                         return;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(
-                        wait.clamp(1, POLL_MS) as u64,
+                        wait.clamp(1, POLL_MS) as u64
                     ));
                 }
             });

@@ -50,7 +50,8 @@ fn renamed_group_takes_the_series_over_before_the_markers() {
     let h = harness(REC, constant());
     h.eval_min("rec", 0);
     h.clock.set(M + 1);
-    h.mgr.update(vec![file(&REC.replace("name: rec", "name: renamed"))]);
+    h.mgr
+        .update(vec![file(&REC.replace("name: rec", "name: renamed"))]);
     h.eval_min("renamed", 2);
     h.clock.set(4 * M);
     assert_eq!(h.mgr.write_due_stale(), 0);
@@ -111,8 +112,9 @@ fn group_counters_survive_a_reload_of_the_same_group() {
         (6, 3)
     );
     // Unchanged file: the same group keeps running.
-    h.mgr
-        .update(vec![file(&format!("{REC}  - record: job:y\n    expr: bad\n"))]);
+    h.mgr.update(vec![file(&format!(
+        "{REC}  - record: job:y\n    expr: bad\n"
+    ))]);
     assert_eq!(group_metrics(&h), vec![before.clone()]);
     // Changed group (one rule fewer): counters carry on from there.
     h.mgr.update(vec![file(REC)]);

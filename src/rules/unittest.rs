@@ -345,8 +345,7 @@ fn run_group(
         let mut app = store.appender();
         for labels in &order {
             for (t, v) in &samples[labels] {
-                app.append(labels, *t, *v)
-                    .map_err(|e| format!("    {e}"))?;
+                app.append(labels, *t, *v).map_err(|e| format!("    {e}"))?;
             }
         }
         app.commit().map_err(|e| format!("    {e}"))?;
