@@ -8,7 +8,11 @@
 //! the chunks again is pure waste. [`SharedSelects`] wraps the querier the
 //! rules' [`super::QueryFn`] reads through; while a group evaluates inside
 //! [`scope`], identical `select` / `select_histograms` calls on that thread
-//! are answered from the first call's result.
+//! are answered from the first call's result. A float `select` is also
+//! answered from an earlier, wider one (`rate(x[1m])` after `rate(x[5m])`,
+//! `x{status=~"5.."}` after `x`): the cached series are filtered by the
+//! extra matchers and trimmed to the narrower time range, which is exactly
+//! what storage returns for such a read.
 //!
 //! Guarantees:
 //! - Results are exactly what the storage would return: a cached entry is
@@ -225,12 +229,71 @@ fn cached<T: Clone>(
     Ok(result)
 }
 
+/// The samples of `s` in `[min_t, max_t]`, if any.
+fn trimmed(s: &Series, min_t: i64, max_t: i64) -> Option<Series> {
+    let a = s.timestamps.partition_point(|&t| t < min_t);
+    let b = s.timestamps.partition_point(|&t| t <= max_t);
+    (a < b).then(|| Series {
+        labels: s.labels.clone(),
+        timestamps: s.timestamps[a..b].to_vec(),
+        values: s.values[a..b].to_vec(),
+    })
+}
+
+/// Answers a float read from a cached wider one: same flags, a time range
+/// that contains the wanted one, and matchers that are a subset of the
+/// wanted ones. Reads of labels only are never derived (their "overlaps
+/// the range" rule is not a filter of samples).
+fn derive(c: &Cache, key: &Key, matchers: &[Matcher]) -> Option<Vec<Series>> {
+    if key.labels_only {
+        return None;
+    }
+    let (k, e) = c.floats.iter().find(|(k, _)| {
+        k.labels_only == key.labels_only
+            && k.skip_histogram_views == key.skip_histogram_views
+            && k.min_t <= key.min_t
+            && k.max_t >= key.max_t
+            && k.matchers.iter().all(|m| key.matchers.contains(m))
+    })?;
+    let extra: Vec<&Matcher> = matchers
+        .iter()
+        .zip(&key.matchers)
+        .filter(|(_, km)| !k.matchers.contains(km))
+        .map(|(m, _)| m)
+        .collect();
+    let out = e
+        .result
+        .iter()
+        .filter(|s| {
+            extra
+                .iter()
+                .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
+        })
+        .filter_map(|s| trimmed(s, key.min_t, key.max_t))
+        .collect();
+    Some(out)
+}
+
 impl Querier for SharedSelects {
     fn select(
         &self,
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<Vec<Series>, StorageError> {
+        let derived = CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            let c = c.as_mut()?;
+            let key = Key::new(hints, matchers);
+            if c.floats.contains_key(&key) {
+                return None; // an exact hit, served below
+            }
+            let r = derive(c, &key, matchers)?;
+            c.hits += 1;
+            Some(r)
+        });
+        if let Some(r) = derived {
+            return Ok(r);
+        }
         cached(
             |c| &mut c.floats,
             || Key::new(hints, matchers),
@@ -343,7 +406,7 @@ mod tests {
         let (_, stats) = scope(|| {
             assert_eq!(q.select(&h, &up()).unwrap(), direct);
             assert_eq!(q.select(&h, &up()).unwrap(), direct);
-            // Other bounds or matchers are other reads.
+            // Narrower bounds or more matchers: derived from the first.
             q.select(&SelectHints::range(0, 1500), &up()).unwrap();
             let mut only_a = up();
             only_a.push(Matcher::equal("i", "a"));
@@ -351,12 +414,12 @@ mod tests {
             q.select_histograms(&h, &up()).unwrap();
             q.select_histograms(&h, &up()).unwrap();
         });
-        assert_eq!(inner.selects.load(Ordering::SeqCst), 4);
-        assert_eq!(stats, ScopeStats { hits: 2, misses: 4 });
+        assert_eq!(inner.selects.load(Ordering::SeqCst), 2);
+        assert_eq!(stats, ScopeStats { hits: 4, misses: 2 });
         // Outside a scope nothing is shared, and nothing was kept.
         q.select(&h, &up()).unwrap();
         q.select(&h, &up()).unwrap();
-        assert_eq!(inner.selects.load(Ordering::SeqCst), 6);
+        assert_eq!(inner.selects.load(Ordering::SeqCst), 4);
     }
 
     #[test]
@@ -378,6 +441,43 @@ mod tests {
             assert_eq!(q.select(&h, &up()).unwrap().len(), 3);
             q.select(&h, &other).unwrap();
         });
+        assert_eq!(inner.selects.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn narrower_reads_are_derived_from_a_wider_one_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = db(dir.path());
+        let q = SharedSelects::new(inner.clone());
+        let wide = SelectHints::range(0, 5000);
+        let mut only_a = up();
+        only_a.push(Matcher::equal("i", "a"));
+        let mut not_a = up();
+        not_a.push(Matcher::new(crate::model::MatchOp::RegexNoMatch, "i", "a").unwrap());
+        let narrower = [
+            (SelectHints::range(0, 5000), only_a.clone()),
+            (SelectHints::range(1500, 5000), up()),
+            (SelectHints::range(1500, 2500), only_a.clone()),
+            (SelectHints::range(1500, 2500), not_a.clone()),
+            (SelectHints::range(1000, 1000), not_a.clone()),
+        ];
+        let direct: Vec<Vec<Series>> = narrower
+            .iter()
+            .map(|(h, m)| inner.db.select(h, m).unwrap())
+            .collect();
+        let (_, stats) = scope(|| {
+            q.select(&wide, &up()).unwrap();
+            for ((h, m), want) in narrower.iter().zip(&direct) {
+                assert_eq!(&q.select(h, m).unwrap(), want, "{h:?} {m:?}");
+            }
+            // Wider than anything cached: storage.
+            q.select(&SelectHints::range(0, 9000), &up()).unwrap();
+            // Labels-only reads are never derived.
+            let mut lo = SelectHints::range(0, 5000);
+            lo.labels_only = true;
+            q.select(&lo, &only_a).unwrap();
+        });
+        assert_eq!(stats, ScopeStats { hits: 5, misses: 3 });
         assert_eq!(inner.selects.load(Ordering::SeqCst), 3);
     }
 
