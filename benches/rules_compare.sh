@@ -4,7 +4,7 @@
 # groups (examples/rules_compare.rs `rules`) over the storage issue's
 # 10k-series workload (benches/workload).
 #
-# Usage: benches/rules_compare.sh [ROUNDS [INTERVAL_S]]
+# Usage: [WP_WAL_SYNC=1s] benches/rules_compare.sh [ROUNDS [INTERVAL_S]]
 #   ROUNDS (default 10): measured evaluation rounds (after 3 warm-up rounds);
 #   INTERVAL_S (default 15): every group's evaluation interval in seconds.
 #
@@ -100,8 +100,11 @@ global:
   evaluation_interval: ${INTERVAL}s
 rule_files: ["$WORK/wp-rules/*.yml"]
 EOF
+# WP_WAL_SYNC=1s: fsync the WAL every second instead of on every commit
+# (watchpost's default is `always`; Prometheus never fsyncs per commit).
 "$WP" serve --config.file="$WORK/watchpost.yml" --storage.tsdb.path="$WORK/wp" \
-    --web.listen-address="127.0.0.1:$WP_PORT" >"$WORK/watchpost.log" 2>&1 &
+    --web.listen-address="127.0.0.1:$WP_PORT" ${WP_WAL_SYNC:+--storage.tsdb.wal-sync="$WP_WAL_SYNC"} \
+    >"$WORK/watchpost.log" 2>&1 &
 WP_PID=$!
 PIDS+=("$WP_PID")
 wait_http "http://127.0.0.1:$PROM_PORT/-/ready" "$WORK/prometheus.log"

@@ -4,6 +4,8 @@
 
 #[path = "reload_tests.rs"]
 mod reload_tests;
+#[path = "write_tests.rs"]
+mod write_tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,6 +25,8 @@ const M: i64 = 60_000;
 #[derive(Default)]
 struct Store {
     samples: Mutex<Vec<(Labels, i64, f64)>>,
+    /// Commits that carried at least one sample.
+    commits: std::sync::atomic::AtomicUsize,
 }
 
 struct Batch<'a> {
@@ -45,6 +49,11 @@ impl Appender for Batch<'_> {
     }
     fn commit(self: Box<Self>) -> Result<CommitSummary, StorageError> {
         let n = self.buf.len() as u64;
+        if n > 0 {
+            self.store
+                .commits
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.store.samples.lock().extend(self.buf);
         Ok(CommitSummary {
             float_samples: n,
