@@ -283,3 +283,31 @@ fn unknown_keys_and_bad_rule_files_fail_the_file() {
     let r = run(&p2);
     assert!(r.passed() && !r.warnings.is_empty(), "{r:?}");
 }
+
+/// A series given twice in `input_series`: promtool 2.42 keeps the later
+/// definition as a whole. The runner loads input into a real database,
+/// which would refuse the duplicate samples; it must resolve them the same
+/// way (and a wrong expectation must fail in both).
+#[test]
+fn series_given_twice_agrees_with_promtool() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("r.yml"),
+        "groups:\n- name: g\n  rules:\n  - record: s\n    expr: sum(up)\n",
+    )
+    .unwrap();
+    let test = |at0: u32| {
+        format!(
+            "rule_files: [r.yml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n  - series: 'up{{j=\"a\"}}'\n    values: '1 1 1'\n  - series: 'up{{j=\"a\"}}'\n    values: '_ 0 0'\n  - series: 'up{{j=\"b\"}}'\n    values: '1+1x2 stale'\n  promql_expr_test:\n  - expr: s\n    eval_time: 0m\n    exp_samples: [{{labels: 's', value: {at0}}}]\n  - expr: s\n    eval_time: 2m\n    exp_samples: [{{labels: 's', value: 3}}]\n  - expr: up\n    eval_time: 3m\n    exp_samples: [{{labels: 'up{{j=\"a\"}}', value: 0}}]\n"
+        )
+    };
+    for (at0, pass) in [(1, true), (2, false)] {
+        let p = tmp.path().join(format!("t{at0}.yml"));
+        std::fs::write(&p, test(at0)).unwrap();
+        let r = run(&p);
+        assert_eq!(r.passed(), pass, "{}", r.report());
+        if let Some(ok) = promtool_verdict(&p) {
+            assert_eq!(ok, pass, "promtool disagrees on {}", p.display());
+        }
+    }
+}

@@ -141,6 +141,10 @@ pub struct Group {
     pub(crate) should_restore: bool,
     /// The spec it was built from (to detect unchanged groups on reload).
     pub spec: GroupSpec,
+    /// Series of rules that a reload removed from this group: stale-marked
+    /// at the group's next evaluation (Prometheus's `staleSeries`), unless
+    /// a rule of the group wrote them again in that evaluation.
+    pub(crate) stale_on_next_eval: Vec<Labels>,
 }
 
 impl Group {
@@ -180,6 +184,7 @@ impl Group {
             evaluations: 0,
             should_restore: compat,
             spec,
+            stale_on_next_eval: Vec::new(),
         };
         if restore
             && let Some(dir) = &opts.state_dir
@@ -215,9 +220,12 @@ impl Group {
 
     /// Takes over state from the previous version of this group (reload):
     /// rules matched by name + labels (Nth duplicate to Nth) keep alerts and
-    /// previous series. Returns the series of unmatched old rules, to be
-    /// stale-marked.
-    pub fn inherit(&mut self, old: Group) -> Vec<Labels> {
+    /// previous series; the group's counters carry on (Prometheus keeps the
+    /// metrics of a group that survives a reload). The series of unmatched
+    /// old rules are stale-marked at this group's next evaluation, like
+    /// Prometheus's `CopyState`, so a rule renamed in the same reload can
+    /// take them over first.
+    pub fn inherit(&mut self, old: Group) {
         let mut pool: Vec<Option<Rule>> = old.rules.into_iter().map(Some).collect();
         for r in &mut self.rules {
             let id = r.identity();
@@ -256,14 +264,22 @@ impl Group {
         self.metrics = old.metrics;
         self.evaluations = old.evaluations;
         self.should_restore = old.should_restore;
-        pool.into_iter()
-            .flatten()
-            .flat_map(|r| match r {
+        self.stale_on_next_eval = old.stale_on_next_eval;
+        self.stale_on_next_eval
+            .extend(pool.into_iter().flatten().flat_map(|r| match r {
                 Rule::Recording { prev_series, .. } | Rule::Alerting { prev_series, .. } => {
                     prev_series
                 }
-            })
-            .collect()
+            }));
+    }
+
+    /// Whether a rule of this group wrote `l` in its last evaluation.
+    pub(crate) fn owns_series(&self, l: &Labels) -> bool {
+        self.rules.iter().any(|r| match r {
+            Rule::Recording { prev_series, .. } | Rule::Alerting { prev_series, .. } => {
+                prev_series.contains(l)
+            }
+        })
     }
 
     /// Every series this group wrote last time (to stale-mark on removal).
@@ -283,10 +299,57 @@ impl Group {
     pub fn eval(&mut self, opts: &ManagerOptions, ts: i64) {
         let started = std::time::Instant::now();
         let qt = ts - self.query_offset_ms;
+        // Identical storage reads of different rules are shared within this
+        // evaluation (see `select_cache`); writes invalidate what they touch.
+        let (total_samples, reads) = super::select_cache::scope(|| self.eval_rules(opts, ts, qt));
+        tracing::trace!(
+            group = %self.name,
+            shared = reads.hits,
+            read = reads.misses,
+            "storage reads of the evaluation"
+        );
+        if !self.stale_on_next_eval.is_empty() {
+            let orphans = std::mem::take(&mut self.stale_on_next_eval);
+            let stale: Vec<(Labels, f64)> = orphans
+                .into_iter()
+                .filter(|l| !self.owns_series(l))
+                .map(|l| (l, stale_nan()))
+                .collect();
+            // A refused marker (a newer sample exists) means the series
+            // was taken over: not a failure, as in Prometheus.
+            let _ = write(opts, qt, &stale, &HashSet::new(), &HashSet::new());
+        }
+        self.evaluations += 1;
+        self.metrics.iterations_total += 1;
+        self.metrics.last_evaluation_ms = Some(ts);
+        self.metrics.last_samples = total_samples;
+        self.metrics.last_duration_seconds = started.elapsed().as_secs_f64();
+        if self.should_restore && self.evaluations >= 2 {
+            self.restore_for_state(opts, ts);
+            self.should_restore = false;
+        }
+        if let Some(dir) = &opts.state_dir {
+            let has_alerts = self
+                .rules
+                .iter()
+                .any(|r| matches!(r, Rule::Alerting { .. }));
+            if has_alerts && let Err(e) = super::state::save(dir, self, ts) {
+                tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
+            }
+        }
+    }
+
+    /// Evaluates every rule in order at `ts` (queries at `qt`); returns the
+    /// number of samples produced.
+    fn eval_rules(&mut self, opts: &ManagerOptions, ts: i64, qt: i64) -> u64 {
         let mut total_samples = 0u64;
         let limit = self.limit;
         let interval = self.interval_ms;
         let tq = template_query_for(opts);
+        // ALERTS / ALERTS_FOR_STATE samples and their stale markers, when no
+        // rule of the group can read them this cycle: one commit at the end.
+        let defer = alerts_unread(&self.spec);
+        let mut deferred: Vec<(Labels, f64)> = Vec::new();
         for rule in &mut self.rules {
             let rstart = std::time::Instant::now();
             self.metrics.evaluations_total += 1;
@@ -345,8 +408,16 @@ impl Group {
                     }
                     let seen: HashSet<Labels> = out.samples.iter().map(|(l, _)| l.clone()).collect();
                     total_samples += out.samples.len() as u64;
-                    let failures = write(opts, qt, &out.samples, prev_series, &seen);
-                    self.metrics.append_failures_total += failures;
+                    if defer {
+                        super::select_cache::invalidate(
+                            out.samples.iter().map(|(l, _)| l).chain(prev_series.difference(&seen)),
+                        );
+                        deferred.extend(prev_series.difference(&seen).map(|l| (l.clone(), stale_nan())));
+                        deferred.extend(out.samples);
+                    } else {
+                        let failures = write(opts, qt, &out.samples, prev_series, &seen);
+                        self.metrics.append_failures_total += failures;
+                    }
                     *prev_series = seen;
                     Ok(())
                 }),
@@ -370,24 +441,11 @@ impl Group {
                 }
             }
         }
-        self.evaluations += 1;
-        self.metrics.iterations_total += 1;
-        self.metrics.last_evaluation_ms = Some(ts);
-        self.metrics.last_samples = total_samples;
-        self.metrics.last_duration_seconds = started.elapsed().as_secs_f64();
-        if self.should_restore && self.evaluations >= 2 {
-            self.restore_for_state(opts, ts);
-            self.should_restore = false;
+        if !deferred.is_empty() {
+            self.metrics.append_failures_total +=
+                write(opts, qt, &deferred, &HashSet::new(), &HashSet::new());
         }
-        if let Some(dir) = &opts.state_dir {
-            let has_alerts = self
-                .rules
-                .iter()
-                .any(|r| matches!(r, Rule::Alerting { .. }));
-            if has_alerts && let Err(e) = super::state::save(dir, self, ts) {
-                tracing::warn!(group = %self.name, "cannot persist alert state: {e}");
-            }
-        }
+        total_samples
     }
 
     /// Compat for-state restore (spec §2.7, `restore: prometheus`): reads
@@ -455,6 +513,49 @@ impl Group {
     }
 }
 
+/// Whether no rule of the group can read the group's own `ALERTS` /
+/// `ALERTS_FOR_STATE` series during an evaluation, judged from the text:
+/// no expression names `ALERTS`, uses `__name__` or has a selector without
+/// a metric name, and no template calls `query`. Conservative: a false
+/// "may read" only costs the per-rule commits. When true, alerting rules'
+/// writes are committed together at the end of the evaluation (one WAL
+/// commit, and one fsync with `wal_sync: always`, instead of one per rule);
+/// spec §2.1's visibility rule still holds since nothing reads them.
+fn alerts_unread(spec: &GroupSpec) -> bool {
+    spec.rules.iter().all(|r| {
+        let templates_query = r
+            .label_templates
+            .iter()
+            .map(|(_, t)| t)
+            .chain(match &r.kind {
+                RuleKind::Alerting { annotations, .. } => {
+                    annotations.iter().map(|(_, t)| t).collect::<Vec<_>>()
+                }
+                RuleKind::Recording { .. } => Vec::new(),
+            })
+            .any(|t| t.source().contains("query"));
+        !templates_query
+            && !r.expr.contains("ALERTS")
+            && !r.expr.contains("__name__")
+            && !has_nameless_selector(&r.expr)
+    })
+}
+
+/// A `{` not directly preceded (spaces aside) by a metric-name character
+/// starts a selector without a metric name (`{job="x"}`), which may match
+/// anything. Braces inside string literals count too (conservative).
+pub(crate) fn has_nameless_selector(expr: &str) -> bool {
+    let b = expr.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b'{'
+            && !b[..i]
+                .iter()
+                .rev()
+                .find(|c| !c.is_ascii_whitespace())
+                .is_some_and(|&p| p.is_ascii_alphanumeric() || p == b'_' || p == b':')
+    })
+}
+
 fn same_kind(a: &Rule, b: &Rule) -> bool {
     matches!(
         (a, b),
@@ -476,6 +577,12 @@ fn write(
     prev: &HashSet<Labels>,
     current: &HashSet<Labels>,
 ) -> u64 {
+    super::select_cache::invalidate(
+        samples
+            .iter()
+            .map(|(l, _)| l)
+            .chain(prev.difference(current)),
+    );
     let mut failures = 0;
     let mut app = opts.appendable.appender();
     for (l, v) in samples {

@@ -1,7 +1,8 @@
 //! The rule manager: one thread per group evaluating at the group's slots
 //! (`k × interval + offset`), overrun handling with counted missed
-//! iterations, reload with state carry-over, and a deterministic
-//! [`RuleManager::eval_once`] for tests over simulated time.
+//! iterations, reload with state carry-over, delayed stale markers for
+//! removed groups, and a deterministic [`RuleManager::eval_once`] for tests
+//! over simulated time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,12 +63,30 @@ impl GroupHandle {
     }
 }
 
+/// Series of a group removed by a reload, waiting for their stale markers.
+#[derive(Debug)]
+struct PendingStale {
+    /// When the markers may be written (removal + 2 × interval, ms).
+    due_ms: i64,
+    /// Timestamp the markers carry: the removal time (ms).
+    ts_ms: i64,
+    series: Vec<crate::model::Labels>,
+}
+
+/// Groups currently installed, by `<file>;<name>`.
+type Groups = Mutex<BTreeMap<String, Arc<GroupHandle>>>;
+
 /// Runs rule groups. Cheap to share behind an `Arc`.
 pub struct RuleManager {
     opts: Arc<ManagerOptions>,
-    groups: Mutex<BTreeMap<String, Arc<GroupHandle>>>,
+    groups: Arc<Groups>,
     running: AtomicBool,
     loaded_once: AtomicBool,
+    /// Removed groups' series whose stale markers are not written yet.
+    pending_stale: Arc<Mutex<Vec<PendingStale>>>,
+    /// Set by [`RuleManager::stop`]: pending stale markers are then dropped
+    /// (Prometheus's `managerDone`), since the process is going away.
+    stopped: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RuleManager {
@@ -84,9 +103,11 @@ impl RuleManager {
     pub fn new(opts: ManagerOptions) -> Self {
         RuleManager {
             opts: Arc::new(opts),
-            groups: Mutex::new(BTreeMap::new()),
+            groups: Arc::new(Mutex::new(BTreeMap::new())),
             running: AtomicBool::new(false),
             loaded_once: AtomicBool::new(false),
+            pending_stale: Arc::new(Mutex::new(Vec::new())),
+            stopped: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -96,10 +117,14 @@ impl RuleManager {
     }
 
     /// Installs a validated rule set (load or reload). Unchanged groups keep
-    /// running untouched; changed groups inherit alert state and previous
-    /// series from the old version; removed groups stop and their series
-    /// are stale-marked. The first call is "process start": its groups run
-    /// the compat for-state restore after their second evaluation.
+    /// running untouched; changed groups inherit alert state, previous
+    /// series and counters from the old version (series of rules removed
+    /// from them are stale-marked at their next evaluation); removed groups
+    /// stop, and their series are stale-marked `2 × interval` later with the
+    /// removal time as timestamp (Prometheus's delay, so a renamed group can
+    /// take the series over first; see [`RuleManager::write_due_stale`]).
+    /// The first call is "process start": its groups run the compat
+    /// for-state restore after their second evaluation.
     pub fn update(&self, files: Vec<RuleFile>) {
         let restore = !self.loaded_once.swap(true, Ordering::SeqCst);
         let mut groups = self.groups.lock();
@@ -124,8 +149,7 @@ impl RuleManager {
                             std::mem::replace(&mut *shared.group.lock(), spare)
                         }
                     };
-                    let orphans = g.inherit(old_group);
-                    stale_mark(&self.opts, now, &orphans);
+                    g.inherit(old_group);
                     let next = g.next_slot_after(now);
                     groups.insert(key, self.handle(g, next));
                 } else {
@@ -135,15 +159,68 @@ impl RuleManager {
                 }
             }
         }
+        let mut removed = Vec::new();
         for (_, h) in old {
             stop_handle(&h);
-            let series = h.group.lock().all_series();
-            stale_mark(&self.opts, now, &series);
+            let g = h.group.lock();
+            let mut series = g.all_series();
+            series.extend(g.stale_on_next_eval.iter().cloned());
+            if !series.is_empty() {
+                removed.push(PendingStale {
+                    due_ms: now + 2 * g.interval_ms,
+                    ts_ms: now,
+                    series,
+                });
+            }
         }
-        if self.running.load(Ordering::SeqCst) {
+        let running = self.running.load(Ordering::SeqCst);
+        if running {
             for h in groups.values() {
                 self.spawn(h);
             }
+        }
+        drop(groups);
+        for p in removed {
+            let due = p.due_ms;
+            self.pending_stale.lock().push(p);
+            if running {
+                self.spawn_stale_writer(due);
+            }
+        }
+    }
+
+    /// Writes the stale markers of removed groups that are due by the clock
+    /// (the group's thread-less equivalent for tests over simulated time;
+    /// running managers do this from a timer thread). A series that a
+    /// running group wrote in its last evaluation has been taken over and
+    /// gets no marker. Returns the number of markers written.
+    pub fn write_due_stale(&self) -> usize {
+        write_due_stale(&self.opts, &self.groups, &self.pending_stale)
+    }
+
+    /// A thread that waits (on the injected clock) until `due_ms`, then
+    /// writes the due stale markers, unless the manager stops first.
+    fn spawn_stale_writer(&self, due_ms: i64) {
+        let opts = Arc::clone(&self.opts);
+        let groups = Arc::clone(&self.groups);
+        let pending = Arc::clone(&self.pending_stale);
+        let stopped = Arc::clone(&self.stopped);
+        let spawned = std::thread::Builder::new()
+            .name("rules:stale".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::SeqCst) {
+                    let wait = due_ms - opts.clock.now_ms();
+                    if wait <= 0 {
+                        write_due_stale(&opts, &groups, &pending);
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        wait.clamp(1, POLL_MS) as u64
+                    ));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the stale-marker thread: {e}");
         }
     }
 
@@ -183,14 +260,21 @@ impl RuleManager {
 
     /// Starts one evaluation thread per group.
     pub fn start(&self) {
+        self.stopped.store(false, Ordering::SeqCst);
         self.running.store(true, Ordering::SeqCst);
+        let dues: Vec<i64> = self.pending_stale.lock().iter().map(|p| p.due_ms).collect();
+        for due in dues {
+            self.spawn_stale_writer(due);
+        }
         for h in self.groups.lock().values() {
             self.spawn(h);
         }
     }
 
-    /// Stops all groups after their current evaluation.
+    /// Stops all groups after their current evaluation. Stale markers of
+    /// removed groups that are not due yet are not written.
     pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
         self.running.store(false, Ordering::SeqCst);
         for h in self.groups.lock().values() {
             stop_handle(h);
@@ -251,16 +335,42 @@ fn stop_handle(h: &GroupHandle) {
     }
 }
 
-/// Writes stale markers for `series` at `t` (removed rules and groups).
-fn stale_mark(opts: &ManagerOptions, t: i64, series: &[crate::model::Labels]) {
-    if series.is_empty() {
-        return;
+/// Writes the pending stale markers that are due by the clock, each at its
+/// removal timestamp, skipping series a running group wrote last time.
+fn write_due_stale(
+    opts: &ManagerOptions,
+    groups: &Groups,
+    pending: &Mutex<Vec<PendingStale>>,
+) -> usize {
+    let now = opts.clock.now_ms();
+    let due: Vec<PendingStale> = {
+        let mut p = pending.lock();
+        let (due, later) = std::mem::take(&mut *p)
+            .into_iter()
+            .partition(|x| x.due_ms <= now);
+        *p = later;
+        due
+    };
+    if due.is_empty() {
+        return 0;
     }
+    let handles: Vec<Arc<GroupHandle>> = groups.lock().values().cloned().collect();
     let mut app = opts.appendable.appender();
-    for l in series {
-        let _ = app.append(l, t, crate::model::stale_nan());
+    let mut n = 0;
+    for p in &due {
+        for l in &p.series {
+            if handles.iter().any(|h| h.group.lock().owns_series(l)) {
+                continue;
+            }
+            // Refused (a newer sample exists): the series was taken over.
+            if app.append(l, p.ts_ms, crate::model::stale_nan()).is_ok() {
+                n += 1;
+            }
+        }
     }
     if let Err(e) = app.commit() {
-        tracing::warn!("stale markers for removed rules not written: {e}");
+        tracing::warn!("stale markers for removed rule groups not written: {e}");
+        return 0;
     }
+    n
 }

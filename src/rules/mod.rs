@@ -14,6 +14,7 @@ pub mod file;
 pub mod group;
 pub mod manager;
 pub mod reload;
+pub mod select_cache;
 pub mod state;
 pub mod template;
 pub mod unittest;
@@ -110,7 +111,10 @@ pub(crate) fn template_query_for(opts: &ManagerOptions) -> template::TemplateQue
 /// A [`QueryFn`] over the PromQL engine and a querier: parses each distinct
 /// expression once (cached), evaluates it as an instant query, and turns a
 /// scalar into one label-less sample. Other result types are an error.
+/// Reads go through [`select_cache::SharedSelects`], so rules of one group
+/// evaluation that read the same series share one storage read.
 pub fn engine_query_fn(engine: crate::promql::Engine, querier: Arc<dyn Querier>) -> QueryFn {
+    let querier: Arc<dyn Querier> = Arc::new(select_cache::SharedSelects::new(querier));
     let cache: parking_lot::Mutex<
         std::collections::HashMap<String, Arc<crate::promql::ast::Expr>>,
     > = parking_lot::Mutex::new(std::collections::HashMap::new());

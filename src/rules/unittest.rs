@@ -1,5 +1,8 @@
 //! `test rules`: promtool-compatible rule unit tests (spec §6). Input
-//! series in expanding notation go into an in-memory store, every group is
+//! series in expanding notation go into a real storage `Db` in a fresh
+//! temporary directory (one per test group, removed afterwards; WAL and
+//! head as in the server, so duplicate-timestamp and stale-marker handling
+//! are the production ones), every group is
 //! evaluated at each `evaluation_interval` step through the real PromQL
 //! engine and the real rule evaluator, and alerts / expressions are
 //! compared with the expectations. Failures are reported with readable
@@ -13,8 +16,7 @@ use serde::Deserialize;
 
 use crate::model::{Labels, ManualClock, stale_nan};
 use crate::promql::{Engine, SeriesValue, parse_series_desc};
-use crate::storage::memory::MemStorage;
-use crate::storage::{Appendable, Querier};
+use crate::storage::{Appendable, Db, DbOptions, Querier, WalSyncPolicy};
 
 use super::duration::{format_duration_ms, parse_duration_ms};
 use super::file::{LoadOptions, expand_globs, load_rule_file};
@@ -307,18 +309,26 @@ fn run_group(
     ei: i64,
     fuzzy: bool,
 ) -> Result<(), String> {
-    let store = Arc::new(MemStorage::new());
     let start = start_ms(&tg.start_timestamp)?;
+    let clock = ManualClock::new(start);
+    let tmp = TempDb::open(&clock)?;
+    let store = Arc::clone(&tmp.db);
     let interval = match &tg.interval {
         Some(s) => dur(s, "interval")?,
         None => ei,
     }
     .max(1);
     {
-        let mut app = store.appender();
+        // promtool (2.42) keeps one definition per series: a series given
+        // twice is replaced by its later definition as a whole. Resolve
+        // that here, then append every series in time order.
+        let mut samples: std::collections::HashMap<Labels, BTreeMap<i64, f64>> =
+            std::collections::HashMap::new();
+        let mut order: Vec<Labels> = Vec::new();
         for s in &tg.input_series {
             let desc = parse_series_desc(&format!("{} {}", s.series, s.values))
                 .map_err(|e| format!("    series {:?}: {e}", s.series))?;
+            let mut points = BTreeMap::new();
             for (i, v) in desc.values.iter().enumerate() {
                 let t = start + i as i64 * interval;
                 let v = match v {
@@ -326,15 +336,22 @@ fn run_group(
                     SeriesValue::Stale => stale_nan(),
                     SeriesValue::Omitted => continue,
                 };
-                app.append(&desc.labels, t, v)
-                    .map_err(|e| format!("    {e}"))?;
+                points.insert(t, v);
+            }
+            if samples.insert(desc.labels.clone(), points).is_none() {
+                order.push(desc.labels);
+            }
+        }
+        let mut app = store.appender();
+        for labels in &order {
+            for (t, v) in &samples[labels] {
+                app.append(labels, *t, *v).map_err(|e| format!("    {e}"))?;
             }
         }
         app.commit().map_err(|e| format!("    {e}"))?;
     }
     let engine = Engine::default();
     let querier: Arc<dyn Querier> = store.clone();
-    let clock = ManualClock::new(start);
     let mut mopts = ManagerOptions::new(
         engine_query_fn(engine.clone(), Arc::clone(&querier)),
         Arc::new(|_alerts| {}),
@@ -404,6 +421,61 @@ fn run_group(
         Ok(())
     } else {
         Err(format!("    name: {},\n{}", tg.name, errors.join("\n")))
+    }
+}
+
+/// A storage `Db` in a fresh directory under the system temp dir, closed
+/// and deleted on drop.
+struct TempDb {
+    db: Arc<Db>,
+    dir: PathBuf,
+}
+
+impl TempDb {
+    fn open(clock: &ManualClock) -> Result<TempDb, String> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "watchpost-test-rules-{}-{nanos}-{seq}",
+            std::process::id()
+        ));
+        let mut o = DbOptions::new(&dir);
+        o.clock = Arc::new(clock.clone());
+        // Input series are appended one after the other and may span any
+        // time range, and rule outputs land before the inputs' end: accept
+        // every timestamp (the head takes out-of-order samples).
+        o.ooo_window_ms = i64::MAX / 4;
+        // Nothing here needs durability; no fsync per rule evaluation.
+        o.wal_sync = WalSyncPolicy::Interval(std::time::Duration::from_secs(3600));
+        // No retention or block cutting while the test runs.
+        o.maintenance_interval = None;
+        match Db::open(o) {
+            Ok(db) => Ok(TempDb {
+                db: Arc::new(db),
+                dir,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(format!(
+                    "    cannot open the test database in {}: {e}",
+                    dir.display()
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        if let Err(e) = self.db.close() {
+            tracing::warn!(dir = %self.dir.display(), "closing the test database: {e}");
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "removing the test database: {e}");
+        }
     }
 }
 
@@ -568,6 +640,37 @@ mod tests {
             Some(1_435_065_584_000)
         );
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn runs_on_a_real_database_that_is_removed_afterwards() {
+        let dir = std::env::temp_dir().join(format!("wp-unittest-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("r.yml"),
+            "groups:\n- name: g\n  rules:\n  - record: s\n    expr: sum(up)\n",
+        )
+        .unwrap();
+        // The same series twice: the later definition replaces the first
+        // one as a whole, as in promtool 2.42 (so `s` is 1 at 0m).
+        std::fs::write(
+            dir.join("t.yml"),
+            "rule_files: [r.yml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n  - series: 'up{j=\"a\"}'\n    values: '1 1 1'\n  - series: 'up{j=\"a\"}'\n    values: '_ 0 0'\n  - series: 'up{j=\"b\"}'\n    values: '1+1x2 stale'\n  promql_expr_test:\n  - expr: s\n    eval_time: 0m\n    exp_samples: [{labels: 's', value: 1}]\n  - expr: s\n    eval_time: 2m\n    exp_samples: [{labels: 's', value: 3}]\n  - expr: up\n    eval_time: 3m\n    exp_samples: [{labels: 'up{j=\"a\"}', value: 0}]\n",
+        )
+        .unwrap();
+        let pattern = format!("watchpost-test-rules-{}-", std::process::id());
+        let leftovers = || {
+            std::fs::read_dir(std::env::temp_dir())
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&pattern))
+                .count()
+        };
+        let before = leftovers();
+        let r = run_test_file(&dir.join("t.yml"), &TestOptions::default());
+        assert!(r.passed(), "{}", r.report());
+        assert_eq!(leftovers(), before, "the test database is deleted");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
