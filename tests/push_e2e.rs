@@ -7,44 +7,14 @@
 mod harness;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{Server, now_ms, tempdir};
+use harness::{Proc, Server, free_port, now_ms, require, tempdir};
 use prost::Message;
 use watchpost::cli::client::form;
 use watchpost::http::paths;
 use watchpost::ingest::remote_write::pb::v1;
-
-/// Skips (or fails under `WATCHPOST_REQUIRE_ALL=1`) when `ok` is false.
-fn require(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    if std::env::var("WATCHPOST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{what} is missing and WATCHPOST_REQUIRE_ALL=1");
-    }
-    eprintln!("SKIPPED: {what} is missing");
-    false
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Kills the child process on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn query_at(base: &str, q: &str, t_ms: Option<i64>) -> serde_json::Value {
     let mut params = vec![("query", q.to_string())];

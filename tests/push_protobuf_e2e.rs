@@ -11,10 +11,10 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{Server, now_ms, tempdir};
+use harness::{Proc, Server, free_port, now_ms, require, tempdir};
 use prost::Message;
 use watchpost::cli::client::form;
 use watchpost::http::paths;
@@ -22,36 +22,6 @@ use watchpost::ingest::pushgateway::pb;
 
 const PROTO_CT: &str =
     "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
-
-/// Skips (or fails under `WATCHPOST_REQUIRE_ALL=1`) when `ok` is false.
-fn require(ok: bool, what: &str) -> bool {
-    if ok {
-        return true;
-    }
-    if std::env::var("WATCHPOST_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{what} is missing and WATCHPOST_REQUIRE_ALL=1");
-    }
-    eprintln!("SKIPPED: {what} is missing");
-    false
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Kills the child process on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);

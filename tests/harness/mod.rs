@@ -197,3 +197,36 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Skips (or fails under `WATCHPOST_REQUIRE_ALL=1`, as `.ci/run` sets) when
+/// a peer the test needs (`ok` false) is not installed.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("WATCHPOST_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("{what} is missing and WATCHPOST_REQUIRE_ALL=1");
+    }
+    eprintln!("SKIPPED: {what} is missing");
+    false
+}
+
+/// A loopback TCP port free at the time of the call, for peers that cannot
+/// report a kernel-chosen port back.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A peer process, killed on drop so a failing test leaves nothing behind.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
