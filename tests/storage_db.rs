@@ -131,14 +131,32 @@ fn out_of_order_window() {
         "sample for m{instance=\"a\"} at 939999 ms is too old: out-of-order window starts at 940000 ms"
     );
     assert!(matches!(err, AppendError::TooOld { min_t: 940_000, .. }));
+    // In order for its own series, a sample may lag the head's newest by up
+    // to half a block (a lagging remote-write shard), far beyond the
+    // out-of-order window; out of order for its series, it may not.
+    a.append(&series("lag", "a"), 400_000, 1.0).unwrap();
     a.commit().unwrap();
+    let mut a = db.appender();
+    a.append(&series("lag", "a"), 500_000, 2.0).unwrap();
+    a.commit().unwrap();
+    let mut a = db.appender();
+    let err = a.append(&series("lag", "a"), 450_000, 1.5).unwrap_err();
+    assert!(
+        matches!(err, AppendError::TooOld { min_t: 940_000, .. }),
+        "{err}"
+    );
+    a.rollback();
+    let lag = db
+        .select(&all(), &[Matcher::equal(METRIC_NAME, "lag")])
+        .unwrap();
+    assert_eq!(lag[0].timestamps, vec![400_000, 500_000]);
     let got = db
         .select(&all(), &[Matcher::equal(METRIC_NAME, "m")])
         .unwrap();
     assert_eq!(got[0].timestamps, vec![950_000, 1_000_000]);
     assert_eq!(got[1].timestamps, vec![940_000]);
     let st = db.stats();
-    assert_eq!(st.out_of_window_rejections, 1);
+    assert_eq!(st.out_of_window_rejections, 2);
     assert_eq!(st.out_of_order_accepted, 1);
 }
 

@@ -46,8 +46,10 @@ pub struct DbOptions {
     /// WAL segment size in bytes. Default 128 MiB.
     pub wal_segment_size: u64,
     /// Samples up to this many ms older than the newest sample are accepted
-    /// out of order; older ones are rejected with `AppendError::TooOld`.
-    /// Default 10 minutes.
+    /// out of order (older than their series' last sample); older ones are
+    /// rejected with `AppendError::TooOld`. In-order samples are accepted up
+    /// to half a block (or this window, if larger) behind the newest sample,
+    /// as in Prometheus. Default 10 minutes.
     pub ooo_window_ms: i64,
     /// Time range of a block cut from the head (ms). Default 2 h.
     pub block_duration_ms: i64,
@@ -251,7 +253,7 @@ impl Db {
         std::fs::create_dir_all(&opts.path).map_err(io("create data directory", &opts.path))?;
         let lock = lock_dir(&opts.path)?;
         let blocks = Blocks::open(&opts.path)?;
-        let head = Head::new(opts.ooo_window_ms);
+        let head = Head::new(opts.ooo_window_ms, opts.block_duration_ms / 2);
         if let Some(end) = blocks.max_time() {
             // Block max_time is exclusive: everything before it is persisted.
             head.raise_boundary(end);

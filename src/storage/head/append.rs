@@ -45,8 +45,22 @@ impl<'a> HeadAppender<'a> {
         }
     }
 
+    /// Rejects `t` if it is older than the head's appendable window (the
+    /// cheap check, before the series is looked up).
     fn check_time(&self, labels: &Labels, t: i64) -> Result<(), AppendError> {
-        let min_t = self.head.min_valid_t();
+        self.check_floor(labels, t, self.head.min_valid_t())
+    }
+
+    /// Rejects `t` for a series whose last sample is at `last_t` or later
+    /// (out of order) if it is older than the out-of-order window.
+    fn check_ooo(&self, labels: &Labels, t: i64, last_t: Option<i64>) -> Result<(), AppendError> {
+        match last_t {
+            Some(lt) if t < lt => self.check_floor(labels, t, self.head.min_ooo_t()),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_floor(&self, labels: &Labels, t: i64, min_t: i64) -> Result<(), AppendError> {
         if t < min_t {
             inc(&self.head.counters.too_old, 1);
             return Err(AppendError::TooOld {
@@ -80,9 +94,9 @@ impl<'a> HeadAppender<'a> {
     ) -> Result<(), AppendError> {
         {
             let d = s.data.lock();
-            let dup_last = d
-                .last()
-                .is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
+            let last = d.last();
+            self.check_ooo(labels, t, last.map(|(lt, _)| lt))?;
+            let dup_last = last.is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
             let dup_ooo = d
                 .ooo_value_at(t)
                 .is_some_and(|o| o.to_bits() != v.to_bits());
@@ -232,6 +246,7 @@ impl Appender for HeadAppender<'_> {
         self.created += u64::from(created);
         {
             let d = s.data.lock();
+            self.check_ooo(labels, t, d.last().map(|(lt, _)| lt))?;
             if !d.histogram_ooo_ok(t, &h.upper_bounds) {
                 inc(&self.head.counters.invalid, 1);
                 return Err(AppendError::InvalidSeries {

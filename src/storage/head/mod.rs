@@ -108,7 +108,14 @@ pub(crate) struct Head {
     /// Unique per head in this process: tells a [`crate::storage::SeriesRef`]
     /// from another head apart (see `append::HeadRef`).
     id: u64,
+    /// How far behind the newest sample (ms) a sample older than its own
+    /// series' last one may be.
     ooo_window_ms: i64,
+    /// How far behind the newest sample (ms) an in-order sample may be
+    /// (Prometheus's appendable window: half a block). Senders with several
+    /// shards (remote write) or catching up after an outage write series
+    /// that lag each other by minutes; each stays in order for its series.
+    appendable_ms: i64,
     by_labels: Vec<RwLock<LabelMap>>,
     by_ref: Vec<RwLock<HashMap<u64, Arc<MemSeries>, FxBuild>>>,
     postings: RwLock<Postings>,
@@ -160,13 +167,15 @@ fn stripe_of<T: Hash + ?Sized>(k: &T) -> usize {
 }
 
 impl Head {
-    /// An empty head accepting samples up to `ooo_window_ms` older than the
-    /// newest sample.
-    pub(crate) fn new(ooo_window_ms: i64) -> Head {
+    /// An empty head accepting in-order samples up to `appendable_ms` and
+    /// out-of-order ones up to `ooo_window_ms` older than the newest sample
+    /// (the larger of the two bounds both).
+    pub(crate) fn new(ooo_window_ms: i64, appendable_ms: i64) -> Head {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Head {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ooo_window_ms: ooo_window_ms.max(0),
+            appendable_ms: appendable_ms.max(ooo_window_ms).max(0),
             by_labels: (0..STRIPES).map(|_| RwLock::default()).collect(),
             by_ref: (0..STRIPES).map(|_| RwLock::default()).collect(),
             postings: RwLock::default(),
@@ -211,11 +220,22 @@ impl Head {
         self.boundary.fetch_max(t, Ordering::AcqRel);
     }
 
-    /// Oldest timestamp an append accepts now.
+    /// Oldest timestamp an in-order append (newer than its series' last
+    /// sample) accepts now.
     pub(crate) fn min_valid_t(&self) -> i64 {
+        self.floor(self.appendable_ms)
+    }
+
+    /// Oldest timestamp an out-of-order append (not newer than its series'
+    /// last sample) accepts now.
+    pub(crate) fn min_ooo_t(&self) -> i64 {
+        self.floor(self.ooo_window_ms)
+    }
+
+    fn floor(&self, window_ms: i64) -> i64 {
         let by_window = self
             .max_t()
-            .map_or(i64::MIN, |m| m.saturating_sub(self.ooo_window_ms));
+            .map_or(i64::MIN, |m| m.saturating_sub(window_ms));
         by_window.max(self.boundary())
     }
 

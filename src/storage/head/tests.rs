@@ -13,7 +13,7 @@ fn l(name: &str, job: &str) -> Labels {
 }
 
 fn open(dir: &std::path::Path, window: i64) -> Head {
-    let head = Head::new(window);
+    let head = Head::new(window, window);
     let counters = Arc::new(WalCounters::default());
     let mut st = ReplayState::default();
     let out = replay(dir, &counters, |r| head.replay_record(r, &mut st)).unwrap();
