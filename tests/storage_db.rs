@@ -394,3 +394,45 @@ fn db_is_shareable_and_interval_sync_fsyncs_in_background() {
     assert_eq!(got.len(), 4);
     assert!(got.iter().all(|s| s.timestamps.len() == 50));
 }
+
+/// Reads running while the head is cut into a block always see every
+/// sample: the range is in the head, in the new block, or both (merged),
+/// never in neither.
+#[test]
+fn reads_during_a_head_cut_see_every_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(opts(dir.path())).unwrap();
+    // 200 series x 5 h at 1 min: [0, 2h) is due for a cut.
+    let mut a = db.appender();
+    for m in 0..200 {
+        let l = series("cut", &m.to_string());
+        for i in 0..5 * 60 {
+            a.append(&l, i * 60_000, i as f64).unwrap();
+        }
+    }
+    a.commit().unwrap();
+    let total = |db: &Db| -> usize {
+        db.select(&all(), &[Matcher::equal(METRIC_NAME, "cut")])
+            .unwrap()
+            .iter()
+            .map(|s| s.timestamps.len())
+            .sum()
+    };
+    assert_eq!(total(&db), 200 * 300);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        let reader = sc.spawn(|| {
+            let mut reads = 0;
+            // Bounded: stops once the cut is done (and after 100k reads).
+            while !done.load(std::sync::atomic::Ordering::Acquire) && reads < 100_000 {
+                assert_eq!(total(&db), 200 * 300, "read {reads} lost samples");
+                reads += 1;
+            }
+        });
+        db.maintain().unwrap();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        reader.join().unwrap();
+    });
+    assert_eq!(db.stats().head_cuts, 1);
+    assert_eq!(total(&db), 200 * 300);
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::model::{Clock, Matcher, SystemClock};
 use crate::storage::api::{
@@ -160,6 +160,12 @@ struct Inner {
     counters: DbCounters,
     /// Serializes head cuts, checkpoints, compaction and snapshots.
     maintenance: Mutex<()>,
+    /// Held shared by every read across blocks and head, exclusively by a
+    /// head cut while it adds the new block and drops that range from the
+    /// head: a read sees the range in one of the two, never in neither (a
+    /// read of blocks before the add and of the head after the drop lost
+    /// the whole block's samples).
+    views: RwLock<()>,
     closed: AtomicBool,
     _lock: File,
 }
@@ -290,6 +296,7 @@ impl Db {
             blocks,
             counters,
             maintenance: Mutex::new(()),
+            views: RwLock::new(()),
             closed: AtomicBool::new(false),
             _lock: lock,
         });
@@ -571,13 +578,17 @@ impl Inner {
                 .map(|(l, d)| to_block_series(l, d));
             let meta = write_block(&self.opts.path, block_start, block_end, series)?;
             let block = Block::open(&self.opts.path.join(&meta.id))?;
-            self.blocks.add(block);
+            {
+                // Add the block and drop the persisted range from memory as
+                // one step for readers.
+                let _v = self.views.write();
+                self.blocks.add(block);
+                let _x = head.exclusive();
+                head.truncate_before_locked(block_end);
+            }
             self.counters.head_cuts.fetch_add(1, Ordering::Relaxed);
             tracing::info!(block = %meta.id, min_t = block_start, max_t = block_end, series = meta.stats.num_series, "head cut into block");
             cut_any = true;
-            // Drop the persisted range from memory right away.
-            let _x = head.exclusive();
-            head.truncate_before_locked(block_end);
         }
         if cut_any {
             self.checkpoint()?;
@@ -612,6 +623,7 @@ impl Querier for Db {
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<Vec<Series>, StorageError> {
+        let _v = self.inner.views.read();
         let mut v = self.inner.blocks.select(hints, matchers)?;
         // Head results come last so they win at equal timestamps.
         v.extend(self.inner.head.select(hints, matchers));
@@ -623,6 +635,7 @@ impl Querier for Db {
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<Vec<HistogramSeries>, StorageError> {
+        let _v = self.inner.views.read();
         let mut v = self.inner.blocks.select_histograms(hints, matchers)?;
         v.extend(self.inner.head.select_histograms(hints, matchers));
         Ok(crate::storage::merge::sort_histograms(v))
@@ -633,6 +646,7 @@ impl Querier for Db {
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, StorageError> {
+        let _v = self.inner.views.read();
         let mut set: BTreeSet<String> = self
             .inner
             .blocks
@@ -649,6 +663,7 @@ impl Querier for Db {
         hints: &SelectHints,
         matchers: &[Matcher],
     ) -> Result<Vec<String>, StorageError> {
+        let _v = self.inner.views.read();
         let mut set: BTreeSet<String> = self
             .inner
             .blocks
