@@ -27,7 +27,11 @@
 # Env:   RW_ROUNDS       rounds (default 5)
 #        RW_STEPS        scrapes per round and server (default 40 = ~400k samples)
 #        RW_CONNECTIONS  concurrent sender connections (default 2)
-#        WATCHPOST_ARGS  extra `watchpost serve` flags (default none: the default config)
+#        WATCHPOST_ARGS  extra `watchpost serve` flags (default none: the default config,
+#                        except that the StatsD door is off: its self-metrics, written at
+#                        "now" every flush, would move the head's newest time past the
+#                        pushed history, whose older part then falls outside the 1 h
+#                        appendable window, as it would in Prometheus)
 # Needs: cargo, python3, curl, prometheus (2.42), victoria-metrics (1.79).
 set -euo pipefail
 
@@ -73,7 +77,8 @@ wait_http() { # url name log
 WP_PORT=$(free_port)
 # shellcheck disable=SC2086
 "$WP_BIN" serve --web.listen-address="127.0.0.1:$WP_PORT" \
-    --storage.tsdb.path="$WORK/watchpost" ${WATCHPOST_ARGS:-} >"$WORK/watchpost.log" 2>&1 &
+    --storage.tsdb.path="$WORK/watchpost" --statsd.listen-udp= ${WATCHPOST_ARGS:-} \
+    >"$WORK/watchpost.log" 2>&1 &
 WP_PID=$!
 PIDS+=("$WP_PID")
 wait_http "http://127.0.0.1:$WP_PORT/-/ready" watchpost "$WORK/watchpost.log"
