@@ -115,7 +115,7 @@ echo "   $(($(date +%s) - T0)) s"
 echo "== watchpost: import in 32 MiB chunks"
 T0=$(date +%s)
 WP_PORT=$(free_port)
-"$WP" serve --storage.tsdb.path="$WORK/wp" --storage.tsdb.retention.time=100y \
+"$WP" serve --storage.tsdb.path="$WORK/wp" --storage.tsdb.retention.time=100y --statsd.listen-udp= \
     --web.listen-address="127.0.0.1:$WP_PORT" >"$WORK/watchpost.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$WP_PORT/-/ready" "$WORK/watchpost.log"

@@ -102,7 +102,7 @@ rule_files: ["$WORK/wp-rules/*.yml"]
 EOF
 # WP_WAL_SYNC=1s: fsync the WAL every second instead of on every commit
 # (watchpost's default is `always`; Prometheus never fsyncs per commit).
-"$WP" serve --config.file="$WORK/watchpost.yml" --storage.tsdb.path="$WORK/wp" \
+"$WP" serve --config.file="$WORK/watchpost.yml" --storage.tsdb.path="$WORK/wp" --statsd.listen-udp= \
     --web.listen-address="127.0.0.1:$WP_PORT" ${WP_WAL_SYNC:+--storage.tsdb.wal-sync="$WP_WAL_SYNC"} \
     >"$WORK/watchpost.log" 2>&1 &
 WP_PID=$!
