@@ -525,51 +525,6 @@ fn opentelemetry_sdk_exports_counter_gauge_histogram() {
     s.stop();
 }
 
-/// Families of each group (`labels` -> family -> (type, help, sorted
-/// `(labels, value)`)), push-time gauges left out (their times differ).
-type Groups = std::collections::BTreeMap<String, Vec<(String, String, String, Vec<(String, f64)>)>>;
-
-fn groups_of(listing: &serde_json::Value) -> Groups {
-    let mut out = Groups::new();
-    for g in listing["data"].as_array().expect("groups") {
-        let mut fams = Vec::new();
-        for (name, f) in g.as_object().expect("group") {
-            if [
-                "labels",
-                "last_push_successful",
-                "push_time_seconds",
-                "push_failure_time_seconds",
-            ]
-            .contains(&name.as_str())
-            {
-                continue;
-            }
-            let mut ms: Vec<(String, f64)> = f["metrics"]
-                .as_array()
-                .expect("metrics")
-                .iter()
-                .map(|m| {
-                    let v: f64 = m["value"].as_str().expect("value").parse().expect("number");
-                    // `_created` is the client's clock at each push: it
-                    // differs between the two pushes by design.
-                    let v = if name.ends_with("_created") { 0.0 } else { v };
-                    (m["labels"].to_string(), v)
-                })
-                .collect();
-            ms.sort_by(|a, b| a.0.cmp(&b.0));
-            fams.push((
-                name.clone(),
-                f["type"].as_str().unwrap_or("").to_string(),
-                f["help"].as_str().unwrap_or("").to_string(),
-                ms,
-            ));
-        }
-        fams.sort_by(|a, b| a.0.cmp(&b.0));
-        out.insert(g["labels"].to_string(), fams);
-    }
-    out
-}
-
 #[test]
 fn pushes_agree_with_debian_pushgateway() {
     let pg_bin = Path::new("/usr/bin/prometheus-pushgateway");
@@ -609,7 +564,10 @@ fn pushes_agree_with_debian_pushgateway() {
     .expect("json");
     let ours: serde_json::Value =
         serde_json::from_slice(&s.get(paths::PUSH_GROUPS).body).expect("json");
-    let (t, o) = (groups_of(&theirs), groups_of(&ours));
+    let (t, o) = (
+        harness::pushgateway_groups(&theirs),
+        harness::pushgateway_groups(&ours),
+    );
     assert_eq!(t.len(), 1, "{theirs}");
     assert_eq!(o, t, "ours:\n{ours}\ntheirs:\n{theirs}");
     s.stop();

@@ -9,7 +9,6 @@
 
 mod harness;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -88,59 +87,6 @@ fn delimited(fams: &[pb::MetricFamily]) -> Vec<u8> {
     let mut out = Vec::new();
     for f in fams {
         f.encode_length_delimited(&mut out).expect("encode");
-    }
-    out
-}
-
-/// Families of each group (`labels` -> family -> (type, help, sorted
-/// `(labels, value)`)), push-time gauges left out (their times differ).
-type Groups = BTreeMap<String, Vec<(String, String, String, Vec<(String, f64)>)>>;
-
-fn groups_of(listing: &serde_json::Value) -> Groups {
-    let mut out = Groups::new();
-    for g in listing["data"].as_array().expect("groups") {
-        let mut fams = Vec::new();
-        for (name, f) in g.as_object().expect("group") {
-            if [
-                "labels",
-                "last_push_successful",
-                "push_time_seconds",
-                "push_failure_time_seconds",
-            ]
-            .contains(&name.as_str())
-            {
-                continue;
-            }
-            let mut ms: Vec<(String, f64)> = f["metrics"]
-                .as_array()
-                .expect("metrics")
-                .iter()
-                .map(|m| {
-                    let v: f64 = m["value"].as_str().expect("value").parse().expect("number");
-                    // The Pushgateway lists `instance=""` on metrics of a
-                    // group without an instance label; an empty value means
-                    // "absent" (what Prometheus stores after scraping it),
-                    // so empty labels are left out on both sides.
-                    let labels: BTreeMap<&str, &str> = m["labels"]
-                        .as_object()
-                        .expect("labels")
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str().expect("label value")))
-                        .filter(|(_, v)| !v.is_empty())
-                        .collect();
-                    (format!("{labels:?}"), v)
-                })
-                .collect();
-            ms.sort_by(|a, b| a.0.cmp(&b.0));
-            fams.push((
-                name.clone(),
-                f["type"].as_str().unwrap_or("").to_string(),
-                f["help"].as_str().unwrap_or("").to_string(),
-                ms,
-            ));
-        }
-        fams.sort_by(|a, b| a.0.cmp(&b.0));
-        out.insert(g["labels"].to_string(), fams);
     }
     out
 }
@@ -246,7 +192,10 @@ fn protobuf_pushes_agree_with_debian_pushgateway() {
         .expect("json");
         let ours: serde_json::Value =
             serde_json::from_slice(&s.get(paths::PUSH_GROUPS).body).expect("json");
-        let (t, o) = (groups_of(&theirs), groups_of(&ours));
+        let (t, o) = (
+            harness::pushgateway_groups(&theirs),
+            harness::pushgateway_groups(&ours),
+        );
         assert!(!t.is_empty());
         assert_eq!(o, t, "after step {i}\nours:\n{ours}\ntheirs:\n{theirs}");
     }
@@ -272,7 +221,7 @@ fn protobuf_pushes_agree_with_debian_pushgateway() {
     assert_eq!(r.status, 400, "{}", r.text());
     let ours: serde_json::Value =
         serde_json::from_slice(&s.get(paths::PUSH_GROUPS).body).expect("json");
-    assert_eq!(groups_of(&ours).len(), 1, "{ours}");
+    assert_eq!(harness::pushgateway_groups(&ours).len(), 1, "{ours}");
     s.stop();
 }
 

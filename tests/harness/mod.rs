@@ -230,3 +230,59 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// Families of each Pushgateway-API group (`labels` -> family -> (type,
+/// help, sorted `(labels, value)`)), from a `GET /api/v1/metrics` listing,
+/// normalised so watchpost's and the real Pushgateway's compare equal:
+/// push-time gauges are left out and `_created` values zeroed (both are the
+/// client's clock at each push), and empty label values are left out (the
+/// Pushgateway lists `instance=""` on a group without an instance label;
+/// empty means absent, which is what Prometheus stores after scraping).
+pub type PushGroups =
+    std::collections::BTreeMap<String, Vec<(String, String, String, Vec<(String, f64)>)>>;
+
+/// See [`PushGroups`].
+pub fn pushgateway_groups(listing: &serde_json::Value) -> PushGroups {
+    let mut out = PushGroups::new();
+    for g in listing["data"].as_array().expect("groups") {
+        let mut fams = Vec::new();
+        for (name, f) in g.as_object().expect("group") {
+            let skip = [
+                "labels",
+                "last_push_successful",
+                "push_time_seconds",
+                "push_failure_time_seconds",
+            ];
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            let mut ms: Vec<(String, f64)> = f["metrics"]
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .map(|m| {
+                    let v: f64 = m["value"].as_str().expect("value").parse().expect("number");
+                    let v = if name.ends_with("_created") { 0.0 } else { v };
+                    let labels: std::collections::BTreeMap<&str, &str> = m["labels"]
+                        .as_object()
+                        .expect("labels")
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str().expect("label value")))
+                        .filter(|(_, v)| !v.is_empty())
+                        .collect();
+                    (format!("{labels:?}"), v)
+                })
+                .collect();
+            ms.sort_by(|a, b| a.0.cmp(&b.0));
+            fams.push((
+                name.clone(),
+                f["type"].as_str().unwrap_or("").to_string(),
+                f["help"].as_str().unwrap_or("").to_string(),
+                ms,
+            ));
+        }
+        fams.sort_by(|a, b| a.0.cmp(&b.0));
+        out.insert(g["labels"].to_string(), fams);
+    }
+    out
+}
