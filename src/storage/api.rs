@@ -226,6 +226,34 @@ pub trait Querier: Send + Sync {
         matchers: &[Matcher],
     ) -> Result<Vec<Series>, StorageError>;
 
+    /// Streams the series `select` would return to `visit`, one at a time,
+    /// without materialising them all: the read behind aggregations over
+    /// long ranges, where holding every decoded sample costs more than
+    /// computing on it.
+    ///
+    /// Guarantees: `visit(worker, series)` sees exactly the series and
+    /// samples of `select(hints, matchers)`, each once; `worker` is in
+    /// `0..workers.max(1)`; each worker's calls are sequential and receive a
+    /// contiguous run of the sorted order, in order, and every series of
+    /// worker `w` sorts before every series of worker `w + 1` (so per-worker
+    /// results merged in worker order are in label order, whatever the
+    /// scheduling). Implementations may call `visit` from several threads at
+    /// once (different workers) and may reuse the `Series` buffers between
+    /// calls. This default reads through `select` on the calling thread.
+    fn select_visit(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        workers: usize,
+        visit: &(dyn Fn(usize, &Series) + Sync),
+    ) -> Result<(), StorageError> {
+        let _ = workers;
+        for s in self.select(hints, matchers)? {
+            visit(0, &s);
+        }
+        Ok(())
+    }
+
     /// Histogram-typed series whose `_bucket` view (ignoring `le`) matches
     /// `matchers`. Classic float `le` series are not included.
     fn select_histograms(
