@@ -17,6 +17,7 @@ mod histogram_fast;
 mod info;
 mod rollup;
 mod selector;
+mod stream;
 
 #[cfg(test)]
 mod fast_tests;
@@ -130,6 +131,16 @@ impl<'a> Ctx<'a> {
             return Err(EvalError::Timeout("query execution"));
         }
         Ok(())
+    }
+
+    /// The query's deadline.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Samples the query may still charge before `max_samples` is passed.
+    pub(crate) fn samples_room(&self) -> usize {
+        self.opts.max_samples.saturating_sub(self.samples)
     }
 
     pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), EvalError> {
