@@ -148,7 +148,7 @@ impl<'a> Ctx<'a> {
                         range,
                         t: g.t(i),
                     };
-                    extrapolated_rate(&w, true, rc.func == "rate")
+                    extrapolated_rate(&w, true, true, rc.func == "rate")
                 })
                 .collect()
         };

@@ -35,9 +35,9 @@ use crate::storage::{SelectHints, Series as StoredSeries};
 use super::super::ast::{AggregateExpr, AggregateOp, Expr, MatrixSelector, VectorSelector};
 use super::super::engine::EvalError;
 use super::aggregate::{Acc, accumulate, finish, group_labels, merge};
-use super::rollup::{RollupFn, Window};
+use super::rollup::{Resets, RollupFn, Window};
 use super::selector::select_threads;
-use super::{Ctx, Grid, Series, Val, strip_parens};
+use super::{Ctx, Grid, NAME_LABELS, Series, Val, strip_parens};
 
 /// What a streamed aggregation reads and computes per series.
 #[derive(Clone, Copy)]
@@ -83,6 +83,9 @@ struct Partial {
     ts: Vec<i64>,
     vs: Vec<f64>,
     scratch: Vec<f64>,
+    resets: Resets,
+    /// Group of the last series with a value.
+    last: Option<usize>,
 }
 
 impl Partial {
@@ -95,6 +98,16 @@ impl Partial {
         drop: bool,
         n: usize,
     ) -> usize {
+        // Neighbours in label order usually share their group: check the
+        // last one without building and hashing a label set.
+        if let Some(id) = self.last
+            && in_group(labels, &self.groups[id].0, by, without)
+        {
+            if drop {
+                self.groups[id].1 = true;
+            }
+            return id;
+        }
         let gl = group_labels(labels, by, without);
         let id = match self.index.get(&gl) {
             Some(&id) => id,
@@ -109,7 +122,20 @@ impl Partial {
         if drop {
             self.groups[id].1 = true;
         }
+        self.last = Some(id);
         id
+    }
+}
+
+/// Whether `group_labels(l, by, without) == gl`, without building it.
+fn in_group(l: &Labels, gl: &Labels, by: &[String], without: bool) -> bool {
+    if without {
+        let mut kept = l
+            .iter()
+            .filter(|x| !NAME_LABELS.contains(&&*x.name) && !by.iter().any(|n| **n == *x.name));
+        gl.iter().all(|g| kept.next() == Some(g)) && kept.next().is_none()
+    } else {
+        by.iter().all(|n| l.get(n) == gl.get(n))
     }
 }
 
@@ -189,8 +215,13 @@ pub(crate) fn rollup_series(
     range: i64,
     g: &Grid,
     scratch: &mut Vec<f64>,
+    resets: &mut Resets,
     mut emit: impl FnMut(usize, f64),
 ) {
+    let counter = f.counts_resets();
+    if counter {
+        resets.scan(vs);
+    }
     let (mut a, mut b) = (0usize, 0usize);
     for (i, &end) in ends.iter().enumerate() {
         while b < ts.len() && ts[b] <= end {
@@ -211,7 +242,8 @@ pub(crate) fn rollup_series(
             range,
             t: g.t(i),
         };
-        if let Some(v) = f.apply(&w, |_| f64::NAN, scratch) {
+        let may_reset = counter && resets.within(a, b);
+        if let Some(v) = f.apply_hinted(&w, |_| f64::NAN, scratch, may_reset) {
             emit(i, v);
         }
     }
@@ -307,18 +339,19 @@ impl<'a> Ctx<'a> {
             match src {
                 Source::Rollup(f, _) => {
                     let drop = !matches!(f, RollupFn::Last | RollupFn::First);
-                    let (mut tb, mut vb, mut sc) = (
+                    let (mut tb, mut vb, mut sc, mut rs) = (
                         std::mem::take(&mut p.ts),
                         std::mem::take(&mut p.vs),
                         std::mem::take(&mut p.scratch),
+                        std::mem::take(&mut p.resets),
                     );
                     let (ts, vs) = without_stale(s, &mut tb, &mut vb);
-                    rollup_series(f, ts, vs, &ends, range, g, &mut sc, |i, v| {
+                    rollup_series(f, ts, vs, &ends, range, g, &mut sc, &mut rs, |i, v| {
                         let id =
                             *gid.get_or_insert_with(|| p.group(&s.labels, by, without, drop, n));
                         accumulate(op, &mut p.acc[id * n + i], v);
                     });
-                    (p.ts, p.vs, p.scratch) = (tb, vb, sc);
+                    (p.ts, p.vs, p.scratch, p.resets) = (tb, vb, sc, rs);
                 }
                 Source::Instant(_) => {
                     let (ts, vs) = (&s.timestamps, &s.values);
@@ -392,8 +425,9 @@ impl<'a> Ctx<'a> {
 struct HistCell {
     key: Labels,
     ub: f64,
-    /// Smallest contributing label set without `le`, and its `le`: the
-    /// position of the cell in the materialising path's order.
+    /// The contributing series whose labels without `le` are smallest
+    /// (then by `le`): the position of the cell in the materialising
+    /// path's order, which sorts by labels without `le`.
     first: (Labels, String),
     acc: Vec<Acc>,
 }
@@ -407,6 +441,71 @@ struct HistPartial {
     ts: Vec<i64>,
     vs: Vec<f64>,
     scratch: Vec<f64>,
+    resets: Resets,
+    /// `(bound bits, cell)` of the cells of the last series' group key.
+    run: Vec<(u64, usize)>,
+}
+
+impl HistPartial {
+    /// The cell of a bucket series with labels `l` (`le` = `le`, bound
+    /// `ub`), created on first use.
+    fn cell(&mut self, l: &Labels, le: &str, ub: f64, keep: &[&String], n: usize) -> usize {
+        // Neighbours in label order usually share the group key (they
+        // differ in `le` or in dropped labels): look among the cells of the
+        // last key before building and hashing one.
+        let same_key = self
+            .run
+            .first()
+            .is_some_and(|&(_, id)| keep.iter().all(|k| l.get(k) == self.cells[id].key.get(k)));
+        if !same_key {
+            self.run.clear();
+        }
+        let cached = self
+            .run
+            .iter()
+            .find(|(b, _)| *b == ub.to_bits())
+            .map(|&(_, id)| id);
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let key = l.keep(keep);
+                let id = match self.index.get(&(key.clone(), ub.to_bits())) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.cells.len();
+                        self.index.insert((key.clone(), ub.to_bits()), id);
+                        self.cells.push(HistCell {
+                            key,
+                            ub,
+                            first: (l.clone(), le.to_string()),
+                            acc: vec![Acc::default(); n],
+                        });
+                        return self.cached(ub, id);
+                    }
+                };
+                self.cached(ub, id)
+            }
+        };
+        let first = &mut self.cells[id].first;
+        if cmp_skip_le(l, &first.0)
+            .then_with(|| le.cmp(&first.1))
+            .is_lt()
+        {
+            *first = (l.clone(), le.to_string());
+        }
+        id
+    }
+
+    fn cached(&mut self, ub: f64, id: usize) -> usize {
+        self.run.push((ub.to_bits(), id));
+        id
+    }
+}
+
+/// Label sets compared as if without `le`.
+fn cmp_skip_le(a: &Labels, b: &Labels) -> std::cmp::Ordering {
+    let f = |x: &&crate::model::Label| &*x.name != "le";
+    a.iter().filter(f).cmp(b.iter().filter(f))
 }
 
 /// A summed bucket: group labels, bound, value per step.
@@ -449,41 +548,19 @@ impl<'a> Ctx<'a> {
                 }
                 return;
             };
-            let (mut tb, mut vb, mut sc) = (
+            let (mut tb, mut vb, mut sc, mut rs) = (
                 std::mem::take(&mut p.ts),
                 std::mem::take(&mut p.vs),
                 std::mem::take(&mut p.scratch),
+                std::mem::take(&mut p.resets),
             );
             let (ts, vs) = without_stale(s, &mut tb, &mut vb);
             let mut id: Option<usize> = None;
-            rollup_series(f, ts, vs, ends, range, g, &mut sc, |i, v| {
-                let id = *id.get_or_insert_with(|| {
-                    let base = s.labels.drop_names(&["le"]);
-                    let key = base.keep(keep);
-                    match p.index.get(&(key.clone(), ub.to_bits())) {
-                        Some(&id) => {
-                            let first = &mut p.cells[id].first;
-                            if base < first.0 {
-                                *first = (base, le.to_string());
-                            }
-                            id
-                        }
-                        None => {
-                            let id = p.cells.len();
-                            p.index.insert((key.clone(), ub.to_bits()), id);
-                            p.cells.push(HistCell {
-                                key,
-                                ub,
-                                first: (base, le.to_string()),
-                                acc: vec![Acc::default(); n],
-                            });
-                            id
-                        }
-                    }
-                });
+            rollup_series(f, ts, vs, ends, range, g, &mut sc, &mut rs, |i, v| {
+                let id = *id.get_or_insert_with(|| p.cell(&s.labels, le, ub, keep, n));
                 accumulate(AggregateOp::Sum, &mut p.cells[id].acc[i], v);
             });
-            (p.ts, p.vs, p.scratch) = (tb, vb, sc);
+            (p.ts, p.vs, p.scratch, p.resets) = (tb, vb, sc, rs);
         };
         self.q.select_visit(hints, matchers, workers, &visit)?;
         let mut index: HashMap<(Labels, u64), usize> = HashMap::new();
@@ -501,7 +578,7 @@ impl<'a> Ctx<'a> {
                         for (a, o) in into.acc.iter_mut().zip(&c.acc) {
                             merge(AggregateOp::Sum, a, o);
                         }
-                        if c.first.0 < into.first.0 {
+                        if cmp_skip_le(&c.first.0, &into.first.0).is_lt() {
                             into.first = c.first;
                         }
                     }
@@ -513,7 +590,9 @@ impl<'a> Ctx<'a> {
             }
         }
         budget.settle(self)?;
-        cells.sort_by(|a, b| a.first.cmp(&b.first));
+        cells.sort_by(|a, b| {
+            cmp_skip_le(&a.first.0, &b.first.0).then_with(|| a.first.1.cmp(&b.first.1))
+        });
         Ok(cells
             .into_iter()
             .map(|c| {
