@@ -630,6 +630,30 @@ impl Querier for Db {
         Ok(sort_and_merge(v))
     }
 
+    /// Streams `select`'s series: planned under the shared `views` lock,
+    /// which is held until every worker is done (a concurrent head cut
+    /// cannot move samples between the blocks and the head mid-read), then
+    /// decoded on up to `workers` scoped threads (the calling thread is
+    /// worker 0), each series once, into reused buffers.
+    fn select_visit(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        workers: usize,
+        visit: &(dyn Fn(usize, &Series) + Sync),
+    ) -> Result<(), StorageError> {
+        if hints.labels_only {
+            for s in self.select(hints, matchers)? {
+                visit(0, &s);
+            }
+            return Ok(());
+        }
+        let _v = self.inner.views.read();
+        let blocks = self.inner.blocks.in_range(hints.min_t, hints.max_t);
+        let head = self.inner.head.select_parts(hints, matchers);
+        crate::storage::visit::visit_parts(&blocks, head, hints, matchers, workers, visit)
+    }
+
     fn select_histograms(
         &self,
         hints: &SelectHints,
