@@ -24,7 +24,7 @@ use super::aggregate::{Acc, accumulate, finish};
 use super::histogram::{QuantileGroup, parse_le};
 use super::rollup::{RollupFn, Window, extrapolated_rate};
 use super::selector::windows;
-use super::stream::SummedBucket;
+use super::stream::{BucketRead, SummedBucket};
 use super::{Ctx, Grid, Series, drop_name, strip_parens};
 
 /// One bucket source: base labels (the `_bucket` labels without `le`), bound
@@ -116,8 +116,14 @@ impl<'a> Ctx<'a> {
             } else {
                 RollupFn::Increase
             };
-            let summed =
-                self.histogram_sums_streamed(&vs.matchers, &hints, &ends, range, f, &keep, g)?;
+            let read = BucketRead {
+                matchers: &vs.matchers,
+                hints: &hints,
+                ends: &ends,
+                range,
+                f,
+            };
+            let summed = self.histogram_sums_streamed(&read, &keep, g)?;
             return self.quantiles_of_sums(q, &summed, g).map(Some);
         }
         let classic = super::selector::parallel_select(self.q, &hints, &vs.matchers)?;

@@ -508,6 +508,18 @@ fn cmp_skip_le(a: &Labels, b: &Labels) -> std::cmp::Ordering {
     a.iter().filter(f).cmp(b.iter().filter(f))
 }
 
+/// What a streamed `sum by (le, ...)` reads: the selector's matchers and
+/// read range, the window end per step, the window length (ms) and the
+/// range function (`rate` or `increase`).
+#[derive(Clone, Copy)]
+pub(crate) struct BucketRead<'r> {
+    pub matchers: &'r [crate::model::Matcher],
+    pub hints: &'r SelectHints,
+    pub ends: &'r [i64],
+    pub range: i64,
+    pub f: RollupFn,
+}
+
 /// A summed bucket: group labels, bound, value per step.
 pub(crate) type SummedBucket = (Labels, f64, Vec<Option<f64>>);
 
@@ -518,14 +530,17 @@ impl<'a> Ctx<'a> {
     /// the smallest contributing label set without `le`, then `le`).
     pub(crate) fn histogram_sums_streamed(
         &mut self,
-        matchers: &[crate::model::Matcher],
-        hints: &SelectHints,
-        ends: &[i64],
-        range: i64,
-        f: RollupFn,
+        read: &BucketRead<'_>,
         keep: &[&String],
         g: &Grid,
     ) -> Result<Vec<SummedBucket>, EvalError> {
+        let BucketRead {
+            matchers,
+            hints,
+            ends,
+            range,
+            f,
+        } = *read;
         let n = g.n;
         let workers = select_threads();
         let parts: Vec<Mutex<HistPartial>> = (0..workers).map(|_| Mutex::default()).collect();
