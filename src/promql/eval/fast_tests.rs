@@ -42,13 +42,13 @@ fn series_strategy() -> impl Strategy<Value = Vec<SeriesSpec>> {
     )
 }
 
-/// Loads the specs as counters `m{instance, job}` starting at `t0` (ms);
-/// series with the same labels are merged by the storage (later appends of
-/// older samples are rejected and ignored here).
+/// Loads the specs as counters `m{instance, job}` starting at `t0` (ms),
+/// one commit per spec; specs with the same labels are merged by the
+/// storage (appends of older samples are rejected and ignored here).
 fn load(specs: &[SeriesSpec], t0: i64) -> MemStorage {
     let s = MemStorage::new();
-    let mut app = s.appender();
     for (inst, job, pts) in specs {
+        let mut app = s.appender();
         let l = Labels::from_pairs([
             ("__name__", "m".to_string()),
             ("instance", format!("i{inst}")),
@@ -61,8 +61,10 @@ fn load(specs: &[SeriesSpec], t0: i64) -> MemStorage {
             let x = if stale { stale_nan() } else { v };
             let _ = app.append(&l, t, x);
         }
+        // A spec that rewrites an earlier spec's sample with another value
+        // is rejected as a whole (a duplicate sample).
+        let _ = app.commit();
     }
-    app.commit().expect("commit");
     s
 }
 
@@ -272,8 +274,8 @@ impl Querier for SplitVisit {
 /// `m{instance, job}` whose points are `(gap ms, value kind)`.
 fn load_wild(specs: &[SeriesSpec], t0: i64) -> MemStorage {
     let s = MemStorage::new();
-    let mut app = s.appender();
     for (inst, job, pts) in specs {
+        let mut app = s.appender();
         let l = Labels::from_pairs([
             ("__name__", "m".to_string()),
             ("instance", format!("i{inst}")),
@@ -292,8 +294,9 @@ fn load_wild(specs: &[SeriesSpec], t0: i64) -> MemStorage {
             };
             let _ = app.append(&l, t, x);
         }
+        // As in `load`: a conflicting spec is rejected as a whole.
+        let _ = app.commit();
     }
-    app.commit().expect("commit");
     s
 }
 
