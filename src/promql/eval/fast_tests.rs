@@ -459,3 +459,67 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The streamed path charges the same samples and series as the
+    /// materialising one: the smallest `max_samples` and `max_series` a
+    /// query passes with are the same on both paths.
+    #[test]
+    fn streamed_limits_equal_materialised(
+        specs in series_strategy(),
+        workers in 1usize..5,
+        cuts in prop::collection::vec(0usize..8, 4),
+        q in 0usize..4,
+    ) {
+        let queries = [
+            "sum by (job) (rate(m[5m]))",
+            "count(m)",
+            "avg without (instance) (max_over_time(m[2m]))",
+            "histogram_quantile(0.5, sum by (le) (rate(m_bucket[5m])))",
+        ];
+        let data = load(&specs, 0);
+        // A few classic buckets for the histogram query.
+        let mut app = data.appender();
+        for (k, le) in ["1", "+Inf"].iter().enumerate() {
+            let l = Labels::from_pairs([("__name__", "m_bucket"), ("le", le)]);
+            for i in 0..40i64 {
+                app.append(&l, i * 30_000, (i * (k as i64 + 1)) as f64).expect("append");
+            }
+        }
+        app.commit().expect("commit");
+        let s = SplitVisit { inner: data, workers, cuts };
+        let e = crate::promql::parse(queries[q]).expect("parse");
+        let passes = |stream: bool, max_samples: usize, max_series: usize| {
+            Engine::new(EngineOptions {
+                max_samples,
+                max_series,
+                stream_aggregations: stream,
+                ..EngineOptions::default()
+            })
+            .range(&s, &e, 0, HOUR, 60_000)
+            .is_ok()
+        };
+        // Smallest passing limit by bisection (passing is monotonic in it).
+        let least = |ok: &dyn Fn(usize) -> bool| {
+            let (mut lo, mut hi) = (0usize, 1usize << 20);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if ok(mid) { hi = mid } else { lo = mid + 1 }
+            }
+            lo
+        };
+        let big = usize::MAX;
+        prop_assert_eq!(
+            least(&|k| passes(true, k, big)),
+            least(&|k| passes(false, k, big)),
+            "max_samples, {}", queries[q]
+        );
+        prop_assert_eq!(
+            least(&|k| passes(true, big, k)),
+            least(&|k| passes(false, big, k)),
+            "max_series, {}", queries[q]
+        );
+    }
+}
