@@ -149,6 +149,8 @@ pub(crate) struct Budget {
     deadline: Instant,
     /// Samples the query may still charge.
     room: usize,
+    /// Samples charged per series with a value (its result column: the
+    /// number of steps), 0 where the materialising path charges none.
     n: usize,
 }
 
