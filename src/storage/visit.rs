@@ -51,6 +51,50 @@ impl Source {
     }
 }
 
+/// Every part of the read, sorted by labels. Stable: among equal labels,
+/// blocks (in `blocks` order, oldest first) then the head, so later parts
+/// win at equal timestamps as in `select`.
+fn plan(
+    blocks: &[Arc<Block>],
+    head: (Vec<HeadFloat>, Vec<Series>),
+    hints: &SelectHints,
+    matchers: &[crate::model::Matcher],
+) -> Result<Vec<Source>, StorageError> {
+    let mut parts: Vec<Source> = Vec::new();
+    let (mut floats, mut views) = (Vec::new(), Vec::new());
+    for (i, b) in blocks.iter().enumerate() {
+        b.select_parts(hints, matchers, &mut floats, &mut views)?;
+        parts.extend(floats.drain(..).map(|e| Source::Block(i, e)));
+        parts.extend(views.drain(..).map(Source::Ready));
+    }
+    let (head_floats, head_views) = head;
+    parts.extend(head_floats.into_iter().map(Source::Head));
+    parts.extend(head_views.into_iter().map(Source::Ready));
+    parts.sort_by(|a, b| a.labels().cmp(b.labels()));
+    Ok(parts)
+}
+
+/// `select` over blocks + head through the same plan, on the calling
+/// thread: each series is decoded once into reused buffers and copied out
+/// at its exact size (no per-block results merged and re-copied).
+pub(crate) fn select_parts(
+    blocks: &[Arc<Block>],
+    head: (Vec<HeadFloat>, Vec<Series>),
+    hints: &SelectHints,
+    matchers: &[crate::model::Matcher],
+) -> Result<Vec<Series>, StorageError> {
+    let parts = plan(blocks, head, hints, matchers)?;
+    let mut out = Vec::new();
+    run_worker(0, &parts, blocks, hints, &mut |_, s| {
+        out.push(Series {
+            labels: s.labels.clone(),
+            timestamps: s.timestamps.clone(),
+            values: s.values.clone(),
+        });
+    })?;
+    Ok(out)
+}
+
 /// Streams the series of blocks `blocks` (oldest first) and the head parts
 /// to `visit` (see `Querier::select_visit` for the guarantees). The caller
 /// holds whatever lock keeps blocks and head consistent for the whole call.
@@ -63,19 +107,7 @@ pub(crate) fn visit_parts(
     visit: &(dyn Fn(usize, &Series) + Sync),
 ) -> Result<(), StorageError> {
     let (min_t, max_t) = (hints.min_t, hints.max_t);
-    let mut parts: Vec<Source> = Vec::new();
-    let (mut floats, mut views) = (Vec::new(), Vec::new());
-    for (i, b) in blocks.iter().enumerate() {
-        b.select_parts(hints, matchers, &mut floats, &mut views)?;
-        parts.extend(floats.drain(..).map(|e| Source::Block(i, e)));
-        parts.extend(views.drain(..).map(Source::Ready));
-    }
-    let (head_floats, head_views) = head;
-    parts.extend(head_floats.into_iter().map(Source::Head));
-    parts.extend(head_views.into_iter().map(Source::Ready));
-    // Stable: among equal labels, blocks (oldest first) then the head, so
-    // later parts win at equal timestamps as in `select`.
-    parts.sort_by(|a, b| a.labels().cmp(b.labels()));
+    let parts = plan(blocks, head, hints, matchers)?;
 
     // Group boundaries and cumulative weights.
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -123,7 +155,7 @@ pub(crate) fn visit_parts(
             runs.first().copied().unwrap_or(&[]),
             blocks,
             hints,
-            visit,
+            &mut |w, s| visit(w, s),
         );
     }
     std::thread::scope(|scope| {
@@ -131,14 +163,16 @@ pub(crate) fn visit_parts(
             .iter()
             .enumerate()
             .skip(1)
-            .map(|(k, run)| scope.spawn(move || run_worker(k, run, blocks, hints, visit)))
+            .map(|(k, run)| {
+                scope.spawn(move || run_worker(k, run, blocks, hints, &mut |w, s| visit(w, s)))
+            })
             .collect();
         let first = run_worker(
             0,
             runs.first().copied().unwrap_or(&[]),
             blocks,
             hints,
-            visit,
+            &mut |w, s| visit(w, s),
         );
         let mut result = first;
         for h in handles {
@@ -158,7 +192,7 @@ fn run_worker(
     parts: &[Source],
     blocks: &[Arc<Block>],
     hints: &SelectHints,
-    visit: &(dyn Fn(usize, &Series) + Sync),
+    visit: &mut dyn FnMut(usize, &Series),
 ) -> Result<(), StorageError> {
     let (min_t, max_t) = (hints.min_t, hints.max_t);
     let mut caches: Vec<TsCache> = blocks.iter().map(|_| TsCache::default()).collect();
