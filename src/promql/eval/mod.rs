@@ -7,7 +7,9 @@
 //! Files are split by function family, like VictoriaMetrics's evaluator:
 //! `selector` (storage access, lookback, windows, subqueries), `rollup`
 //! (range-vector functions), `aggregate`, `binary`, `functions` (instant
-//! functions), `histogram` (`histogram_quantile`/`histogram_fraction`).
+//! functions), `histogram` (`histogram_quantile`/`histogram_fraction`),
+//! `stream` (aggregations over plain selectors folded series by series from
+//! `Querier::select_visit`, without materialising the selection).
 
 mod aggregate;
 mod binary;
