@@ -86,10 +86,14 @@ pub(crate) fn select_parts(
     let parts = plan(blocks, head, hints, matchers)?;
     let mut out = Vec::new();
     run_worker(0, &parts, blocks, hints, &mut |_, s| {
+        // Hand the decoded columns over and give the next series buffers
+        // of this one's size (series of one query are mostly alike), so
+        // neither a copy nor repeated growth is paid.
+        let n = s.timestamps.len();
         out.push(Series {
-            labels: s.labels.clone(),
-            timestamps: s.timestamps.clone(),
-            values: s.values.clone(),
+            labels: std::mem::take(&mut s.labels),
+            timestamps: std::mem::replace(&mut s.timestamps, Vec::with_capacity(n)),
+            values: std::mem::replace(&mut s.values, Vec::with_capacity(n)),
         });
     })?;
     Ok(out)
@@ -155,7 +159,7 @@ pub(crate) fn visit_parts(
             runs.first().copied().unwrap_or(&[]),
             blocks,
             hints,
-            &mut |w, s| visit(w, s),
+            &mut |w, s| visit(w, &*s),
         );
     }
     std::thread::scope(|scope| {
@@ -164,7 +168,7 @@ pub(crate) fn visit_parts(
             .enumerate()
             .skip(1)
             .map(|(k, run)| {
-                scope.spawn(move || run_worker(k, run, blocks, hints, &mut |w, s| visit(w, s)))
+                scope.spawn(move || run_worker(k, run, blocks, hints, &mut |w, s| visit(w, &*s)))
             })
             .collect();
         let first = run_worker(
@@ -172,7 +176,7 @@ pub(crate) fn visit_parts(
             runs.first().copied().unwrap_or(&[]),
             blocks,
             hints,
-            &mut |w, s| visit(w, s),
+            &mut |w, s| visit(w, &*s),
         );
         let mut result = first;
         for h in handles {
@@ -186,13 +190,14 @@ pub(crate) fn visit_parts(
 }
 
 /// Decodes the series of `parts` (whole groups of equal labels, sorted) one
-/// at a time and hands each to `visit(worker, ..)`.
+/// at a time and hands each to `visit(worker, ..)`, which may take the
+/// columns (the next series starts from cleared buffers either way).
 fn run_worker(
     worker: usize,
     parts: &[Source],
     blocks: &[Arc<Block>],
     hints: &SelectHints,
-    visit: &mut dyn FnMut(usize, &Series),
+    visit: &mut dyn FnMut(usize, &mut Series),
 ) -> Result<(), StorageError> {
     let (min_t, max_t) = (hints.min_t, hints.max_t);
     let mut caches: Vec<TsCache> = blocks.iter().map(|_| TsCache::default()).collect();
@@ -259,7 +264,7 @@ fn run_worker(
         }
         if !cur.timestamps.is_empty() {
             cur.labels = labels.clone();
-            visit(worker, &cur);
+            visit(worker, &mut cur);
         }
         i = j;
     }
