@@ -354,6 +354,9 @@ fn block_bytes_range(series: Vec<BlockSeries>, min_t: i64, max_t: i64) -> u64 {
         .sum()
 }
 
+/// Rows of one 2 h block chunk at 15 s.
+const BLOCK_ROWS: usize = 480;
+
 fn benches(c: &mut Criterion) {
     let d = data();
     report(&d);
@@ -373,6 +376,22 @@ fn benches(c: &mut Criterion) {
     g.bench_function("decode_timestamps", |b| {
         b.iter(|| decode_timestamps(black_box(&tb)))
     });
+    // Block-sized columns (a 2 h chunk at 15 s): per-stream setup costs
+    // (DEFLATE's table building) weigh 12x more than in a 24 h column.
+    g.throughput(Throughput::Elements(BLOCK_ROWS as u64));
+    let mut tb2 = Vec::new();
+    encode_timestamps(&t[..BLOCK_ROWS], &mut tb2);
+    g.bench_function("decode_timestamps_2h", |b| {
+        b.iter(|| decode_timestamps(black_box(&tb2)))
+    });
+    for (name, v) in [("counter", &d.counters[0]), ("gauge", &d.gauges[0])] {
+        let mut vb = Vec::new();
+        encode_values(&v[..BLOCK_ROWS], &mut vb);
+        g.bench_function(format!("decode_values_{name}_2h"), |b| {
+            b.iter(|| decode_values(black_box(&vb)))
+        });
+    }
+    g.throughput(Throughput::Elements(N as u64));
     for (name, v) in [
         ("counter", &d.counters[0]),
         ("gauge", &d.gauges[0]),

@@ -17,6 +17,7 @@
 //!
 //! Environment:
 //! - `PROMQL_EVAL_INSTANCES` (default 10) scales the workload;
+//! - `PROMQL_EVAL_STREAM=0` turns streamed aggregations off;
 //! - `PROMQL_EVAL_PROFILE=<name>` evaluates that bench query
 //!   (`range/<query>` or `instant/<query>`, or `json/rate_range`)
 //!   `PROMQL_EVAL_REPEAT` times (default 3) and exits (a comma-separated
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use watchpost::http::query::render_value;
 use watchpost::model::{Labels, ManualClock, MatchOp, Matcher};
-use watchpost::promql::{Engine, parse};
+use watchpost::promql::{Engine, EngineOptions, parse};
 use watchpost::storage::{Appendable, Db, DbOptions, Querier, SelectHints, WalSyncPolicy};
 use workload::{Workload, WorkloadConfig};
 
@@ -241,7 +242,13 @@ fn profile(s: &Setup, engine: &Engine, what: &str) {
 
 fn bench(c: &mut Criterion) {
     let s = load();
-    let engine = Engine::default();
+    // `PROMQL_EVAL_STREAM=0` evaluates aggregations by materialising every
+    // selected series (the path before streamed aggregations), for
+    // before/after comparisons in one build.
+    let engine = Engine::new(EngineOptions {
+        stream_aggregations: std::env::var("PROMQL_EVAL_STREAM").as_deref() != Ok("0"),
+        ..EngineOptions::default()
+    });
     if let Ok(what) = std::env::var("PROMQL_EVAL_PROFILE") {
         let all: Vec<String> = QUERIES
             .iter()

@@ -6,6 +6,9 @@
 //!
 //! - `block_6h`: the 5,000 `http_requests_total` counters over 6 h from
 //!   the blocks (7.2 M samples; the read behind `rate(x[5m])` over 6 h).
+//! - `block_6h_visit_1w`, `block_6h_visit_2w`: the same read through
+//!   `Querier::select_visit` with 1 and 2 workers (samples counted, not
+//!   kept); CPU time of the whole process, since workers are threads.
 //! - `head_6h`: the same 6 h shape from the head's XOR chunks.
 //! - `histograms_block_6h`: `select_histograms` of the 200 histograms
 //!   over the blocks' 6 h (each sample = 13 buckets + sum + count, counted
@@ -34,26 +37,32 @@ use workload::{Workload, WorkloadConfig};
 
 const HOUR_MS: i64 = 3_600_000;
 
-/// CPU time consumed so far by the calling thread.
-fn thread_cpu() -> Duration {
+/// CPU time consumed so far by `clock` (the calling thread, or the whole
+/// process for reads that use worker threads).
+fn cpu_clock(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
-    // constant supported by Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids used are
+    // constants supported by Linux.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock}) failed");
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Criterion routine measuring `f`'s thread CPU time over `iters` calls.
-fn cpu_iter<T>(iters: u64, mut f: impl FnMut() -> T) -> Duration {
-    let start = thread_cpu();
+fn cpu_iter<T>(iters: u64, f: impl FnMut() -> T) -> Duration {
+    cpu_iter_on(libc::CLOCK_THREAD_CPUTIME_ID, iters, f)
+}
+
+/// Criterion routine measuring `f`'s CPU time on `clock` over `iters` calls.
+fn cpu_iter_on<T>(clock: libc::clockid_t, iters: u64, mut f: impl FnMut() -> T) -> Duration {
+    let start = cpu_clock(clock);
     for _ in 0..iters {
         std::hint::black_box(f());
     }
-    thread_cpu() - start
+    cpu_clock(clock) - start
 }
 
 fn bench(c: &mut Criterion) {
@@ -120,6 +129,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("block_6h", |b| {
         b.iter_custom(|n| cpu_iter(n, || count(&counters, block.0, block.1)))
     });
+    // The streaming read of the same series: every sample visited, none
+    // kept. CPU time of the whole process (the workers are threads).
+    let visit_count = |workers: usize| -> usize {
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        db.select_visit(
+            &SelectHints::range(block.0, block.1),
+            &counters,
+            workers,
+            &|_, s| {
+                n.fetch_add(s.values.len(), std::sync::atomic::Ordering::Relaxed);
+            },
+        )
+        .expect("select_visit");
+        n.into_inner()
+    };
+    assert_eq!(visit_count(2), block_samples);
+    for workers in [1, 2] {
+        g.bench_function(format!("block_6h_visit_{workers}w"), |b| {
+            b.iter_custom(|n| {
+                cpu_iter_on(libc::CLOCK_PROCESS_CPUTIME_ID, n, || visit_count(workers))
+            })
+        });
+    }
     g.throughput(Throughput::Elements(head_samples as u64));
     g.bench_function("head_6h", |b| {
         b.iter_custom(|n| cpu_iter(n, || count(&counters, head.0, head.1)))

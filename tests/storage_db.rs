@@ -286,6 +286,20 @@ fn histogram_views_are_queryable() {
     assert!(les.is_empty());
 }
 
+/// What `select_visit` with `workers` delivers, in worker order then call
+/// order (which must be `select`'s order).
+fn visit_all(db: &Db, hints: &SelectHints, m: &[Matcher], workers: usize) -> Vec<Series> {
+    let seen = std::sync::Mutex::new(Vec::new());
+    db.select_visit(hints, m, workers, &|w, s| {
+        assert!(w < workers.max(1), "worker {w} of {workers}");
+        seen.lock().unwrap().push((w, s.clone()));
+    })
+    .unwrap();
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_by_key(|(w, _)| *w);
+    seen.into_iter().map(|(_, s)| s).collect()
+}
+
 /// Writes `hours` of one float series and one histogram at 1-minute steps.
 fn fill(db: &Db, from: i64, hours: i64) {
     let fam = Labels::from_pairs([(METRIC_NAME, "lat")]);
@@ -309,6 +323,7 @@ fn head_cut_into_blocks_then_reopen() {
         let db = Db::open(opts(dir.path())).unwrap();
         fill(&db, 0, 5);
         before = db.select(&all(), &[re(METRIC_NAME, ".+")]).unwrap();
+        assert_eq!(visit_all(&db, &all(), &[re(METRIC_NAME, ".+")], 3), before);
         db.maintain().unwrap();
         let st = db.stats();
         // 5 h of data: [0,2h) is due (newest sample 5h-1m >= 2h + 1h);
@@ -318,6 +333,18 @@ fn head_cut_into_blocks_then_reopen() {
         assert_eq!(st.wal_checkpoints, 1);
         assert_eq!(st.head_min_time, Some(2 * HOUR));
         assert_eq!(db.select(&all(), &[re(METRIC_NAME, ".+")]).unwrap(), before);
+        // Histogram views and floats from the block and the head, streamed.
+        for workers in 0..4 {
+            assert_eq!(
+                visit_all(&db, &all(), &[re(METRIC_NAME, ".+")], workers),
+                before
+            );
+        }
+        let part = SelectHints::range(HOUR, 3 * HOUR);
+        assert_eq!(
+            visit_all(&db, &part, &[re(METRIC_NAME, "lat_.*")], 2),
+            db.select(&part, &[re(METRIC_NAME, "lat_.*")]).unwrap()
+        );
         // Samples in the persisted range are now rejected.
         let mut a = db.appender();
         assert!(matches!(
@@ -419,6 +446,15 @@ fn reads_during_a_head_cut_see_every_sample() {
             .sum()
     };
     assert_eq!(total(&db), 200 * 300);
+    // The streaming read holds the same lock across blocks and head.
+    let visited = |db: &Db| -> usize {
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        db.select_visit(&all(), &[Matcher::equal(METRIC_NAME, "cut")], 2, &|_, s| {
+            n.fetch_add(s.timestamps.len(), std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+        n.into_inner()
+    };
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|sc| {
         let reader = sc.spawn(|| {
@@ -426,6 +462,7 @@ fn reads_during_a_head_cut_see_every_sample() {
             // Bounded: stops once the cut is done (and after 100k reads).
             while !done.load(std::sync::atomic::Ordering::Acquire) && reads < 100_000 {
                 assert_eq!(total(&db), 200 * 300, "read {reads} lost samples");
+                assert_eq!(visited(&db), 200 * 300, "visit {reads} lost samples");
                 reads += 1;
             }
         });
@@ -435,4 +472,5 @@ fn reads_during_a_head_cut_see_every_sample() {
     });
     assert_eq!(db.stats().head_cuts, 1);
     assert_eq!(total(&db), 200 * 300);
+    assert_eq!(visited(&db), 200 * 300);
 }

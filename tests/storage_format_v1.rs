@@ -110,3 +110,52 @@ fn wal_format_v1_fixture_replays_exactly() {
         ]
     );
 }
+
+/// Block column golden bytes for the integer-stream modes (storage-format.md
+/// section 4.2): a DEFLATE stream as block format 1 wrote it keeps
+/// decoding, and a PACKED stream (mode 3, added on 2026-11-30) is pinned
+/// byte for byte in both directions.
+#[test]
+fn block_integer_stream_modes_are_stable() {
+    use watchpost::storage::internals::codec::{decode_timestamps, encode_timestamps};
+    // Residuals of 33 jittered scrapes (a repeating -2..=2 pattern).
+    let res: Vec<i64> = (0..33).map(|i| (i * 7) % 5 - 2).collect();
+    let want: Vec<i64> = std::iter::once(0)
+        .chain((1..34).map(|k| k * 15_000 + res[k as usize - 1]))
+        .collect();
+
+    // n = 34, t0 = 0, GRID, step 15000, c = 0, then integer stream mode 2
+    // (DEFLATE), 10 bytes of raw DEFLATE of the 33 zig-zag varints.
+    let deflate_column = [
+        0x22, 0x00, 0x01, 0xb0, 0xea, 0x01, 0x00, 0x02, 0x0a, 0x63, 0x66, 0x60, 0x61, 0x64, 0x62,
+        0xc6, 0x43, 0x00, 0x00,
+    ];
+    let (got, rest) = decode_timestamps(&deflate_column).unwrap();
+    assert_eq!(got, want);
+    assert!(rest.is_empty());
+
+    // Today's encoder writes jitter without repeats as a PACKED stream.
+    let mut x = 0x9e37_79b9_u32;
+    let jittered: Vec<i64> = (0..34i64)
+        .map(|k| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            k * 15_000 + i64::from(x % 11) - 5
+        })
+        .collect();
+    let mut packed_column = Vec::new();
+    encode_timestamps(&jittered, &mut packed_column);
+    assert_eq!(
+        packed_column,
+        [
+            // n = 34, t0 = -5, GRID, step 15000, c = 5, PACKED
+            0x22, 0x09, 0x01, 0xb0, 0xea, 0x01, 0x0a, 0x03,
+            // one group of 33: base -5, width 4, 17 bytes of 4-bit offsets
+            0x09, 0x04, 99, 154, 166, 122, 147, 0, 67, 163, 106, 96, 58, 89, 160, 19, 52, 68, 6,
+        ]
+    );
+    let (got, rest) = decode_timestamps(&packed_column).unwrap();
+    assert_eq!(got, jittered);
+    assert!(rest.is_empty());
+}

@@ -3,7 +3,9 @@
 //! random float series with NaN, stale markers, ±Inf and -0.0, spread over
 //! overlapping blocks and an out-of-order head, read back through
 //! `Querier::select` over random ranges and compared bit for bit with a
-//! plain sorted model.
+//! plain sorted model; `Querier::select_visit` (any worker count) must
+//! deliver exactly `select`'s series, each worker a contiguous run of the
+//! sorted order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +62,7 @@ fn check(
     n_blocks: u8,
     ranges: Vec<(i64, i64)>,
     swap_seed: u64,
+    workers: usize,
 ) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tempdir");
     let start = 1_700_000_000_000i64;
@@ -167,6 +170,7 @@ fn check(
             let got = db
                 .select(&SelectHints::range(min_t, max_t), m)
                 .expect("select");
+            check_visit(&db, &SelectHints::range(min_t, max_t), m, workers, &got)?;
             let want: Vec<(Labels, Vec<(i64, u64)>)> = model
                 .iter()
                 .filter(|(i, _)| want_even.is_none_or(|_| *i % 2 == 0))
@@ -201,6 +205,39 @@ fn check(
     Ok(())
 }
 
+/// `select_visit` with `workers` delivers `want` (select's answer): every
+/// worker id in range, each worker's series in order, and worker `w`'s
+/// series all before worker `w + 1`'s.
+fn check_visit(
+    db: &Db,
+    hints: &SelectHints,
+    m: &[Matcher],
+    workers: usize,
+    want: &[watchpost::storage::Series],
+) -> Result<(), TestCaseError> {
+    let seen = std::sync::Mutex::new(Vec::new());
+    db.select_visit(hints, m, workers, &|w, s| {
+        seen.lock().expect("lock").push((w, s.clone()));
+    })
+    .expect("select_visit");
+    let mut seen = seen.into_inner().expect("lock");
+    prop_assert!(seen.iter().all(|(w, _)| *w < workers.max(1)));
+    // Calls of one worker are sequential, so a stable sort by worker keeps
+    // each worker's call order.
+    seen.sort_by_key(|(w, _)| *w);
+    let got: Vec<&watchpost::storage::Series> = seen.iter().map(|(_, s)| s).collect();
+    let want: Vec<&watchpost::storage::Series> = want.iter().collect();
+    prop_assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        prop_assert_eq!(&g.labels, &w.labels);
+        prop_assert_eq!(&g.timestamps, &w.timestamps);
+        let gb: Vec<u64> = g.values.iter().map(|v| v.to_bits()).collect();
+        let wb: Vec<u64> = w.values.iter().map(|v| v.to_bits()).collect();
+        prop_assert_eq!(gb, wb);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -210,7 +247,8 @@ proptest! {
         n_blocks in 0u8..4,
         ranges in proptest::collection::vec((-100_000i64..40_000_000, 0i64..40_000_000), 1..6),
         swap_seed in any::<u64>(),
+        workers in 0usize..5,
     ) {
-        check(data, n_blocks, ranges, swap_seed)?;
+        check(data, n_blocks, ranges, swap_seed, workers)?;
     }
 }

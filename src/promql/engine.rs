@@ -65,6 +65,13 @@ pub struct EngineOptions {
     /// one float series per bucket. Results are identical; off only for
     /// testing that claim.
     pub histogram_fast_path: bool,
+    /// Evaluate aggregations of range functions over plain selectors
+    /// (`sum by (x) (rate(m[5m]))`), of plain selectors (`count(m)`) and
+    /// the `sum by (le, ...)` under `histogram_quantile` by streaming the
+    /// series through `Querier::select_visit` into per-group accumulators.
+    /// Results equal the materialising path's up to the rounding of one
+    /// compensated addition per read worker; off only for testing that.
+    pub stream_aggregations: bool,
 }
 
 impl Default for EngineOptions {
@@ -77,6 +84,7 @@ impl Default for EngineOptions {
             default_subquery_step_ms: 60_000,
             max_steps: 11_000,
             histogram_fast_path: true,
+            stream_aggregations: true,
         }
     }
 }

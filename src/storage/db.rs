@@ -624,10 +624,47 @@ impl Querier for Db {
         matchers: &[Matcher],
     ) -> Result<Vec<Series>, StorageError> {
         let _v = self.inner.views.read();
+        let blocks = self.inner.blocks.in_range(hints.min_t, hints.max_t);
+        if blocks.is_empty() {
+            // Head only: its own read decodes straight into the results.
+            return Ok(self.inner.head.select(hints, matchers));
+        }
+        if !hints.labels_only {
+            // Planned like `select_visit`: each series decoded once from
+            // its blocks and the head (which wins at equal timestamps), then
+            // copied out at its exact size; no per-block results merged and
+            // re-copied.
+            let head = self.inner.head.select_parts(hints, matchers);
+            return crate::storage::visit::select_parts(&blocks, head, hints, matchers);
+        }
         let mut v = self.inner.blocks.select(hints, matchers)?;
         // Head results come last so they win at equal timestamps.
         v.extend(self.inner.head.select(hints, matchers));
         Ok(sort_and_merge(v))
+    }
+
+    /// Streams `select`'s series: planned under the shared `views` lock,
+    /// which is held until every worker is done (a concurrent head cut
+    /// cannot move samples between the blocks and the head mid-read), then
+    /// decoded on up to `workers` scoped threads (the calling thread is
+    /// worker 0), each series once, into reused buffers.
+    fn select_visit(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        workers: usize,
+        visit: &(dyn Fn(usize, &Series) + Sync),
+    ) -> Result<(), StorageError> {
+        if hints.labels_only {
+            for s in self.select(hints, matchers)? {
+                visit(0, &s);
+            }
+            return Ok(());
+        }
+        let _v = self.inner.views.read();
+        let blocks = self.inner.blocks.in_range(hints.min_t, hints.max_t);
+        let head = self.inner.head.select_parts(hints, matchers);
+        crate::storage::visit::visit_parts(&blocks, head, hints, matchers, workers, visit)
     }
 
     fn select_histograms(

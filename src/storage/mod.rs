@@ -24,6 +24,7 @@ mod index;
 pub mod memory;
 mod merge;
 pub(crate) mod views;
+mod visit;
 mod wal;
 
 pub use api::*;

@@ -26,7 +26,7 @@ pub(crate) struct Acc {
 }
 
 /// The grouping labels of `l` for `by`/`without`.
-fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+pub(crate) fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
     if without {
         let mut b = l.builder();
         for n in grouping {
@@ -47,6 +47,9 @@ impl<'a> Ctx<'a> {
             Some(p) => Some(self.eval(p, g)?),
             None => None,
         };
+        if let Some(v) = self.aggregate_streamed(a, g)? {
+            return Ok(v);
+        }
         let input = self.eval_vector(&a.expr, g)?;
         // Group index per input series.
         let mut index: HashMap<Labels, usize> = HashMap::new();
@@ -368,6 +371,66 @@ pub(crate) fn accumulate(op: AggregateOp, c: &mut Acc, v: f64) {
         }
         _ => {}
     }
+}
+
+/// Folds the partial `o` (of inputs that all come after those of `c`) into
+/// `c`, for the ops of [`super::stream::mergeable`]: counts and extremes
+/// combine exactly as one sequential pass would; sums add the compensated
+/// partial sums (one extra rounding); averages add sums, or combine means
+/// weighted by counts once a sum has overflowed; non-finite inputs of
+/// `avg` (which decide its result) are summed as the sequential pass does.
+pub(crate) fn merge(op: AggregateOp, c: &mut Acc, o: &Acc) {
+    if !o.seen {
+        return;
+    }
+    if !c.seen {
+        *c = *o;
+        return;
+    }
+    match op {
+        AggregateOp::Sum => {
+            (c.value, c.kahan) = kahan_inc(o.value, c.value, c.kahan);
+            if c.value.is_infinite() {
+                c.kahan = 0.0;
+            } else {
+                c.kahan += o.kahan;
+            }
+        }
+        AggregateOp::Avg => {
+            c.non_finite = match (c.non_finite, o.non_finite) {
+                (Some(x), Some(y)) => Some(x + y),
+                (x, y) => x.or(y),
+            };
+            let total = c.count + o.count;
+            if !c.incremental && !o.incremental {
+                let (nv, nc) = kahan_inc(o.value, c.value, c.kahan);
+                if !nv.is_infinite() {
+                    c.value = nv;
+                    c.kahan = nc + o.kahan;
+                    c.count = total;
+                    return;
+                }
+            }
+            let mean = |a: &Acc| {
+                if a.incremental {
+                    a.mean + a.kahan
+                } else {
+                    (a.value + a.kahan) / a.count
+                }
+            };
+            let (mc, mo) = (mean(c), mean(o));
+            c.mean = mc * (c.count / total) + mo * (o.count / total);
+            c.kahan = 0.0;
+            c.incremental = true;
+            c.count = total;
+            return;
+        }
+        AggregateOp::Count => c.value += o.value,
+        AggregateOp::Max if c.value < o.value || c.value.is_nan() => c.value = o.value,
+        AggregateOp::Min if c.value > o.value || c.value.is_nan() => c.value = o.value,
+        _ => {}
+    }
+    c.count += o.count;
 }
 
 pub(crate) fn finish(op: AggregateOp, c: &Acc) -> f64 {

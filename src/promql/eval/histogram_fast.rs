@@ -22,8 +22,9 @@ use super::super::ast::{AggregateOp, Call, Expr, VectorSelector};
 use super::super::engine::EvalError;
 use super::aggregate::{Acc, accumulate, finish};
 use super::histogram::{QuantileGroup, parse_le};
-use super::rollup::{Window, extrapolated_rate};
+use super::rollup::{RollupFn, Window, extrapolated_rate};
 use super::selector::windows;
+use super::stream::{BucketRead, SummedBucket};
 use super::{Ctx, Grid, Series, drop_name, strip_parens};
 
 /// One bucket source: base labels (the `_bucket` labels without `le`), bound
@@ -104,6 +105,27 @@ impl<'a> Ctx<'a> {
                 return Ok(None);
             }
         }
+        if let (true, Some(by), Some((rc, range))) =
+            (self.opts.stream_aggregations && hists.is_empty(), by, rate)
+        {
+            // Classic buckets only: stream them into the per-(group, bound)
+            // sums instead of materialising every bucket series and rate.
+            let keep: Vec<&String> = by.iter().filter(|l| *l != "le").collect();
+            let f = if rc.func == "rate" {
+                RollupFn::Rate
+            } else {
+                RollupFn::Increase
+            };
+            let read = BucketRead {
+                matchers: &vs.matchers,
+                hints: &hints,
+                ends: &ends,
+                range,
+                f,
+            };
+            let summed = self.histogram_sums_streamed(&read, &keep, g)?;
+            return self.quantiles_of_sums(q, &summed, g).map(Some);
+        }
         let classic = super::selector::parallel_select(self.q, &hints, &vs.matchers)?;
         self.add_series(classic.len() + hists.len())?;
         self.add_samples(
@@ -132,7 +154,7 @@ impl<'a> Ctx<'a> {
                         range,
                         t: g.t(i),
                     };
-                    extrapolated_rate(&w, true, rc.func == "rate")
+                    extrapolated_rate(&w, true, true, rc.func == "rate")
                 })
                 .collect()
         };
@@ -260,7 +282,7 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
-                let summed: Vec<(Labels, f64, Vec<Option<f64>>)> = sums
+                let summed: Vec<SummedBucket> = sums
                     .into_iter()
                     .map(|(k, ub, accs)| {
                         let vals = accs
@@ -270,22 +292,33 @@ impl<'a> Ctx<'a> {
                         (k, ub, vals)
                     })
                     .collect();
-                let mut index: HashMap<&Labels, usize> = HashMap::new();
-                let mut groups: Vec<QuantileGroup> = Vec::new();
-                for (k, ub, vals) in &summed {
-                    let id = *index.entry(k).or_insert_with(|| {
-                        groups.push(QuantileGroup {
-                            labels: drop_name(k),
-                            name: k.get(METRIC_NAME).unwrap_or("").to_string(),
-                            buckets: Vec::new(),
-                        });
-                        groups.len() - 1
-                    });
-                    groups[id].buckets.push((*ub, vals));
-                }
-                self.quantiles_of_groups(q, &groups, g)?
+                self.quantiles_of_sums(q, &summed, g)?
             }
         };
         Ok(Some(out))
+    }
+
+    /// Quantiles of summed buckets, grouped by their labels in order of
+    /// first appearance.
+    fn quantiles_of_sums(
+        &mut self,
+        q: &[f64],
+        summed: &[SummedBucket],
+        g: &Grid,
+    ) -> Result<Vec<Series>, EvalError> {
+        let mut index: HashMap<&Labels, usize> = HashMap::new();
+        let mut groups: Vec<QuantileGroup> = Vec::new();
+        for (k, ub, vals) in summed {
+            let id = *index.entry(k).or_insert_with(|| {
+                groups.push(QuantileGroup {
+                    labels: drop_name(k),
+                    name: k.get(METRIC_NAME).unwrap_or("").to_string(),
+                    buckets: Vec::new(),
+                });
+                groups.len() - 1
+            });
+            groups[id].buckets.push((*ub, vals));
+        }
+        self.quantiles_of_groups(q, &groups, g)
     }
 }

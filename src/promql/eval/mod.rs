@@ -7,7 +7,9 @@
 //! Files are split by function family, like VictoriaMetrics's evaluator:
 //! `selector` (storage access, lookback, windows, subqueries), `rollup`
 //! (range-vector functions), `aggregate`, `binary`, `functions` (instant
-//! functions), `histogram` (`histogram_quantile`/`histogram_fraction`).
+//! functions), `histogram` (`histogram_quantile`/`histogram_fraction`),
+//! `stream` (aggregations over plain selectors folded series by series from
+//! `Querier::select_visit`, without materialising the selection).
 
 mod aggregate;
 mod binary;
@@ -17,6 +19,7 @@ mod histogram_fast;
 mod info;
 mod rollup;
 mod selector;
+mod stream;
 
 #[cfg(test)]
 mod fast_tests;
@@ -130,6 +133,16 @@ impl<'a> Ctx<'a> {
             return Err(EvalError::Timeout("query execution"));
         }
         Ok(())
+    }
+
+    /// The query's deadline.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Samples the query may still charge before `max_samples` is passed.
+    pub(crate) fn samples_room(&self) -> usize {
+        self.opts.max_samples.saturating_sub(self.samples)
     }
 
     pub(crate) fn add_samples(&mut self, n: usize) -> Result<(), EvalError> {

@@ -219,9 +219,14 @@ impl<'a> Ctx<'a> {
         let mut scratch = Vec::new();
         let mut out = Vec::new();
         let ends = &arg.ends;
+        let mut resets = Resets::default();
+        let counter = f.counts_resets();
         for s in arg.data {
             self.check_deadline()?;
             let (ts, vs) = (&s.ts[..], &s.vs[..]);
+            if counter {
+                resets.scan(vs);
+            }
             let mut vals: Vec<Option<f64>> = Vec::new();
             let mut any = false;
             let (mut a, mut b) = (0usize, 0usize);
@@ -246,7 +251,8 @@ impl<'a> Ctx<'a> {
                     range: arg.range,
                     t: g.t(i),
                 };
-                if let Some(v) = f.apply(&w, |k| params[k][i], &mut scratch) {
+                let may_reset = counter && resets.within(a, b);
+                if let Some(v) = f.apply_hinted(&w, |k| params[k][i], &mut scratch, may_reset) {
                     if !any {
                         vals = vec![None; g.n];
                         any = true;
@@ -345,11 +351,32 @@ impl RollupFn {
         p: impl Fn(usize) -> f64,
         scratch: &mut Vec<f64>,
     ) -> Option<f64> {
+        self.apply_hinted(w, p, scratch, true)
+    }
+
+    /// True for the functions that look for counter resets (`rate`,
+    /// `increase`): callers sliding over a series can find the resets once
+    /// ([`Resets`]) and tell each window whether it holds one.
+    pub(crate) fn counts_resets(self) -> bool {
+        matches!(self, RollupFn::Rate | RollupFn::Increase)
+    }
+
+    /// [`apply`](Self::apply), told whether the window may hold a counter
+    /// reset (`false` only when the caller knows it holds none; the value
+    /// is then the same, without scanning the window).
+    #[inline]
+    pub(crate) fn apply_hinted(
+        self,
+        w: &Window,
+        p: impl Fn(usize) -> f64,
+        scratch: &mut Vec<f64>,
+        may_reset: bool,
+    ) -> Option<f64> {
         use RollupFn::*;
         match self {
-            Rate => extrapolated_rate(w, true, true),
-            Increase => extrapolated_rate(w, true, false),
-            Delta => extrapolated_rate(w, false, false),
+            Rate => extrapolated_rate(w, may_reset, true, true),
+            Increase => extrapolated_rate(w, may_reset, true, false),
+            Delta => extrapolated_rate(w, false, false, false),
             Irate => instant_value(w, true),
             Idelta => instant_value(w, false),
             Deriv => (w.vs.len() >= 2).then(|| linear_regression(w.ts, w.vs, w.ts[0]).0),
@@ -514,7 +541,15 @@ fn anchored_value(func: &str, vs: &[f64], range_ms: i64) -> Option<f64> {
 /// first and last sample (with counter resets for counters), extrapolated
 /// towards the window edges unless the series seems to start or end inside
 /// the window.
-pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> Option<f64> {
+///
+/// `may_reset` false skips the scan for counter resets (the caller knows
+/// the window holds none, so the scan would add nothing).
+pub(crate) fn extrapolated_rate(
+    w: &Window,
+    may_reset: bool,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
     let n = w.vs.len();
     if n < 2 {
         return None;
@@ -522,7 +557,7 @@ pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> 
     let first_t = w.ts[0];
     let last_t = w.ts[n - 1];
     let mut result = w.vs[n - 1] - w.vs[0];
-    if is_counter {
+    if is_counter && may_reset {
         let mut prev = w.vs[0];
         for &cur in &w.vs[1..] {
             if cur < prev {
@@ -571,6 +606,38 @@ pub(crate) fn extrapolated_rate(w: &Window, is_counter: bool, is_rate: bool) -> 
         factor /= w.range as f64 / 1000.0;
     }
     Some(result * factor)
+}
+
+/// The counter resets of one series (positions `k` with `vs[k] < vs[k-1]`),
+/// for windows sliding forward over it: whether a window holds one is then
+/// a pointer comparison instead of a scan of the window.
+#[derive(Default)]
+pub(crate) struct Resets {
+    pos: Vec<usize>,
+    next: usize,
+}
+
+impl Resets {
+    /// Finds the resets of `vs` (replacing those of the previous series).
+    pub(crate) fn scan(&mut self, vs: &[f64]) {
+        self.pos.clear();
+        self.next = 0;
+        for k in 1..vs.len() {
+            if vs[k] < vs[k - 1] {
+                self.pos.push(k);
+            }
+        }
+    }
+
+    /// Whether the window `[a, b)` holds a reset (both samples of the
+    /// pair inside it). `a` must not decrease between calls.
+    #[inline]
+    pub(crate) fn within(&mut self, a: usize, b: usize) -> bool {
+        while self.next < self.pos.len() && self.pos[self.next] <= a {
+            self.next += 1;
+        }
+        self.next < self.pos.len() && self.pos[self.next] < b
+    }
 }
 
 /// `irate` (`is_rate`) and `idelta`: from the last two samples.

@@ -331,7 +331,7 @@ impl<'a> Ctx<'a> {
 const MIN_SLICE_MS: i64 = 3_600_000;
 
 /// Threads a select may use: the machine's parallelism, at most 4.
-fn select_threads() -> usize {
+pub(crate) fn select_threads() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
     *N.get_or_init(|| {
         std::thread::available_parallelism()

@@ -159,7 +159,7 @@ impl Blocks {
     }
 
     /// Blocks meeting the inclusive range `[min_t, max_t]`.
-    fn in_range(&self, min_t: i64, max_t: i64) -> Vec<Arc<Block>> {
+    pub(crate) fn in_range(&self, min_t: i64, max_t: i64) -> Vec<Arc<Block>> {
         self.blocks
             .read()
             .iter()

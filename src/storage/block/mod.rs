@@ -29,6 +29,7 @@ use std::sync::Arc;
 pub use blocks::Blocks;
 pub use meta::{BlockMeta, BlockStats, Compaction};
 pub use reader::Block;
+pub(crate) use reader::TsCache;
 pub use writer::write_block;
 
 use crate::model::Labels;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use memmap2::Mmap;
 
-use super::columns::{read_float_into, read_histogram, read_ts, read_ts_into, verify_file};
+use super::columns::{read_float_into, read_histogram, read_ts, verify_file};
 use super::merge::{merge_histograms, merge_series};
 use super::meta::read_meta;
 use super::{
@@ -158,27 +158,45 @@ impl Block {
         max_t: i64,
     ) -> Result<(Vec<i64>, Vec<f64>), StorageError> {
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        self.read_float_into(e, min_t, max_t, &mut TsCache::default(), &mut ts, &mut vs)?;
+        Ok((ts, vs))
+    }
+
+    /// Appends the samples of a float entry within `[min_t, max_t]` to
+    /// `ts`/`vs`, taking timestamp columns from `cache` (series scraped
+    /// together share one column per chunk, so a read of many series
+    /// decodes each shared column once). On error `ts`/`vs` may hold part
+    /// of the entry.
+    pub(crate) fn read_float_into(
+        &self,
+        e: &IndexSeries,
+        min_t: i64,
+        max_t: i64,
+        cache: &mut TsCache,
+        ts: &mut Vec<i64>,
+        vs: &mut Vec<f64>,
+    ) -> Result<(), StorageError> {
         for c in e
             .chunks
             .iter()
             .filter(|c| c.max_t >= min_t && c.min_t <= max_t)
         {
+            let col = cache.get(self, c.ts_ref)?;
+            let n = col.len();
+            let r = rows(col, min_t, max_t);
+            ts.extend_from_slice(col.get(r.clone()).unwrap_or(&[]));
             // Decode straight into the result, then cut the rows outside
             // the range (only chunks straddling a range edge have any).
-            let at = ts.len();
-            let n = read_ts_into(&self.columns_path, &self.columns, c.ts_ref, &mut ts)?;
-            read_float_into(&self.columns_path, &self.columns, c.val_ref, n, &mut vs)?;
-            let r = rows(ts.get(at..).unwrap_or(&[]), min_t, max_t);
+            let at = vs.len();
+            read_float_into(&self.columns_path, &self.columns, c.val_ref, n, vs)?;
             if r.end < n {
-                ts.truncate(at + r.end);
                 vs.truncate(at + r.end);
             }
             if r.start > 0 {
-                ts.drain(at..at + r.start);
                 vs.drain(at..at + r.start);
             }
         }
-        Ok((ts, vs))
+        Ok(())
     }
 
     /// Groups a histogram entry's chunks into runs of equal bounds, keeping
@@ -268,6 +286,7 @@ impl Block {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
+        let mut cache = TsCache::default();
         for id in self.index.select_ids(matchers)? {
             let e = self.index.series(id)?;
             match e.kind {
@@ -279,11 +298,17 @@ impl Block {
                     {
                         continue;
                     }
-                    let (timestamps, values) = if hints.labels_only {
-                        (Vec::new(), Vec::new())
-                    } else {
-                        self.read_float(&e, min_t, max_t)?
-                    };
+                    let (mut timestamps, mut values) = (Vec::new(), Vec::new());
+                    if !hints.labels_only {
+                        self.read_float_into(
+                            &e,
+                            min_t,
+                            max_t,
+                            &mut cache,
+                            &mut timestamps,
+                            &mut values,
+                        )?;
+                    }
                     if hints.labels_only || !timestamps.is_empty() {
                         out.push(Series {
                             labels: e.labels,
@@ -293,39 +318,84 @@ impl Block {
                     }
                 }
                 SeriesKind::Histogram if hints.skip_histogram_views => {}
-                SeriesKind::Histogram => {
-                    for (b, cs) in Self::runs(&e, min_t, max_t) {
-                        let sel = select_views(&e.labels, &b, matchers);
-                        if sel.is_empty() {
-                            continue;
-                        }
-                        let run = if hints.labels_only {
-                            HistogramRun {
-                                upper_bounds: b.clone(),
-                                timestamps: Vec::new(),
-                                buckets: vec![Vec::new(); b.len() + 1],
-                                sum: Vec::new(),
-                                count: Vec::new(),
-                            }
-                        } else {
-                            self.read_run(&b, &cs, min_t, max_t)?
-                        };
-                        if !hints.labels_only && run.timestamps.is_empty() {
-                            continue;
-                        }
-                        let cols = HistogramColumns {
-                            bounds: &b,
-                            timestamps: &run.timestamps,
-                            buckets: &run.buckets,
-                            sum: &run.sum,
-                            count: &run.count,
-                        };
-                        out.extend(expand_views(&e.labels, cols, &sel, hints.labels_only));
-                    }
-                }
+                SeriesKind::Histogram => self.histogram_views(&e, hints, matchers, &mut out)?,
             }
         }
         Ok(merge_series(out))
+    }
+
+    /// Appends the views of histogram entry `e` selected by `matchers`
+    /// with samples in range (labels only when `hints.labels_only`).
+    fn histogram_views(
+        &self,
+        e: &IndexSeries,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        out: &mut Vec<Series>,
+    ) -> Result<(), StorageError> {
+        let (min_t, max_t) = (hints.min_t, hints.max_t);
+        for (b, cs) in Self::runs(e, min_t, max_t) {
+            let sel = select_views(&e.labels, &b, matchers);
+            if sel.is_empty() {
+                continue;
+            }
+            let run = if hints.labels_only {
+                HistogramRun {
+                    upper_bounds: b.clone(),
+                    timestamps: Vec::new(),
+                    buckets: vec![Vec::new(); b.len() + 1],
+                    sum: Vec::new(),
+                    count: Vec::new(),
+                }
+            } else {
+                self.read_run(&b, &cs, min_t, max_t)?
+            };
+            if !hints.labels_only && run.timestamps.is_empty() {
+                continue;
+            }
+            let cols = HistogramColumns {
+                bounds: &b,
+                timestamps: &run.timestamps,
+                buckets: &run.buckets,
+                sum: &run.sum,
+                count: &run.count,
+            };
+            out.extend(expand_views(&e.labels, cols, &sel, hints.labels_only));
+        }
+        Ok(())
+    }
+
+    /// The parts of [`Block::select`] for a streaming read (not
+    /// `labels_only`): float entries with a chunk in range, to be decoded
+    /// later with [`Block::read_float_into`], and the histogram views,
+    /// decoded now.
+    pub(crate) fn select_parts(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+        floats: &mut Vec<IndexSeries>,
+        views: &mut Vec<Series>,
+    ) -> Result<(), StorageError> {
+        let (min_t, max_t) = (hints.min_t, hints.max_t);
+        if !self.overlaps(min_t, max_t) {
+            return Ok(());
+        }
+        for id in self.index.select_ids(matchers)? {
+            let e = self.index.series(id)?;
+            match e.kind {
+                SeriesKind::Float => {
+                    if e.chunks
+                        .iter()
+                        .any(|c| c.max_t >= min_t && c.min_t <= max_t)
+                    {
+                        floats.push(e);
+                    }
+                }
+                SeriesKind::Histogram if hints.skip_histogram_views => {}
+                SeriesKind::Histogram => self.histogram_views(&e, hints, matchers, views)?,
+            }
+        }
+        Ok(())
     }
 
     /// Histogram series whose `_bucket` view (ignoring `le`) matches, one per
@@ -462,6 +532,32 @@ impl Block {
         out.sort_unstable();
         out.dedup();
         Ok(out)
+    }
+}
+
+/// Decoded timestamp columns of one block, by record offset, reused across
+/// the series of one read. Bounded: past [`TsCache::MAX_COLUMNS`] columns
+/// it starts over, so a read of a block without shared columns holds at
+/// most that many.
+#[derive(Debug, Default)]
+pub(crate) struct TsCache {
+    cols: std::collections::HashMap<u64, Vec<i64>>,
+}
+
+impl TsCache {
+    /// Columns kept at most (a block column holds at most 16,384 rows).
+    const MAX_COLUMNS: usize = 1024;
+
+    /// The timestamps column at `ts_ref` in `block`, decoded on first use.
+    fn get(&mut self, block: &Block, ts_ref: u64) -> Result<&[i64], StorageError> {
+        if !self.cols.contains_key(&ts_ref) {
+            if self.cols.len() >= Self::MAX_COLUMNS {
+                self.cols.clear();
+            }
+            let col = read_ts(&block.columns_path, &block.columns, ts_ref)?;
+            self.cols.insert(ts_ref, col);
+        }
+        Ok(self.cols.get(&ts_ref).map(Vec::as_slice).unwrap_or(&[]))
     }
 }
 

@@ -1,27 +1,43 @@
 //! Integer streams: a sequence of `n` signed integers whose count the caller
-//! stores. Three encodings, the encoder keeps the smallest:
+//! stores. Four encodings:
 //!
 //! | mode | name    | body |
 //! |------|---------|------|
 //! | 0    | CONST   | `varint v`: all `n` values equal `v` |
 //! | 1    | VARINT  | `uvarint len`, then `len` bytes: `n` zig-zag varints |
 //! | 2    | DEFLATE | `uvarint len`, then `len` bytes: raw DEFLATE (RFC 1951) of the VARINT body |
+//! | 3    | PACKED  | frame-of-reference bit packing in groups of 128 (`packed`) |
 //!
-//! DEFLATE's Huffman stage is what brings jittery timestamps and counter
-//! increments well below one byte per value: after delta transforms most
-//! values fall in a small alphabet, and the Huffman code spends roughly the
-//! entropy of that alphabet instead of a whole varint byte.
+//! DEFLATE's Huffman stage brings jittery timestamps and counter increments
+//! closest to their entropy, but every stream pays for building its Huffman
+//! tables when read, and a block holds one small stream per series per
+//! column. PACKED spends up to about one bit per value more and decodes
+//! several times faster, so the encoder keeps DEFLATE only when it saves a
+//! real share of the bytes (see [`encode_ints`]).
 
 use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 use std::io::Write;
 
 use super::cursor::{Cursor, put_uvarint, put_varint, unzigzag, uvarint_len, zigzag};
+use super::packed::{decode_packed_into, encode_packed, packed_size};
 use super::{CodecError, MAX_COLUMN_LEN};
 
 const MODE_CONST: u8 = 0;
 const MODE_VARINT: u8 = 1;
 const MODE_DEFLATE: u8 = 2;
+const MODE_PACKED: u8 = 3;
+
+/// DEFLATE is written only when its stream is at most
+/// `DEFLATE_KEEP_NUM / DEFLATE_KEEP_DEN` of the smaller of PACKED and
+/// VARINT (chosen from `cargo bench --bench block_codec`; see
+/// storage-format.md section 4.2).
+const DEFLATE_KEEP_NUM: usize = 3;
+const DEFLATE_KEEP_DEN: usize = 4;
+
+/// Shorter streams stay VARINT: both decode in a few ns, and the block
+/// format's golden examples (tiny columns) keep their version-1 bytes.
+const PACKED_MIN_LEN: usize = 16;
 
 /// Bytes `vals` take as plain zig-zag varints (the VARINT body length).
 pub(crate) fn varint_size(vals: &[i64]) -> usize {
@@ -29,6 +45,10 @@ pub(crate) fn varint_size(vals: &[i64]) -> usize {
 }
 
 /// Appends the stream for `vals` (the caller records `vals.len()`).
+///
+/// CONST when all values are equal; otherwise the smaller of PACKED and
+/// VARINT (PACKED on a tie; VARINT below 16 values), unless DEFLATE is at
+/// most 3/4 of that size.
 pub(crate) fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
     if let Some(&first) = vals.first()
         && vals.iter().all(|&v| v == first)
@@ -41,6 +61,9 @@ pub(crate) fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
     for &v in vals {
         put_varint(&mut plain, v);
     }
+    let varint_len = uvarint_len(plain.len() as u64) + plain.len();
+    let packed_len = packed_size(vals);
+    let fast_len = varint_len.min(packed_len);
     // Below this size the ~10 bytes of DEFLATE framing cannot pay off.
     if plain.len() >= 32 {
         // Level 6: on these columns the Huffman stage does the work; level 9
@@ -52,13 +75,19 @@ pub(crate) fn encode_ints(vals: &[i64], out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail.
         if enc.write_all(&plain).is_ok()
             && let Ok(packed) = enc.finish()
-            && packed.len() + uvarint_len(packed.len() as u64) < plain.len()
+            && (packed.len() + uvarint_len(packed.len() as u64)) * DEFLATE_KEEP_DEN
+                <= fast_len * DEFLATE_KEEP_NUM
         {
             out.push(MODE_DEFLATE);
             put_uvarint(out, packed.len() as u64);
             out.extend_from_slice(&packed);
             return;
         }
+    }
+    if vals.len() >= PACKED_MIN_LEN && packed_len <= varint_len {
+        out.push(MODE_PACKED);
+        encode_packed(vals, out);
+        return;
     }
     out.push(MODE_VARINT);
     put_uvarint(out, plain.len() as u64);
@@ -155,6 +184,7 @@ pub(crate) fn decode_ints_into(
                 r
             })
         }
+        MODE_PACKED => decode_packed_into(c, n, out),
         m => Err(c.err(WHAT, format!("unknown mode {m}"))),
     }
 }
@@ -219,6 +249,45 @@ mod tests {
         b.clear();
         encode_ints(&[1, -1, 64], &mut b);
         assert_eq!(b, [1, 4, 2, 1, 0x80, 0x01]);
+    }
+
+    #[test]
+    fn golden_packed() {
+        // 16 values in 0..=3 (below 32 varint bytes, so DEFLATE is not
+        // tried): mode 3, one group: base 0, width 2, 4 bytes.
+        let vals: Vec<i64> = (0..16).map(|i| i % 4).collect();
+        let mut b = Vec::new();
+        encode_ints(&vals, &mut b);
+        assert_eq!(b, [3, 0, 2, 0xe4, 0xe4, 0xe4, 0xe4]);
+        assert_eq!(decode_ints(&mut Cursor::new(&b), 16).unwrap(), vals);
+        // 15 values stay VARINT.
+        b.clear();
+        encode_ints(&vals[..15], &mut b);
+        assert_eq!(b[0], MODE_VARINT);
+    }
+
+    #[test]
+    fn deflate_only_when_much_smaller() {
+        // Random jitter in a small range: PACKED (4 bits per value) is
+        // kept, DEFLATE saves less than a quarter.
+        let mut x = 0x2545_f491_u32;
+        let jitter: Vec<i64> = (0..480)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                i64::from(x % 11) - 5
+            })
+            .collect();
+        let mut b = Vec::new();
+        encode_ints(&jitter, &mut b);
+        assert_eq!(b[0], MODE_PACKED);
+        // Steps of ±1000 and 0: wide for PACKED, three symbols for DEFLATE.
+        let steps: Vec<i64> = (0..480).map(|i| ((i * 7919 % 3) - 1) * 1000).collect();
+        b.clear();
+        encode_ints(&steps, &mut b);
+        assert_eq!(b[0], MODE_DEFLATE);
+        assert_eq!(decode_ints(&mut Cursor::new(&b), 480).unwrap(), steps);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 pub(crate) use append::HeadAppender;
-pub(crate) use read::HeadSeriesData;
+pub(crate) use read::{HeadFloat, HeadSeriesData};
 pub(crate) use replay::ReplayState;
 use series::MemSeries;
 

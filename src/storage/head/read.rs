@@ -71,7 +71,80 @@ fn runs_in(d: &SeriesData, min_t: i64, max_t: i64) -> Vec<HistRunData> {
         .collect()
 }
 
+/// A head float series matched by a streaming read, decoded on demand.
+#[derive(Debug, Clone)]
+pub(crate) struct HeadFloat(Arc<MemSeries>);
+
+impl HeadFloat {
+    /// The series labels.
+    pub(crate) fn labels(&self) -> &Labels {
+        &self.0.labels
+    }
+
+    /// Appends the samples in `[min_t, max_t]` (as of now) to `ts`/`vs`.
+    pub(crate) fn collect(&self, min_t: i64, max_t: i64, ts: &mut Vec<i64>, vs: &mut Vec<f64>) {
+        let d = self.0.data.lock();
+        if let SeriesData::Float(c) = &*d {
+            c.collect(min_t, max_t, ts, vs);
+        }
+    }
+}
+
 impl Head {
+    /// The parts of [`Head::select`] for a streaming read (not
+    /// `labels_only`): matching float series with data overlapping the
+    /// range, to be decoded later, and the histogram views, decoded now.
+    pub(crate) fn select_parts(
+        &self,
+        hints: &SelectHints,
+        matchers: &[Matcher],
+    ) -> (Vec<HeadFloat>, Vec<Series>) {
+        let (min_t, max_t) = (hints.min_t, hints.max_t);
+        let (mut floats, mut views) = (Vec::new(), Vec::new());
+        let mut hist: Vec<Arc<MemSeries>> = Vec::new();
+        for s in self.candidates(matchers) {
+            match s.kind {
+                SeriesKind::Float => {
+                    if !matches_all(&s.labels, matchers) {
+                        continue;
+                    }
+                    let overlaps =
+                        matches!(&*s.data.lock(), SeriesData::Float(c) if c.overlaps(min_t, max_t));
+                    if overlaps {
+                        floats.push(HeadFloat(s));
+                    }
+                }
+                SeriesKind::Histogram if !hints.skip_histogram_views => hist.push(s),
+                SeriesKind::Histogram => {}
+            }
+        }
+        for s in hist {
+            let d = s.data.lock();
+            let SeriesData::Histogram { runs, .. } = &*d else {
+                continue;
+            };
+            for r in runs.iter().filter(|r| r.time_col().overlaps(min_t, max_t)) {
+                let sel = select_views(&s.labels, &r.bounds, matchers);
+                if sel.is_empty() {
+                    continue;
+                }
+                let (ts, buckets, sum, count) = r.collect(min_t, max_t);
+                if ts.is_empty() {
+                    continue;
+                }
+                let cols = HistogramColumns {
+                    bounds: &r.bounds,
+                    timestamps: &ts,
+                    buckets: &buckets,
+                    sum: &sum,
+                    count: &count,
+                };
+                views.extend(expand_views(&s.labels, cols, &sel, false));
+            }
+        }
+        (floats, views)
+    }
+
     fn candidates(&self, matchers: &[Matcher]) -> Vec<Arc<MemSeries>> {
         let refs = self.postings.read().select(matchers);
         refs.into_iter()
