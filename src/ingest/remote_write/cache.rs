@@ -62,22 +62,125 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
+/// Multipliers of [`key_hash`]: odd 64-bit constants with well-spread bits
+/// (the golden ratio and two primes used by common multiply-xorshift
+/// hashes).
+const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const K2: u64 = 0x1656_67b1_9e37_79f9;
+
+/// The cache's hash of a key, computed once per key and used both to pick
+/// the shard and as the map key (the maps do not hash again).
+///
+/// Four independent lanes of 8-byte words, so the multiplies of a ~200
+/// byte key overlap instead of forming one long dependency chain; the
+/// length is mixed in (keys differing only by trailing zero bytes differ)
+/// and a final avalanche spreads every input bit over all 64 output bits
+/// (the maps take bucket indexes from the low bits, tags from the top).
+/// Not collision resistant: a collision only turns a hit into a miss (the
+/// key bytes are compared), so crafted collisions slow the cache down and
+/// cannot make it return another series.
+pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
+    #[inline(always)]
+    fn word(b: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(a)
+    }
+    #[inline(always)]
+    fn lane(acc: u64, w: u64) -> u64 {
+        (acc ^ w).wrapping_mul(K0).rotate_left(29)
+    }
+    let mut l = [K1, K2, K1 ^ K2, K0];
+    let mut blocks = bytes.chunks_exact(32);
+    for b in &mut blocks {
+        l[0] = lane(l[0], word(&b[0..]));
+        l[1] = lane(l[1], word(&b[8..]));
+        l[2] = lane(l[2], word(&b[16..]));
+        l[3] = lane(l[3], word(&b[24..]));
+    }
+    let mut h = l[0] ^ l[1].rotate_left(16) ^ l[2].rotate_left(32) ^ l[3].rotate_left(48);
+    h ^= (bytes.len() as u64).wrapping_mul(K1);
+    let rest = blocks.remainder();
+    let mut words = rest.chunks_exact(8);
+    for w in &mut words {
+        h = lane(h, word(w));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut a = [0u8; 8];
+        a[..tail.len()].copy_from_slice(tail);
+        h = lane(h, u64::from_le_bytes(a));
+    }
+    // Final avalanche (the 64-bit finaliser of MurmurHash3).
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A hasher for keys that already are [`key_hash`] values.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PassHasher(u64);
+
+impl Hasher for PassHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this hasher; fold anything else so
+        // it still works.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(K0);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 const SHARDS: usize = 16;
 
 /// A cached series: its validated labels and the slot remembering the
 /// storage's ref for them.
 pub(crate) type Cached = (Arc<Labels>, SeriesHint);
 
-type Shard = Mutex<HashMap<Box<[u8]>, Cached, FxBuild>>;
+/// One cache entry: the key bytes (compared on every hit: the hash alone
+/// is not trusted) and the cached series.
+struct Entry {
+    key: Box<[u8]>,
+    labels: Arc<Labels>,
+    hint: SeriesHint,
+}
+
+type Shard = Mutex<HashMap<u64, Entry, BuildHasherDefault<PassHasher>>>;
 
 /// Validated label sets by raw label bytes, sharded to keep concurrent
 /// requests from contending on one lock. Bounded: a full shard is cleared
 /// (the next requests repopulate it), so memory stays under
 /// `max_series` entries.
+///
+/// Each key is hashed once ([`key_hash`]); the maps are keyed by that
+/// hash, so a lookup costs the hash, one probe and one compare of the key
+/// bytes. Two keys with the same hash cannot both be cached: the later
+/// replaces the earlier (a miss for the other, never a wrong hit).
 #[derive(Debug)]
 pub struct SeriesCache {
     shards: Vec<Shard>,
     max_per_shard: usize,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Entry({} key bytes, {})", self.key.len(), self.labels)
+    }
+}
+
+/// The shard of a hash: bits 40-43, independent of the bits the maps use
+/// (low bits for the bucket, the top 7 for the tag).
+fn shard_of(h: u64) -> usize {
+    (h >> 40) as usize % SHARDS
 }
 
 impl SeriesCache {
@@ -92,35 +195,41 @@ impl SeriesCache {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Shard {
-        &self.shards[self.shard_index(key)]
-    }
-
-    fn shard_index(&self, key: &[u8]) -> usize {
-        let mut h = FxHasher::default();
-        h.write(key);
-        // Middle bits: the maps take bucket indexes from the low bits and
-        // control bytes from the top 7 bits of their own (similar) hash of
-        // the key, so the shard choice stays independent of both.
-        (h.finish() >> 32) as usize % SHARDS
-    }
-
     /// Looks up every key of a request, taking each shard's lock once
     /// (instead of once per series) and probing its keys in one tight loop,
     /// which lets the CPU overlap their cache misses.
     pub(crate) fn get_many(&self, keys: &[&[u8]]) -> Vec<Option<Cached>> {
         let mut out = vec![None; keys.len()];
-        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
-        for (i, k) in keys.iter().enumerate() {
-            by_shard[self.shard_index(k)].push(i as u32);
+        // Counting sort of the key indexes by shard: one allocation for
+        // all shards instead of a vector each.
+        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let mut start = [0usize; SHARDS + 1];
+        for &h in &hashes {
+            start[shard_of(h) + 1] += 1;
         }
-        for (shard, idx) in self.shards.iter().zip(&by_shard) {
+        for i in 0..SHARDS {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start;
+        let mut order = vec![0u32; keys.len()];
+        for (i, &h) in hashes.iter().enumerate() {
+            let s = shard_of(h);
+            order[fill[s]] = i as u32;
+            fill[s] += 1;
+        }
+        for (s, shard) in self.shards.iter().enumerate() {
+            let idx = &order[start[s]..start[s + 1]];
             if idx.is_empty() {
                 continue;
             }
             let m = shard.lock();
             for &i in idx {
-                out[i as usize] = m.get(keys[i as usize]).cloned();
+                let i = i as usize;
+                if let Some(e) = m.get(&hashes[i])
+                    && *e.key == *keys[i]
+                {
+                    out[i] = Some((e.labels.clone(), e.hint.clone()));
+                }
             }
         }
         out
@@ -129,11 +238,19 @@ impl SeriesCache {
     /// Caches validated labels; returns the new entry's hint slot.
     pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) -> SeriesHint {
         let hint = SeriesHint::new();
-        let mut m = self.shard(key).lock();
+        let h = key_hash(key);
+        let mut m = self.shards[shard_of(h)].lock();
         if m.len() >= self.max_per_shard {
             m.clear();
         }
-        m.insert(key.into(), (labels.clone(), hint.clone()));
+        m.insert(
+            h,
+            Entry {
+                key: key.into(),
+                labels: labels.clone(),
+                hint: hint.clone(),
+            },
+        );
         hint
     }
 
