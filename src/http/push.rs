@@ -194,7 +194,12 @@ pub async fn remote_write(
             ApiError::from(e)
         })?;
         let n = (batch.float_samples() + batch.histogram_samples()) as u64;
-        let out = rw::apply(&batch, backend.appendable()).map_err(|e| {
+        let out = if gzip {
+            rw::apply(&batch, backend.appendable())
+        } else {
+            rw::apply_cached(&batch, backend.appendable(), &p2.cache)
+        }
+        .map_err(|e| {
             p2.remote_write.record_failure(n);
             ApiError::from(e)
         })?;

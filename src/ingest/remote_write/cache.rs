@@ -17,7 +17,8 @@ use parking_lot::Mutex;
 
 use crate::model::Labels;
 
-use super::batch::SeriesHint;
+use super::batch::{Batch, SeriesHint};
+use crate::storage::SeriesRef;
 
 /// A small, fast, non-cryptographic hasher (the Fx multiply-rotate scheme).
 /// Keys come from untrusted senders, but a collision only costs a byte
@@ -142,16 +143,18 @@ impl Hasher for PassHasher {
 
 const SHARDS: usize = 16;
 
-/// A cached series: its validated labels and the slot remembering the
-/// storage's ref for them.
+/// A cached series: its validated labels and its hint (the storage ref
+/// last learned for them, and the entry to teach a new one).
 pub(crate) type Cached = (Arc<Labels>, SeriesHint);
 
 /// One cache entry: the key bytes (compared on every hit: the hash alone
-/// is not trusted) and the cached series.
+/// is not trusted), the validated labels, and the storage's ref for them
+/// once [`SeriesCache::learn`] was told it. The ref sits in the entry
+/// itself, so a hit reads no other cache memory.
 struct Entry {
     key: Box<[u8]>,
     labels: Arc<Labels>,
-    hint: SeriesHint,
+    current: Option<SeriesRef>,
 }
 
 type Shard = Mutex<HashMap<u64, Entry, BuildHasherDefault<PassHasher>>>;
@@ -228,16 +231,18 @@ impl SeriesCache {
                 if let Some(e) = m.get(&hashes[i])
                     && *e.key == *keys[i]
                 {
-                    out[i] = Some((e.labels.clone(), e.hint.clone()));
+                    out[i] = Some((
+                        e.labels.clone(),
+                        SeriesHint::cached(hashes[i], e.current.clone()),
+                    ));
                 }
             }
         }
         out
     }
 
-    /// Caches validated labels; returns the new entry's hint slot.
+    /// Caches validated labels; returns the new entry's hint.
     pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) -> SeriesHint {
-        let hint = SeriesHint::new();
         let h = key_hash(key);
         let mut m = self.shards[shard_of(h)].lock();
         if m.len() >= self.max_per_shard {
@@ -248,15 +253,43 @@ impl SeriesCache {
             Entry {
                 key: key.into(),
                 labels: labels.clone(),
-                hint: hint.clone(),
+                current: None,
             },
         );
-        hint
+        SeriesHint::cached(h, None)
+    }
+
+    /// Remembers the storage refs [`super::apply_cached`] learned for the
+    /// series of `batch` (index, ref). An entry is only updated if it still
+    /// holds the very labels the series came with (it may have been
+    /// replaced or evicted since the lookup).
+    pub(crate) fn learn(&self, batch: &Batch, learned: Vec<(usize, SeriesRef)>) {
+        for (i, r) in learned {
+            let Some(s) = batch.series.get(i) else {
+                continue;
+            };
+            let Some(h) = s.hint.cached else { continue };
+            let mut m = self.shards[shard_of(h)].lock();
+            if let Some(e) = m.get_mut(&h)
+                && Arc::ptr_eq(&e.labels, &s.labels)
+            {
+                e.current = Some(r);
+            }
+        }
     }
 
     /// Number of cached label sets.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Entries whose storage ref is known (tests).
+    #[cfg(test)]
+    pub(crate) fn known_refs(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().values().filter(|e| e.current.is_some()).count())
+            .sum()
     }
 
     /// True when nothing is cached.
