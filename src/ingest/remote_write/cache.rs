@@ -226,9 +226,16 @@ impl SeriesCache {
                 continue;
             }
             let m = shard.lock();
-            for &i in idx {
+            // Probe all of the shard's keys first, then compare: the
+            // entries are scattered over memory and most probes miss the
+            // CPU caches; short independent iterations keep many of those
+            // misses in flight at once, where one probe-compare-clone
+            // chain per key waited for each in turn.
+            let found: Vec<Option<&Entry>> =
+                idx.iter().map(|&i| m.get(&hashes[i as usize])).collect();
+            for (&i, e) in idx.iter().zip(found) {
                 let i = i as usize;
-                if let Some(e) = m.get(&hashes[i])
+                if let Some(e) = e
                     && *e.key == *keys[i]
                 {
                     out[i] = Some((
