@@ -113,17 +113,15 @@ impl<'a> HeadAppender<'a> {
     }
 }
 
-fn encode_floats(buf: &mut Vec<u8>, floats: &[(Arc<MemSeries>, i64, f64)]) {
-    for chunk in floats.chunks(SAMPLES_PER_RECORD) {
-        let recs = chunk
-            .iter()
-            .map(|(s, t, v)| FloatRecord {
-                series_ref: s.series_ref,
-                t: *t,
-                v: *v,
-            })
-            .collect();
-        frame_record(buf, &Record::Floats(recs));
+fn encode_floats(buf: &mut Vec<u8>, recs: &mut Vec<FloatRecord>) {
+    if recs.len() <= SAMPLES_PER_RECORD {
+        // The common case: one record, no copy.
+        let rec = Record::Floats(std::mem::take(recs));
+        frame_record(buf, &rec);
+        return;
+    }
+    for chunk in recs.chunks(SAMPLES_PER_RECORD) {
+        frame_record(buf, &Record::Floats(chunk.to_vec()));
     }
 }
 
@@ -271,15 +269,23 @@ impl Appender for HeadAppender<'_> {
         inc(&head.counters.too_old, late);
         let mut floats = std::mem::take(&mut self.floats);
         let mut hists = std::mem::take(&mut self.hists);
-        for (s, _, _) in floats.iter_mut() {
+        // One pass re-resolves removed series and collects the WAL records
+        // (the series is touched once here, not again while encoding).
+        let mut recs = Vec::with_capacity(floats.len());
+        for (s, t, v) in floats.iter_mut() {
             self.reresolve(s)?;
+            recs.push(FloatRecord {
+                series_ref: s.series_ref,
+                t: *t,
+                v: *v,
+            });
         }
         for (s, _, _) in hists.iter_mut() {
             self.reresolve(s)?;
         }
         wal.commit_with(
             |buf| {
-                encode_floats(buf, &floats);
+                encode_floats(buf, &mut recs);
                 encode_histograms(buf, &hists)
             },
             |logged| {
