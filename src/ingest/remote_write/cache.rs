@@ -4,7 +4,8 @@
 //! Remote write senders resend the same series every scrape interval, byte
 //! for byte. Keying on the encoded label messages lets a repeat skip UTF-8
 //! checks, validation, sorting and string allocation: a hit costs one hash,
-//! one compare and an `Arc` clone. Entries are only inserted after full
+//! one probe, one compare of the key bytes and two `Arc` clones (the labels
+//! and the storage's series ref, kept in the entry). Entries are only inserted after full
 //! validation, so a hit is exactly as valid as a fresh decode (the decode
 //! limits are fixed per cache owner: use one cache per [`super::DecodeLimits`]).
 
@@ -308,5 +309,66 @@ impl SeriesCache {
 impl Default for SeriesCache {
     fn default() -> Self {
         SeriesCache::new(200_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+
+    #[test]
+    fn key_hash_sees_every_byte_and_the_length() {
+        let base: Vec<u8> = (0..=255u8).cycle().take(301).collect();
+        let h = key_hash(&base);
+        for i in 0..base.len() {
+            let mut k = base.clone();
+            k[i] ^= 1;
+            assert_ne!(key_hash(&k), h, "byte {i}");
+        }
+        let mut longer = base.clone();
+        longer.push(0);
+        assert_ne!(key_hash(&longer), h);
+        assert_ne!(key_hash(b""), key_hash(&[0]));
+        assert_eq!(key_hash(&base), h, "deterministic");
+    }
+
+    /// The hash alone is never trusted: an entry stored under a key's hash
+    /// but holding other key bytes (what a hash collision looks like) is a
+    /// miss, and inserting the key replaces it.
+    #[test]
+    fn a_hash_collision_is_a_miss_not_another_series() {
+        let cache = SeriesCache::new(100);
+        let (a, b) = (b"key-a".as_slice(), b"key-b".as_slice());
+        let la = Arc::new(Labels::from_pairs([("job", "a")]));
+        let lb = Arc::new(Labels::from_pairs([("job", "b")]));
+        cache.insert(a, &la);
+        let hb = key_hash(b);
+        // Plant a's entry under b's hash.
+        cache.shards[shard_of(hb)].lock().insert(
+            hb,
+            Entry {
+                key: a.into(),
+                labels: la.clone(),
+                current: None,
+            },
+        );
+        let got = cache.get_many(&[a, b]);
+        assert!(got[0].as_ref().is_some_and(|(l, _)| Arc::ptr_eq(l, &la)));
+        assert!(got[1].is_none(), "b must not resolve to a's labels");
+        cache.insert(b, &lb);
+        let got = cache.get_many(&[b]);
+        assert!(got[0].as_ref().is_some_and(|(l, _)| Arc::ptr_eq(l, &lb)));
+    }
+
+    #[test]
+    fn a_full_shard_is_cleared_and_memory_stays_bounded() {
+        let cache = SeriesCache::new(32);
+        let l = Arc::new(Labels::from_pairs([("job", "a")]));
+        for i in 0..10_000u32 {
+            cache.insert(&i.to_le_bytes(), &l);
+        }
+        assert!(cache.len() <= 32, "{} entries", cache.len());
+        assert!(!cache.is_empty());
     }
 }
