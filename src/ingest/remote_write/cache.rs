@@ -148,41 +148,105 @@ const SHARDS: usize = 16;
 /// last learned for them, and the entry to teach a new one).
 pub(crate) type Cached = (Arc<Labels>, SeriesHint);
 
-/// One cache entry: the key bytes (compared on every hit: the hash alone
-/// is not trusted), the validated labels, and the storage's ref for them
-/// once [`SeriesCache::learn`] was told it. The ref sits in the entry
-/// itself, so a hit reads no other cache memory.
+/// One cache entry: where its key bytes are in the shard's key arena
+/// (compared on every hit: the hash alone is not trusted), the validated
+/// labels, and the storage's ref for them once [`SeriesCache::learn`] was
+/// told it. The ref sits in the entry itself, so a hit reads no other cache
+/// memory.
 struct Entry {
-    key: Box<[u8]>,
+    key_at: usize,
+    key_len: usize,
     labels: Arc<Labels>,
     current: Option<SeriesRef>,
 }
 
-type Shard = Mutex<HashMap<u64, Entry, BuildHasherDefault<PassHasher>>>;
+/// One shard. Entries and their key bytes are kept in insertion order, in
+/// two dense vectors, and found through a small index (hash -> position).
+/// Senders resend their series in much the same order every interval, so a
+/// request's lookups walk both vectors mostly forwards, which the CPU's
+/// prefetcher follows; the index's 16-byte buckets stay cache-resident far
+/// better than buckets holding whole entries.
+#[derive(Default)]
+struct ShardData {
+    index: HashMap<u64, u32, BuildHasherDefault<PassHasher>>,
+    entries: Vec<Entry>,
+    keys: Vec<u8>,
+    /// Key bytes of replaced entries still in `keys`.
+    dead_bytes: usize,
+}
+
+impl ShardData {
+    fn key(&self, e: &Entry) -> &[u8] {
+        &self.keys[e.key_at..e.key_at + e.key_len]
+    }
+
+    fn get(&self, h: u64) -> Option<&Entry> {
+        self.index.get(&h).map(|&i| &self.entries[i as usize])
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
+        self.keys.clear();
+        self.dead_bytes = 0;
+    }
+
+    /// Stores `key` under hash `h`, replacing an entry with the same hash.
+    /// A full shard (`max` entries, or as many dead key bytes as live ones
+    /// after replacements) is cleared first.
+    fn put(&mut self, h: u64, key: &[u8], labels: &Arc<Labels>, max: usize) {
+        if self.entries.len() >= max || self.dead_bytes > (self.keys.len() / 2).max(1 << 16) {
+            self.clear();
+        }
+        let e = Entry {
+            key_at: self.keys.len(),
+            key_len: key.len(),
+            labels: labels.clone(),
+            current: None,
+        };
+        self.keys.extend_from_slice(key);
+        match self.index.get(&h) {
+            Some(&i) => {
+                let old = std::mem::replace(&mut self.entries[i as usize], e);
+                self.dead_bytes += old.key_len;
+            }
+            None => {
+                self.index.insert(h, self.entries.len() as u32);
+                self.entries.push(e);
+            }
+        }
+    }
+}
+
+type Shard = Mutex<ShardData>;
 
 /// Validated label sets by raw label bytes, sharded to keep concurrent
 /// requests from contending on one lock. Bounded: a full shard is cleared
 /// (the next requests repopulate it), so memory stays under
 /// `max_series` entries.
 ///
-/// Each key is hashed once ([`key_hash`]); the maps are keyed by that
+/// Each key is hashed once ([`key_hash`]); the shards are indexed by that
 /// hash, so a lookup costs the hash, one probe and one compare of the key
 /// bytes. Two keys with the same hash cannot both be cached: the later
 /// replaces the earlier (a miss for the other, never a wrong hit).
-#[derive(Debug)]
 pub struct SeriesCache {
     shards: Vec<Shard>,
     max_per_shard: usize,
 }
 
-impl std::fmt::Debug for Entry {
+impl std::fmt::Debug for SeriesCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Entry({} key bytes, {})", self.key.len(), self.labels)
+        write!(
+            f,
+            "SeriesCache({} of at most {} entries)",
+            self.len(),
+            self.max_per_shard * SHARDS
+        )
     }
 }
 
-/// The shard of a hash: bits 40-43, independent of the bits the maps use
-/// (low bits for the bucket, the top 7 for the tag).
+/// The shard of a hash: bits 40-43, independent of the bits the index maps
+/// use (low bits for the bucket, the top 7 for the tag).
 fn shard_of(h: u64) -> usize {
     (h >> 40) as usize % SHARDS
 }
@@ -193,7 +257,7 @@ impl SeriesCache {
     pub fn new(max_series: usize) -> Self {
         SeriesCache {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::default()))
+                .map(|_| Mutex::new(ShardData::default()))
                 .collect(),
             max_per_shard: max_series.div_ceil(SHARDS).max(1),
         }
@@ -227,17 +291,16 @@ impl SeriesCache {
                 continue;
             }
             let m = shard.lock();
-            // Probe all of the shard's keys first, then compare: the
-            // entries are scattered over memory and most probes miss the
-            // CPU caches; short independent iterations keep many of those
-            // misses in flight at once, where one probe-compare-clone
-            // chain per key waited for each in turn.
+            // Probe all of the shard's keys first, then compare: most
+            // probes miss the CPU caches; short independent iterations keep
+            // many of those misses in flight at once, where one
+            // probe-compare-clone chain per key waited for each in turn.
             let found: Vec<Option<&Entry>> =
-                idx.iter().map(|&i| m.get(&hashes[i as usize])).collect();
+                idx.iter().map(|&i| m.get(hashes[i as usize])).collect();
             for (&i, e) in idx.iter().zip(found) {
                 let i = i as usize;
                 if let Some(e) = e
-                    && *e.key == *keys[i]
+                    && m.key(e) == keys[i]
                 {
                     out[i] = Some((
                         e.labels.clone(),
@@ -252,18 +315,9 @@ impl SeriesCache {
     /// Caches validated labels; returns the new entry's hint.
     pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) -> SeriesHint {
         let h = key_hash(key);
-        let mut m = self.shards[shard_of(h)].lock();
-        if m.len() >= self.max_per_shard {
-            m.clear();
-        }
-        m.insert(
-            h,
-            Entry {
-                key: key.into(),
-                labels: labels.clone(),
-                current: None,
-            },
-        );
+        self.shards[shard_of(h)]
+            .lock()
+            .put(h, key, labels, self.max_per_shard);
         SeriesHint::cached(h, None)
     }
 
@@ -278,9 +332,9 @@ impl SeriesCache {
             };
             let Some(h) = s.hint.cached else { continue };
             let mut m = self.shards[shard_of(h)].lock();
-            if let Some(e) = m.get_mut(&h)
-                && Arc::ptr_eq(&e.labels, &s.labels)
-            {
+            let Some(&at) = m.index.get(&h) else { continue };
+            let e = &mut m.entries[at as usize];
+            if Arc::ptr_eq(&e.labels, &s.labels) {
                 e.current = Some(r);
             }
         }
@@ -288,7 +342,7 @@ impl SeriesCache {
 
     /// Number of cached label sets.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.lock().entries.len()).sum()
     }
 
     /// Entries whose storage ref is known (tests).
@@ -296,7 +350,10 @@ impl SeriesCache {
     pub(crate) fn known_refs(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().values().filter(|e| e.current.is_some()).count())
+            .map(|s| {
+                let m = s.lock();
+                m.entries.iter().filter(|e| e.current.is_some()).count()
+            })
             .sum()
     }
 
@@ -344,15 +401,8 @@ mod tests {
         let lb = Arc::new(Labels::from_pairs([("job", "b")]));
         cache.insert(a, &la);
         let hb = key_hash(b);
-        // Plant a's entry under b's hash.
-        cache.shards[shard_of(hb)].lock().insert(
-            hb,
-            Entry {
-                key: a.into(),
-                labels: la.clone(),
-                current: None,
-            },
-        );
+        // Plant a's key bytes under b's hash.
+        cache.shards[shard_of(hb)].lock().put(hb, a, &la, 100);
         let got = cache.get_many(&[a, b]);
         assert!(got[0].as_ref().is_some_and(|(l, _)| Arc::ptr_eq(l, &la)));
         assert!(got[1].is_none(), "b must not resolve to a's labels");
@@ -370,5 +420,18 @@ mod tests {
         }
         assert!(cache.len() <= 32, "{} entries", cache.len());
         assert!(!cache.is_empty());
+        // Re-inserting one key replaces its entry; the replaced key bytes
+        // are reclaimed, so the arena stays bounded too.
+        let key = [7u8; 200];
+        for _ in 0..10_000 {
+            cache.insert(&key, &l);
+        }
+        let m = cache.shards[shard_of(key_hash(&key))].lock();
+        assert!(
+            m.keys.len() <= (1 << 16) + 2 * 200,
+            "{} key bytes",
+            m.keys.len()
+        );
+        assert_eq!(m.entries.len(), m.index.len());
     }
 }
