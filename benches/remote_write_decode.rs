@@ -16,7 +16,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use watchpost::ingest::remote_write::{
-    DecodeLimits, Protocol, SeriesCache, apply, decode, decode_cached, pb::v1,
+    DecodeLimits, Protocol, SeriesCache, apply_cached, decode, decode_cached, pb::v1,
 };
 use watchpost::model::{HistogramSample, Labels};
 use watchpost::storage::{
@@ -118,7 +118,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let batch =
                 decode_cached(Protocol::V1, black_box(&body), &limits, &cache).expect("decode");
-            apply(&batch, &db).expect("apply")
+            apply_cached(&batch, &db, &cache).expect("apply")
         })
     });
     let raw = snap::raw::Decoder::new()
@@ -161,7 +161,7 @@ fn bench(c: &mut Criterion) {
                 let body = &bodies[k % bodies.len()];
                 k += 1;
                 let batch = decode_cached(Protocol::V1, body, &limits, &cache).expect("decode");
-                apply(&batch, &db).expect("apply")
+                apply_cached(&batch, &db, &cache).expect("apply")
             })
         });
     }

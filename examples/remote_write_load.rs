@@ -227,7 +227,7 @@ fn post(conn: &mut BufReader<TcpStream>, t: &Target, body: &[u8]) -> (u16, Strin
 
 fn in_process(dir: &std::path::Path, bodies: &[Vec<u8>], samples: u64) {
     use watchpost::ingest::remote_write::{
-        DecodeLimits, Protocol, SeriesCache, apply, decode_cached,
+        DecodeLimits, Protocol, SeriesCache, apply_cached, decode_cached,
     };
     use watchpost::storage::{Db, DbOptions};
     let mut o = DbOptions::new(dir);
@@ -241,7 +241,9 @@ fn in_process(dir: &std::path::Path, bodies: &[Vec<u8>], samples: u64) {
     let mut written = 0;
     for b in bodies {
         let batch = decode_cached(Protocol::V1, b, &limits, &cache).expect("decode");
-        written += apply(&batch, &db).expect("apply").samples_written;
+        written += apply_cached(&batch, &db, &cache)
+            .expect("apply")
+            .samples_written;
     }
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_seconds(me) - cpu0;

@@ -537,6 +537,9 @@ fn pushes_agree_with_debian_pushgateway() {
     let _pg = Proc(
         Command::new(pg_bin)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Debian's default persists to /var/lib/prometheus: another
+            // pushgateway's groups would be loaded here, and ours left there.
+            .arg("--persistence.file=")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -194,7 +194,12 @@ pub async fn remote_write(
             ApiError::from(e)
         })?;
         let n = (batch.float_samples() + batch.histogram_samples()) as u64;
-        let out = rw::apply(&batch, backend.appendable()).map_err(|e| {
+        let out = if gzip {
+            rw::apply(&batch, backend.appendable())
+        } else {
+            rw::apply_cached(&batch, backend.appendable(), &p2.cache)
+        }
+        .map_err(|e| {
             p2.remote_write.record_failure(n);
             ApiError::from(e)
         })?;
@@ -465,6 +470,20 @@ fn pg_labels(pairs: &[(String, String)]) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// A metric's labels as the Pushgateway lists them: it adds an empty
+/// `instance` to every metric of a group without one (its exposition does
+/// the same), so the listing does too. Storage never holds the empty label
+/// (Prometheus drops empty labels when scraping with `honor_labels`), only
+/// this listing shows it.
+fn pg_metric_labels(pairs: &[(String, String)]) -> serde_json::Value {
+    let mut v = pg_labels(pairs);
+    if let serde_json::Value::Object(m) = &mut v {
+        m.entry("instance")
+            .or_insert_with(|| serde_json::Value::String(String::new()));
+    }
+    v
+}
+
 fn pg_family(
     kind: &str,
     help: &str,
@@ -504,7 +523,7 @@ pub async fn push_list(State(s): State<AppState>) -> Result<Response, ApiError> 
                 g.push_failure_time_ms,
             ),
         ] {
-            let m = serde_json::json!({"labels": pg_labels(&gl), "value": pg_value(ms as f64 / 1000.0)});
+            let m = serde_json::json!({"labels": pg_metric_labels(&gl), "value": pg_value(ms as f64 / 1000.0)});
             o.insert(
                 name.into(),
                 pg_family("GAUGE", help, g.push_time_ms, vec![m]),
@@ -516,7 +535,7 @@ pub async fn push_list(State(s): State<AppState>) -> Result<Response, ApiError> 
                 .iter()
                 .map(|m| {
                     let mut v = serde_json::Map::new();
-                    v.insert("labels".into(), pg_labels(&m.labels));
+                    v.insert("labels".into(), pg_metric_labels(&m.labels));
                     match &m.value {
                         PushedValue::Single(x) => {
                             v.insert("value".into(), pg_value(*x));

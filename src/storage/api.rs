@@ -89,7 +89,14 @@ pub enum StorageError {
 /// (remote write senders resend every series each interval) can skip the
 /// label lookup. Holding one keeps a little of the series' memory alive.
 #[derive(Clone)]
-pub struct SeriesRef(pub(crate) Arc<dyn std::any::Any + Send + Sync>);
+pub struct SeriesRef {
+    /// The storage's own series object (downcast by the storage).
+    pub(crate) series: Arc<dyn std::any::Any + Send + Sync>,
+    /// Which storage instance handed it out: a ref kept across a reopen
+    /// must not resolve into the new instance. Kept inline (not behind the
+    /// `Arc`) so checking a ref reads no extra memory.
+    pub(crate) owner: u64,
+}
 
 impl std::fmt::Debug for SeriesRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -235,9 +235,8 @@ impl Drop for Proc {
 /// help, sorted `(labels, value)`)), from a `GET /api/v1/metrics` listing,
 /// normalised so watchpost's and the real Pushgateway's compare equal:
 /// push-time gauges are left out and `_created` values zeroed (both are the
-/// client's clock at each push), and empty label values are left out (the
-/// Pushgateway lists `instance=""` on a group without an instance label;
-/// empty means absent, which is what Prometheus stores after scraping).
+/// client's clock at each push). Metric labels are compared as listed
+/// (both list `instance=""` on the metrics of a group without an instance).
 pub type PushGroups =
     std::collections::BTreeMap<String, Vec<(String, String, String, Vec<(String, f64)>)>>;
 
@@ -268,7 +267,6 @@ pub fn pushgateway_groups(listing: &serde_json::Value) -> PushGroups {
                         .expect("labels")
                         .iter()
                         .map(|(k, v)| (k.as_str(), v.as_str().expect("label value")))
-                        .filter(|(_, v)| !v.is_empty())
                         .collect();
                     (format!("{labels:?}"), v)
                 })

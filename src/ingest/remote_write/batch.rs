@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use crate::model::{HistogramSample, Labels, Sample};
 use crate::storage::{AppendError, Appendable, CommitSummary, SeriesRef};
 
 use super::RemoteWriteError;
+use super::cache::SeriesCache;
 use super::metadata::MetricMetadata;
 
 /// One validated series of a batch.
@@ -24,9 +23,9 @@ pub struct BatchSeries {
     /// before the first real sample (remote write 2.0 counters and
     /// histograms). Its append errors are ignored, as Prometheus does.
     pub created_zero: Option<i64>,
-    /// Where the storage's ref for these labels is remembered across
-    /// requests (shared with the [`super::SeriesCache`] entry); empty for
-    /// series that are not cached.
+    /// The storage's ref for these labels when a [`super::SeriesCache`]
+    /// knows it, and the cache entry to teach a new one; empty for series
+    /// that are not cached.
     pub hint: SeriesHint,
 }
 
@@ -116,16 +115,26 @@ impl std::fmt::Debug for Samples {
     }
 }
 
-/// A shared slot remembering the storage's [`SeriesRef`] for one label set,
-/// so a series seen again skips the storage's label lookup. A hint is an
-/// optimisation, not data: two hints always compare equal.
+/// What a batch series knows about its storage series, so a series seen
+/// before skips the storage's label lookup: the [`SeriesRef`] last learned
+/// for its labels, and which [`super::SeriesCache`] entry to teach a new
+/// one ([`apply_cached`]). A hint is an optimisation, not data: two hints
+/// always compare equal.
 #[derive(Clone, Default)]
-pub struct SeriesHint(Option<Arc<Mutex<Option<SeriesRef>>>>);
+pub struct SeriesHint {
+    /// The storage's ref for these labels, when known.
+    pub(crate) current: Option<SeriesRef>,
+    /// The series' cache key hash, when it came from a cache.
+    pub(crate) cached: Option<u64>,
+}
 
 impl SeriesHint {
-    /// An empty slot that will remember a ref.
-    pub fn new() -> Self {
-        SeriesHint(Some(Arc::new(Mutex::new(None))))
+    /// A hint for a series of cache entry `hash` (no ref known yet).
+    pub(crate) fn cached(hash: u64, current: Option<SeriesRef>) -> Self {
+        SeriesHint {
+            current,
+            cached: Some(hash),
+        }
     }
 }
 
@@ -137,11 +146,12 @@ impl PartialEq for SeriesHint {
 
 impl std::fmt::Debug for SeriesHint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "SeriesHint(slot)"
-        } else {
-            "SeriesHint(none)"
-        })
+        write!(
+            f,
+            "SeriesHint(cached: {}, ref: {})",
+            self.cached.is_some(),
+            self.current.is_some()
+        )
     }
 }
 
@@ -287,11 +297,35 @@ impl WriteOutcome {
 /// samples refused individually (too old, duplicate, ...) are counted and
 /// the rest kept. When it returns `Err`, nothing was committed.
 pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteWriteError> {
+    apply_learning(batch, db).map(|(out, _)| out)
+}
+
+/// [`apply`] for a batch decoded with [`super::decode_cached`]: afterwards
+/// the cache remembers the storage refs learned for its series, so the next
+/// request carrying them skips the storage's label lookup. Same guarantees
+/// as [`apply`].
+pub fn apply_cached(
+    batch: &Batch,
+    db: &dyn Appendable,
+    cache: &SeriesCache,
+) -> Result<WriteOutcome, RemoteWriteError> {
+    let (out, learned) = apply_learning(batch, db)?;
+    cache.learn(batch, learned);
+    Ok(out)
+}
+
+/// [`apply`], also returning the refs storage handed out for cached series
+/// (index in `batch.series`, ref).
+fn apply_learning(
+    batch: &Batch,
+    db: &dyn Appendable,
+) -> Result<(WriteOutcome, Vec<(usize, SeriesRef)>), RemoteWriteError> {
     let mut app = db.appender();
     app.reserve(batch.float_samples());
     let mut out = WriteOutcome::default();
+    let mut learned = Vec::new();
     out.rejected.unsupported = batch.unsupported;
-    for s in &batch.series {
+    for (i, s) in batch.series.iter().enumerate() {
         if let Some(ct) = s.created_zero {
             // Errors ignored on purpose: the zero is a hint, not data.
             if let Some((_, h)) = s.histograms.first() {
@@ -306,27 +340,27 @@ pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteW
                 let _ = app.append(&s.labels, ct, 0.0);
             }
         }
-        match &s.hint.0 {
-            Some(slot) => {
-                // Held across the series' samples: one lock per series.
-                let mut r = slot.lock();
-                for smp in &s.samples {
-                    match app.append_ref(r.as_ref(), &s.labels, smp.t, smp.v) {
-                        Ok(Some(new)) => {
-                            *r = Some(new);
-                            out.samples_written += 1;
-                        }
-                        Ok(None) => out.samples_written += 1,
-                        Err(e) => out.reject(&e),
+        if s.hint.cached.is_some() {
+            let mut fresh: Option<SeriesRef> = None;
+            for smp in &s.samples {
+                let r = fresh.as_ref().or(s.hint.current.as_ref());
+                match app.append_ref(r, &s.labels, smp.t, smp.v) {
+                    Ok(Some(new)) => {
+                        fresh = Some(new);
+                        out.samples_written += 1;
                     }
+                    Ok(None) => out.samples_written += 1,
+                    Err(e) => out.reject(&e),
                 }
             }
-            None => {
-                for smp in &s.samples {
-                    match app.append(&s.labels, smp.t, smp.v) {
-                        Ok(()) => out.samples_written += 1,
-                        Err(e) => out.reject(&e),
-                    }
+            if let Some(r) = fresh {
+                learned.push((i, r));
+            }
+        } else {
+            for smp in &s.samples {
+                match app.append(&s.labels, smp.t, smp.v) {
+                    Ok(()) => out.samples_written += 1,
+                    Err(e) => out.reject(&e),
                 }
             }
         }
@@ -340,8 +374,8 @@ pub fn apply(batch: &Batch, db: &dyn Appendable) -> Result<WriteOutcome, RemoteW
     if batch.series.is_empty() {
         // Nothing to make durable.
         app.rollback();
-        return Ok(out);
+        return Ok((out, learned));
     }
     out.commit = app.commit()?;
-    Ok(out)
+    Ok((out, learned))
 }

@@ -4,7 +4,8 @@
 //! Remote write senders resend the same series every scrape interval, byte
 //! for byte. Keying on the encoded label messages lets a repeat skip UTF-8
 //! checks, validation, sorting and string allocation: a hit costs one hash,
-//! one compare and an `Arc` clone. Entries are only inserted after full
+//! one probe, one compare of the key bytes and two `Arc` clones (the labels
+//! and the storage's series ref, kept in the entry). Entries are only inserted after full
 //! validation, so a hit is exactly as valid as a fresh decode (the decode
 //! limits are fixed per cache owner: use one cache per [`super::DecodeLimits`]).
 
@@ -17,7 +18,8 @@ use parking_lot::Mutex;
 
 use crate::model::Labels;
 
-use super::batch::SeriesHint;
+use super::batch::{Batch, SeriesHint};
+use crate::storage::SeriesRef;
 
 /// A small, fast, non-cryptographic hasher (the Fx multiply-rotate scheme).
 /// Keys come from untrusted senders, but a collision only costs a byte
@@ -62,22 +64,191 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
+/// Multipliers of [`key_hash`]: odd 64-bit constants with well-spread bits
+/// (the golden ratio and two primes used by common multiply-xorshift
+/// hashes).
+const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+const K1: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const K2: u64 = 0x1656_67b1_9e37_79f9;
+
+/// The cache's hash of a key, computed once per key and used both to pick
+/// the shard and as the map key (the maps do not hash again).
+///
+/// Four independent lanes of 8-byte words, so the multiplies of a ~200
+/// byte key overlap instead of forming one long dependency chain; the
+/// length is mixed in (keys differing only by trailing zero bytes differ)
+/// and a final avalanche spreads every input bit over all 64 output bits
+/// (the maps take bucket indexes from the low bits, tags from the top).
+/// Not collision resistant: a collision only turns a hit into a miss (the
+/// key bytes are compared), so crafted collisions slow the cache down and
+/// cannot make it return another series.
+pub(crate) fn key_hash(bytes: &[u8]) -> u64 {
+    #[inline(always)]
+    fn word(b: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(a)
+    }
+    #[inline(always)]
+    fn lane(acc: u64, w: u64) -> u64 {
+        (acc ^ w).wrapping_mul(K0).rotate_left(29)
+    }
+    let mut l = [K1, K2, K1 ^ K2, K0];
+    let mut blocks = bytes.chunks_exact(32);
+    for b in &mut blocks {
+        l[0] = lane(l[0], word(&b[0..]));
+        l[1] = lane(l[1], word(&b[8..]));
+        l[2] = lane(l[2], word(&b[16..]));
+        l[3] = lane(l[3], word(&b[24..]));
+    }
+    let mut h = l[0] ^ l[1].rotate_left(16) ^ l[2].rotate_left(32) ^ l[3].rotate_left(48);
+    h ^= (bytes.len() as u64).wrapping_mul(K1);
+    let rest = blocks.remainder();
+    let mut words = rest.chunks_exact(8);
+    for w in &mut words {
+        h = lane(h, word(w));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut a = [0u8; 8];
+        a[..tail.len()].copy_from_slice(tail);
+        h = lane(h, u64::from_le_bytes(a));
+    }
+    // Final avalanche (the 64-bit finaliser of MurmurHash3).
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A hasher for keys that already are [`key_hash`] values.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PassHasher(u64);
+
+impl Hasher for PassHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this hasher; fold anything else so
+        // it still works.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(K0);
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 const SHARDS: usize = 16;
 
-/// A cached series: its validated labels and the slot remembering the
-/// storage's ref for them.
+/// A cached series: its validated labels and its hint (the storage ref
+/// last learned for them, and the entry to teach a new one).
 pub(crate) type Cached = (Arc<Labels>, SeriesHint);
 
-type Shard = Mutex<HashMap<Box<[u8]>, Cached, FxBuild>>;
+/// One cache entry: where its key bytes are in the shard's key arena
+/// (compared on every hit: the hash alone is not trusted), the validated
+/// labels, and the storage's ref for them once [`SeriesCache::learn`] was
+/// told it. The ref sits in the entry itself, so a hit reads no other cache
+/// memory.
+struct Entry {
+    key_at: usize,
+    key_len: usize,
+    labels: Arc<Labels>,
+    current: Option<SeriesRef>,
+}
+
+/// One shard. Entries and their key bytes are kept in insertion order, in
+/// two dense vectors, and found through a small index (hash -> position).
+/// Senders resend their series in much the same order every interval, so a
+/// request's lookups walk both vectors mostly forwards, which the CPU's
+/// prefetcher follows; the index's 16-byte buckets stay cache-resident far
+/// better than buckets holding whole entries.
+#[derive(Default)]
+struct ShardData {
+    index: HashMap<u64, u32, BuildHasherDefault<PassHasher>>,
+    entries: Vec<Entry>,
+    keys: Vec<u8>,
+    /// Key bytes of replaced entries still in `keys`.
+    dead_bytes: usize,
+}
+
+impl ShardData {
+    fn key(&self, e: &Entry) -> &[u8] {
+        &self.keys[e.key_at..e.key_at + e.key_len]
+    }
+
+    fn get(&self, h: u64) -> Option<&Entry> {
+        self.index.get(&h).map(|&i| &self.entries[i as usize])
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
+        self.keys.clear();
+        self.dead_bytes = 0;
+    }
+
+    /// Stores `key` under hash `h`, replacing an entry with the same hash.
+    /// A full shard (`max` entries, or as many dead key bytes as live ones
+    /// after replacements) is cleared first.
+    fn put(&mut self, h: u64, key: &[u8], labels: &Arc<Labels>, max: usize) {
+        if self.entries.len() >= max || self.dead_bytes > (self.keys.len() / 2).max(1 << 16) {
+            self.clear();
+        }
+        let e = Entry {
+            key_at: self.keys.len(),
+            key_len: key.len(),
+            labels: labels.clone(),
+            current: None,
+        };
+        self.keys.extend_from_slice(key);
+        match self.index.get(&h) {
+            Some(&i) => {
+                let old = std::mem::replace(&mut self.entries[i as usize], e);
+                self.dead_bytes += old.key_len;
+            }
+            None => {
+                self.index.insert(h, self.entries.len() as u32);
+                self.entries.push(e);
+            }
+        }
+    }
+}
+
+type Shard = Mutex<ShardData>;
 
 /// Validated label sets by raw label bytes, sharded to keep concurrent
 /// requests from contending on one lock. Bounded: a full shard is cleared
 /// (the next requests repopulate it), so memory stays under
 /// `max_series` entries.
-#[derive(Debug)]
+///
+/// Each key is hashed once ([`key_hash`]); the shards are indexed by that
+/// hash, so a lookup costs the hash, one probe and one compare of the key
+/// bytes. Two keys with the same hash cannot both be cached: the later
+/// replaces the earlier (a miss for the other, never a wrong hit).
 pub struct SeriesCache {
     shards: Vec<Shard>,
     max_per_shard: usize,
+}
+
+impl std::fmt::Debug for SeriesCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SeriesCache({} of at most {} entries)",
+            self.len(),
+            self.max_per_shard * SHARDS
+        )
+    }
+}
+
+/// The shard of a hash: bits 40-43, independent of the bits the index maps
+/// use (low bits for the bucket, the top 7 for the tag).
+fn shard_of(h: u64) -> usize {
+    (h >> 40) as usize % SHARDS
 }
 
 impl SeriesCache {
@@ -86,23 +257,10 @@ impl SeriesCache {
     pub fn new(max_series: usize) -> Self {
         SeriesCache {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::default()))
+                .map(|_| Mutex::new(ShardData::default()))
                 .collect(),
             max_per_shard: max_series.div_ceil(SHARDS).max(1),
         }
-    }
-
-    fn shard(&self, key: &[u8]) -> &Shard {
-        &self.shards[self.shard_index(key)]
-    }
-
-    fn shard_index(&self, key: &[u8]) -> usize {
-        let mut h = FxHasher::default();
-        h.write(key);
-        // Middle bits: the maps take bucket indexes from the low bits and
-        // control bytes from the top 7 bits of their own (similar) hash of
-        // the key, so the shard choice stays independent of both.
-        (h.finish() >> 32) as usize % SHARDS
     }
 
     /// Looks up every key of a request, taking each shard's lock once
@@ -110,36 +268,93 @@ impl SeriesCache {
     /// which lets the CPU overlap their cache misses.
     pub(crate) fn get_many(&self, keys: &[&[u8]]) -> Vec<Option<Cached>> {
         let mut out = vec![None; keys.len()];
-        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
-        for (i, k) in keys.iter().enumerate() {
-            by_shard[self.shard_index(k)].push(i as u32);
+        // Counting sort of the key indexes by shard: one allocation for
+        // all shards instead of a vector each.
+        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let mut start = [0usize; SHARDS + 1];
+        for &h in &hashes {
+            start[shard_of(h) + 1] += 1;
         }
-        for (shard, idx) in self.shards.iter().zip(&by_shard) {
+        for i in 0..SHARDS {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start;
+        let mut order = vec![0u32; keys.len()];
+        for (i, &h) in hashes.iter().enumerate() {
+            let s = shard_of(h);
+            order[fill[s]] = i as u32;
+            fill[s] += 1;
+        }
+        for (s, shard) in self.shards.iter().enumerate() {
+            let idx = &order[start[s]..start[s + 1]];
             if idx.is_empty() {
                 continue;
             }
             let m = shard.lock();
-            for &i in idx {
-                out[i as usize] = m.get(keys[i as usize]).cloned();
+            // Probe all of the shard's keys first, then compare: most
+            // probes miss the CPU caches; short independent iterations keep
+            // many of those misses in flight at once, where one
+            // probe-compare-clone chain per key waited for each in turn.
+            let found: Vec<Option<&Entry>> =
+                idx.iter().map(|&i| m.get(hashes[i as usize])).collect();
+            for (&i, e) in idx.iter().zip(found) {
+                let i = i as usize;
+                if let Some(e) = e
+                    && m.key(e) == keys[i]
+                {
+                    out[i] = Some((
+                        e.labels.clone(),
+                        SeriesHint::cached(hashes[i], e.current.clone()),
+                    ));
+                }
             }
         }
         out
     }
 
-    /// Caches validated labels; returns the new entry's hint slot.
+    /// Caches validated labels; returns the new entry's hint.
     pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) -> SeriesHint {
-        let hint = SeriesHint::new();
-        let mut m = self.shard(key).lock();
-        if m.len() >= self.max_per_shard {
-            m.clear();
+        let h = key_hash(key);
+        self.shards[shard_of(h)]
+            .lock()
+            .put(h, key, labels, self.max_per_shard);
+        SeriesHint::cached(h, None)
+    }
+
+    /// Remembers the storage refs [`super::apply_cached`] learned for the
+    /// series of `batch` (index, ref). An entry is only updated if it still
+    /// holds the very labels the series came with (it may have been
+    /// replaced or evicted since the lookup).
+    pub(crate) fn learn(&self, batch: &Batch, learned: Vec<(usize, SeriesRef)>) {
+        for (i, r) in learned {
+            let Some(s) = batch.series.get(i) else {
+                continue;
+            };
+            let Some(h) = s.hint.cached else { continue };
+            let mut m = self.shards[shard_of(h)].lock();
+            let Some(&at) = m.index.get(&h) else { continue };
+            let e = &mut m.entries[at as usize];
+            if Arc::ptr_eq(&e.labels, &s.labels) {
+                e.current = Some(r);
+            }
         }
-        m.insert(key.into(), (labels.clone(), hint.clone()));
-        hint
     }
 
     /// Number of cached label sets.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.lock().entries.len()).sum()
+    }
+
+    /// Entries whose storage ref is known (tests).
+    #[cfg(test)]
+    pub(crate) fn known_refs(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let m = s.lock();
+                m.entries.iter().filter(|e| e.current.is_some()).count()
+            })
+            .sum()
     }
 
     /// True when nothing is cached.
@@ -151,5 +366,72 @@ impl SeriesCache {
 impl Default for SeriesCache {
     fn default() -> Self {
         SeriesCache::new(200_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Labels;
+
+    #[test]
+    fn key_hash_sees_every_byte_and_the_length() {
+        let base: Vec<u8> = (0..=255u8).cycle().take(301).collect();
+        let h = key_hash(&base);
+        for i in 0..base.len() {
+            let mut k = base.clone();
+            k[i] ^= 1;
+            assert_ne!(key_hash(&k), h, "byte {i}");
+        }
+        let mut longer = base.clone();
+        longer.push(0);
+        assert_ne!(key_hash(&longer), h);
+        assert_ne!(key_hash(b""), key_hash(&[0]));
+        assert_eq!(key_hash(&base), h, "deterministic");
+    }
+
+    /// The hash alone is never trusted: an entry stored under a key's hash
+    /// but holding other key bytes (what a hash collision looks like) is a
+    /// miss, and inserting the key replaces it.
+    #[test]
+    fn a_hash_collision_is_a_miss_not_another_series() {
+        let cache = SeriesCache::new(100);
+        let (a, b) = (b"key-a".as_slice(), b"key-b".as_slice());
+        let la = Arc::new(Labels::from_pairs([("job", "a")]));
+        let lb = Arc::new(Labels::from_pairs([("job", "b")]));
+        cache.insert(a, &la);
+        let hb = key_hash(b);
+        // Plant a's key bytes under b's hash.
+        cache.shards[shard_of(hb)].lock().put(hb, a, &la, 100);
+        let got = cache.get_many(&[a, b]);
+        assert!(got[0].as_ref().is_some_and(|(l, _)| Arc::ptr_eq(l, &la)));
+        assert!(got[1].is_none(), "b must not resolve to a's labels");
+        cache.insert(b, &lb);
+        let got = cache.get_many(&[b]);
+        assert!(got[0].as_ref().is_some_and(|(l, _)| Arc::ptr_eq(l, &lb)));
+    }
+
+    #[test]
+    fn a_full_shard_is_cleared_and_memory_stays_bounded() {
+        let cache = SeriesCache::new(32);
+        let l = Arc::new(Labels::from_pairs([("job", "a")]));
+        for i in 0..10_000u32 {
+            cache.insert(&i.to_le_bytes(), &l);
+        }
+        assert!(cache.len() <= 32, "{} entries", cache.len());
+        assert!(!cache.is_empty());
+        // Re-inserting one key replaces its entry; the replaced key bytes
+        // are reclaimed, so the arena stays bounded too.
+        let key = [7u8; 200];
+        for _ in 0..10_000 {
+            cache.insert(&key, &l);
+        }
+        let m = cache.shards[shard_of(key_hash(&key))].lock();
+        assert!(
+            m.keys.len() <= (1 << 16) + 2 * 200,
+            "{} key bytes",
+            m.keys.len()
+        );
+        assert_eq!(m.entries.len(), m.index.len());
     }
 }

@@ -7,12 +7,13 @@
 //!    *before* anything is allocated, then the protobuf is decoded and every
 //!    series validated into a [`Batch`] (an invalid request yields an error
 //!    naming the series and nothing else happens);
-//! 3. [`apply`] to append the whole batch through one [`crate::storage::Appender`]
-//!    and commit it: per-sample rejections (too old, duplicate, ...) are counted
-//!    in the [`WriteOutcome`] while the valid samples are kept. Series that came
-//!    from the [`SeriesCache`] carry a [`SeriesHint`] remembering the storage's
-//!    [`crate::storage::SeriesRef`], so a series seen before is appended
-//!    without a label lookup in storage;
+//! 3. [`apply_cached`] (or [`apply`]) to append the whole batch through one
+//!    [`crate::storage::Appender`] and commit it: per-sample rejections (too old,
+//!    duplicate, ...) are counted in the [`WriteOutcome`] while the valid samples
+//!    are kept. Series that came from the [`SeriesCache`] carry a [`SeriesHint`]
+//!    with the storage's [`crate::storage::SeriesRef`] once known, so a series
+//!    seen before is appended without a label lookup in storage; afterwards
+//!    [`apply_cached`] teaches the cache the refs storage handed out;
 //! 4. [`MetadataStore::record`] with [`Batch::metadata`], and
 //!    [`DoorMetrics::record_outcome`] for the self-metrics.
 //!
@@ -29,7 +30,9 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use batch::{Batch, BatchSeries, RejectionCounts, Samples, SeriesHint, WriteOutcome, apply};
+pub use batch::{
+    Batch, BatchSeries, RejectionCounts, Samples, SeriesHint, WriteOutcome, apply, apply_cached,
+};
 pub use cache::SeriesCache;
 pub use decode::{DecodeLimits, Protocol, decode, decode_cached, decode_protobuf};
 pub use metadata::{MetadataStore, MetricKind, MetricMetadata};

@@ -672,7 +672,7 @@ fn series_refs_from_the_cache_reach_the_right_series() {
     };
     let push = |db: &Db, t: i64| {
         let b = decode_cached(Protocol::V1, &body(t), &limits(), &cache).unwrap();
-        let out = apply(&b, db).unwrap();
+        let out = apply_cached(&b, db, &cache).unwrap();
         assert_eq!(out.samples_written, 2, "{}", out.report());
     };
     let read = |db: &Db, job: &str| -> Vec<(i64, f64)> {
@@ -687,6 +687,8 @@ fn series_refs_from_the_cache_reach_the_right_series() {
     };
     let db = open();
     push(&db, 100);
+    // The first apply taught the cache both series' refs.
+    assert_eq!(cache.known_refs(), 2);
     push(&db, 200);
     assert_eq!(read(&db, "a"), vec![(100, 1.0), (200, 1.0)]);
     assert_eq!(read(&db, "b"), vec![(100, 2.0), (200, 2.0)]);

@@ -60,11 +60,25 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn done(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
+        // Fast path: tags and lengths of labels are nearly always one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, WireError> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -80,6 +94,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Next `(field number, wire type)`, or `None` at the end.
+    #[inline]
     pub(crate) fn key(&mut self) -> Result<Option<(u64, u64)>, WireError> {
         if self.done() {
             return Ok(None);
@@ -92,6 +107,7 @@ impl<'a> Reader<'a> {
         Ok(Some((field, k & 7)))
     }
 
+    #[inline]
     pub(crate) fn fixed64(&mut self) -> Result<u64, WireError> {
         let end = self.pos + 8;
         let Some(b) = self.buf.get(self.pos..end) else {
@@ -104,6 +120,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-delimited field's bytes, as a sub-reader.
+    #[inline]
     pub(crate) fn sub(&mut self) -> Result<Reader<'a>, WireError> {
         let len = self.varint()?;
         let start = self.pos;
@@ -140,6 +157,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips a field of wire type `wt`.
+    #[inline]
     pub(crate) fn skip(&mut self, wt: u64) -> Result<(), WireError> {
         match wt {
             VARINT => {
@@ -164,6 +182,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Checks the wire type of a known field.
+    #[inline]
     pub(crate) fn expect(&self, field: u64, got: u64, want: u64) -> Result<(), WireError> {
         if got == want {
             Ok(())

@@ -19,14 +19,6 @@ use crate::storage::wal::{
 /// frame header.
 const SAMPLES_PER_RECORD: usize = 10_000;
 
-/// What a [`SeriesRef`] from the head holds: the series and the head it
-/// belongs to (a ref kept across a database reopen must not resolve into
-/// the new head).
-struct HeadRef {
-    head_id: u64,
-    series: Arc<MemSeries>,
-}
-
 /// A batch of writes to the head.
 pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
@@ -121,17 +113,15 @@ impl<'a> HeadAppender<'a> {
     }
 }
 
-fn encode_floats(buf: &mut Vec<u8>, floats: &[(Arc<MemSeries>, i64, f64)]) {
-    for chunk in floats.chunks(SAMPLES_PER_RECORD) {
-        let recs = chunk
-            .iter()
-            .map(|(s, t, v)| FloatRecord {
-                series_ref: s.series_ref,
-                t: *t,
-                v: *v,
-            })
-            .collect();
-        frame_record(buf, &Record::Floats(recs));
+fn encode_floats(buf: &mut Vec<u8>, recs: &mut Vec<FloatRecord>) {
+    if recs.len() <= SAMPLES_PER_RECORD {
+        // The common case: one record, no copy.
+        let rec = Record::Floats(std::mem::take(recs));
+        frame_record(buf, &rec);
+        return;
+    }
+    for chunk in recs.chunks(SAMPLES_PER_RECORD) {
+        frame_record(buf, &Record::Floats(chunk.to_vec()));
     }
 }
 
@@ -200,20 +190,24 @@ impl Appender for HeadAppender<'_> {
         self.check_time(labels, t)?;
         // A usable hint: this head's float series, not removed since. Its
         // labels are the caller's (the `append_ref` contract), so no lookup.
-        if let Some(h) = hint.and_then(|h| h.0.downcast_ref::<HeadRef>())
-            && h.head_id == self.head.id
-            && h.series.kind == SeriesKind::Float
-            && !h.series.is_deleted()
+        // (A ref's `series` is the head's `MemSeries` itself and `owner`
+        // the head's id: a ref kept across a reopen does not resolve into
+        // the new head.)
+        if let Some(h) = hint
+            && h.owner == self.head.id
+            && let Ok(s) = Arc::downcast::<MemSeries>(h.series.clone())
+            && s.kind == SeriesKind::Float
+            && !s.is_deleted()
         {
-            self.push_float(h.series.clone(), labels, t, v)?;
+            self.push_float(s, labels, t, v)?;
             return Ok(None);
         }
         let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
         self.created += u64::from(created);
-        let r = SeriesRef(Arc::new(HeadRef {
-            head_id: self.head.id,
+        let r = SeriesRef {
             series: s.clone(),
-        }));
+            owner: self.head.id,
+        };
         self.push_float(s, labels, t, v)?;
         Ok(Some(r))
     }
@@ -275,15 +269,23 @@ impl Appender for HeadAppender<'_> {
         inc(&head.counters.too_old, late);
         let mut floats = std::mem::take(&mut self.floats);
         let mut hists = std::mem::take(&mut self.hists);
-        for (s, _, _) in floats.iter_mut() {
+        // One pass re-resolves removed series and collects the WAL records
+        // (the series is touched once here, not again while encoding).
+        let mut recs = Vec::with_capacity(floats.len());
+        for (s, t, v) in floats.iter_mut() {
             self.reresolve(s)?;
+            recs.push(FloatRecord {
+                series_ref: s.series_ref,
+                t: *t,
+                v: *v,
+            });
         }
         for (s, _, _) in hists.iter_mut() {
             self.reresolve(s)?;
         }
         wal.commit_with(
             |buf| {
-                encode_floats(buf, &floats);
+                encode_floats(buf, &mut recs);
                 encode_histograms(buf, &hists)
             },
             |logged| {

@@ -106,7 +106,7 @@ fn inc(c: &AtomicU64, n: u64) {
 /// The in-memory head.
 pub(crate) struct Head {
     /// Unique per head in this process: tells a [`crate::storage::SeriesRef`]
-    /// from another head apart (see `append::HeadRef`).
+    /// from another head apart (its `owner`, see `append.rs`).
     id: u64,
     /// How far behind the newest sample (ms) a sample older than its own
     /// series' last one may be.
