@@ -169,23 +169,7 @@ impl<'a> Ctx<'a> {
                         }
                     }
                 }
-                let out = groups
-                    .into_iter()
-                    .enumerate()
-                    .filter_map(|(id, (labels, drop))| {
-                        let cells = &acc[id * n..(id + 1) * n];
-                        let vals: Vec<Option<f64>> = cells
-                            .iter()
-                            .map(|c| c.seen.then(|| finish(op, c)))
-                            .collect();
-                        vals.iter().any(Option::is_some).then_some(Series {
-                            labels,
-                            drop_name: drop,
-                            vals,
-                        })
-                    })
-                    .collect();
-                Ok(Val::Vector(out))
+                Ok(Val::Vector(finish_groups(op, groups, &acc, n)))
             }
         }
     }
@@ -537,6 +521,33 @@ fn xxh64(data: &[u8], seed: u64) -> u64 {
     h = h.wrapping_mul(P3);
     h ^= h >> 32;
     h
+}
+
+/// The output series of accumulated groups: group `id`'s cells are
+/// `acc[id * n..(id + 1) * n]` (one per step); a step no member reached
+/// stays empty and a group no step reached is left out.
+pub(super) fn finish_groups(
+    op: AggregateOp,
+    groups: Vec<(Labels, bool)>,
+    acc: &[Acc],
+    n: usize,
+) -> Vec<Series> {
+    groups
+        .into_iter()
+        .enumerate()
+        .filter_map(|(id, (labels, drop))| {
+            let cells = &acc[id * n..(id + 1) * n];
+            let vals: Vec<Option<f64>> = cells
+                .iter()
+                .map(|c| c.seen.then(|| finish(op, c)))
+                .collect();
+            vals.iter().any(Option::is_some).then_some(Series {
+                labels,
+                drop_name: drop,
+                vals,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -34,10 +34,10 @@ use crate::storage::{SelectHints, Series as StoredSeries};
 
 use super::super::ast::{AggregateExpr, AggregateOp, Expr, MatrixSelector, VectorSelector};
 use super::super::engine::EvalError;
-use super::aggregate::{Acc, accumulate, finish, group_labels, merge};
+use super::aggregate::{Acc, accumulate, finish, finish_groups, group_labels, merge};
 use super::rollup::{Resets, RollupFn, Window};
 use super::selector::select_threads;
-use super::{Ctx, Grid, NAME_LABELS, Series, Val, strip_parens};
+use super::{Ctx, Grid, NAME_LABELS, Val, strip_parens};
 
 /// What a streamed aggregation reads and computes per series.
 #[derive(Clone, Copy)]
@@ -403,23 +403,7 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        let out = groups
-            .into_iter()
-            .enumerate()
-            .filter_map(|(id, (labels, drop))| {
-                let cells = &acc[id * n..(id + 1) * n];
-                let vals: Vec<Option<f64>> = cells
-                    .iter()
-                    .map(|c| c.seen.then(|| finish(op, c)))
-                    .collect();
-                vals.iter().any(Option::is_some).then_some(Series {
-                    labels,
-                    drop_name: drop,
-                    vals,
-                })
-            })
-            .collect();
-        Ok(Some(Val::Vector(out)))
+        Ok(Some(Val::Vector(finish_groups(op, groups, &acc, n))))
     }
 }
 

@@ -88,6 +88,20 @@ pub struct HistogramRun {
     pub count: Vec<f64>,
 }
 
+impl HistogramRun {
+    /// A run with the bounds `b` and no samples (what a labels-only read
+    /// reports).
+    pub fn empty(b: &Arc<[f64]>) -> Self {
+        HistogramRun {
+            upper_bounds: b.clone(),
+            timestamps: Vec::new(),
+            buckets: vec![Vec::new(); b.len() + 1],
+            sum: Vec::new(),
+            count: Vec::new(),
+        }
+    }
+}
+
 /// A new block id: 26 Crockford base32 characters like a ULID (48 bits of
 /// wall-clock milliseconds, then 80 bits mixed from the clock's nanoseconds,
 /// the process id and a counter). Ids only name directories; nothing orders

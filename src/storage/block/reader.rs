@@ -340,13 +340,7 @@ impl Block {
                 continue;
             }
             let run = if hints.labels_only {
-                HistogramRun {
-                    upper_bounds: b.clone(),
-                    timestamps: Vec::new(),
-                    buckets: vec![Vec::new(); b.len() + 1],
-                    sum: Vec::new(),
-                    count: Vec::new(),
-                }
+                HistogramRun::empty(&b)
             } else {
                 self.read_run(&b, &cs, min_t, max_t)?
             };
@@ -420,13 +414,7 @@ impl Block {
             }
             for (b, cs) in Self::runs(&e, min_t, max_t) {
                 let run = if hints.labels_only {
-                    HistogramRun {
-                        upper_bounds: b.clone(),
-                        timestamps: Vec::new(),
-                        buckets: vec![Vec::new(); b.len() + 1],
-                        sum: Vec::new(),
-                        count: Vec::new(),
-                    }
+                    HistogramRun::empty(&b)
                 } else {
                     self.read_run(&b, &cs, min_t, max_t)?
                 };
