@@ -220,47 +220,30 @@ impl<'a> Ctx<'a> {
         let mut out = Vec::new();
         let ends = &arg.ends;
         let mut resets = Resets::default();
-        let counter = f.counts_resets();
         for s in arg.data {
             self.check_deadline()?;
-            let (ts, vs) = (&s.ts[..], &s.vs[..]);
-            if counter {
-                resets.scan(vs);
-            }
+            // Allocated at the first value: most series of a sparse
+            // selection have none.
             let mut vals: Vec<Option<f64>> = Vec::new();
-            let mut any = false;
-            let (mut a, mut b) = (0usize, 0usize);
-            for (i, &end) in ends.iter().enumerate() {
-                // `ends` may be constant (`@`) or increasing; never
-                // decreasing, so both bounds only move forward.
-                while b < ts.len() && ts[b] <= end {
-                    b += 1;
-                }
-                let start = end - arg.range;
-                while a < b && ts[a] <= start {
-                    a += 1;
-                }
-                if a == b {
-                    continue;
-                }
-                let w = Window {
-                    ts: &ts[a..b],
-                    vs: &vs[a..b],
-                    range_start: start,
-                    range_end: end,
-                    range: arg.range,
-                    t: g.t(i),
-                };
-                let may_reset = counter && resets.within(a, b);
-                if let Some(v) = f.apply_hinted(&w, |k| params[k][i], &mut scratch, may_reset) {
-                    if !any {
+            let (ts, vs) = (&s.ts[..], &s.vs[..]);
+            rollup_series(
+                f,
+                ts,
+                vs,
+                ends,
+                arg.range,
+                params,
+                g,
+                &mut scratch,
+                &mut resets,
+                |i, v| {
+                    if vals.is_empty() {
                         vals = vec![None; g.n];
-                        any = true;
                     }
                     vals[i] = Some(v);
-                }
-            }
-            if any {
+                },
+            );
+            if !vals.is_empty() {
                 out.push(Series {
                     labels: s.labels,
                     drop_name: s.drop_name || !keep_name,
@@ -270,6 +253,60 @@ impl<'a> Ctx<'a> {
         }
         self.add_samples(out.len() * g.n)?;
         Ok(out)
+    }
+}
+
+/// The sliding pass of a range function over one series: calls
+/// `emit(step, value)` for every step with a value, in step order.
+/// `params[k][step]` is the function's k-th scalar argument at each step
+/// (empty for functions without one). `ends` may be constant (`@`) or
+/// increasing, never decreasing, so both window bounds only move forward.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rollup_series(
+    f: RollupFn,
+    ts: &[i64],
+    vs: &[f64],
+    ends: &[i64],
+    range: i64,
+    params: &[Vec<f64>],
+    g: &Grid,
+    scratch: &mut Vec<f64>,
+    resets: &mut Resets,
+    mut emit: impl FnMut(usize, f64),
+) {
+    let counter = f.counts_resets();
+    if counter {
+        resets.scan(vs);
+    }
+    let (mut a, mut b) = (0usize, 0usize);
+    for (i, &end) in ends.iter().enumerate() {
+        while b < ts.len() && ts[b] <= end {
+            b += 1;
+        }
+        let start = end - range;
+        while a < b && ts[a] <= start {
+            a += 1;
+        }
+        if a == b {
+            continue;
+        }
+        let w = Window {
+            ts: &ts[a..b],
+            vs: &vs[a..b],
+            range_start: start,
+            range_end: end,
+            range,
+            t: g.t(i),
+        };
+        let may_reset = counter && resets.within(a, b);
+        if let Some(v) = f.apply_hinted(
+            &w,
+            |k| params.get(k).map_or(f64::NAN, |p| p[i]),
+            scratch,
+            may_reset,
+        ) {
+            emit(i, v);
+        }
     }
 }
 

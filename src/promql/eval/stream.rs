@@ -35,7 +35,7 @@ use crate::storage::{SelectHints, Series as StoredSeries};
 use super::super::ast::{AggregateExpr, AggregateOp, Expr, MatrixSelector, VectorSelector};
 use super::super::engine::EvalError;
 use super::aggregate::{Acc, accumulate, finish, finish_groups, group_labels, merge};
-use super::rollup::{Resets, RollupFn, Window};
+use super::rollup::{Resets, RollupFn, rollup_series};
 use super::selector::select_threads;
 use super::{Ctx, Grid, NAME_LABELS, Val, strip_parens};
 
@@ -206,51 +206,6 @@ impl Budget {
     }
 }
 
-/// The sliding pass of a range function over one series: calls
-/// `emit(step, value)` for every step with a value, in step order.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn rollup_series(
-    f: RollupFn,
-    ts: &[i64],
-    vs: &[f64],
-    ends: &[i64],
-    range: i64,
-    g: &Grid,
-    scratch: &mut Vec<f64>,
-    resets: &mut Resets,
-    mut emit: impl FnMut(usize, f64),
-) {
-    let counter = f.counts_resets();
-    if counter {
-        resets.scan(vs);
-    }
-    let (mut a, mut b) = (0usize, 0usize);
-    for (i, &end) in ends.iter().enumerate() {
-        while b < ts.len() && ts[b] <= end {
-            b += 1;
-        }
-        let start = end - range;
-        while a < b && ts[a] <= start {
-            a += 1;
-        }
-        if a == b {
-            continue;
-        }
-        let w = Window {
-            ts: &ts[a..b],
-            vs: &vs[a..b],
-            range_start: start,
-            range_end: end,
-            range,
-            t: g.t(i),
-        };
-        let may_reset = counter && resets.within(a, b);
-        if let Some(v) = f.apply_hinted(&w, |_| f64::NAN, scratch, may_reset) {
-            emit(i, v);
-        }
-    }
-}
-
 /// `(ts, vs)` of `s` without stale markers: the stored columns when there
 /// are none, else copies in `tbuf`/`vbuf`.
 pub(crate) fn without_stale<'s>(
@@ -348,7 +303,7 @@ impl<'a> Ctx<'a> {
                         std::mem::take(&mut p.resets),
                     );
                     let (ts, vs) = without_stale(s, &mut tb, &mut vb);
-                    rollup_series(f, ts, vs, &ends, range, g, &mut sc, &mut rs, |i, v| {
+                    rollup_series(f, ts, vs, &ends, range, &[], g, &mut sc, &mut rs, |i, v| {
                         let id =
                             *gid.get_or_insert_with(|| p.group(&s.labels, by, without, drop, n));
                         accumulate(op, &mut p.acc[id * n + i], v);
@@ -557,7 +512,7 @@ impl<'a> Ctx<'a> {
             );
             let (ts, vs) = without_stale(s, &mut tb, &mut vb);
             let mut id: Option<usize> = None;
-            rollup_series(f, ts, vs, ends, range, g, &mut sc, &mut rs, |i, v| {
+            rollup_series(f, ts, vs, ends, range, &[], g, &mut sc, &mut rs, |i, v| {
                 let id = *id.get_or_insert_with(|| p.cell(&s.labels, le, ub, keep, n));
                 accumulate(AggregateOp::Sum, &mut p.cells[id].acc[i], v);
             });

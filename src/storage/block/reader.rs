@@ -282,43 +282,20 @@ impl Block {
         matchers: &[Matcher],
     ) -> Result<Vec<Series>, StorageError> {
         let (min_t, max_t) = (hints.min_t, hints.max_t);
-        if !self.overlaps(min_t, max_t) {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::new();
+        let (mut floats, mut out) = (Vec::new(), Vec::new());
+        self.select_parts(hints, matchers, &mut floats, &mut out)?;
         let mut cache = TsCache::default();
-        for id in self.index.select_ids(matchers)? {
-            let e = self.index.series(id)?;
-            match e.kind {
-                SeriesKind::Float => {
-                    if !e
-                        .chunks
-                        .iter()
-                        .any(|c| c.max_t >= min_t && c.min_t <= max_t)
-                    {
-                        continue;
-                    }
-                    let (mut timestamps, mut values) = (Vec::new(), Vec::new());
-                    if !hints.labels_only {
-                        self.read_float_into(
-                            &e,
-                            min_t,
-                            max_t,
-                            &mut cache,
-                            &mut timestamps,
-                            &mut values,
-                        )?;
-                    }
-                    if hints.labels_only || !timestamps.is_empty() {
-                        out.push(Series {
-                            labels: e.labels,
-                            timestamps,
-                            values,
-                        });
-                    }
-                }
-                SeriesKind::Histogram if hints.skip_histogram_views => {}
-                SeriesKind::Histogram => self.histogram_views(&e, hints, matchers, &mut out)?,
+        for e in floats {
+            let (mut timestamps, mut values) = (Vec::new(), Vec::new());
+            if !hints.labels_only {
+                self.read_float_into(&e, min_t, max_t, &mut cache, &mut timestamps, &mut values)?;
+            }
+            if hints.labels_only || !timestamps.is_empty() {
+                out.push(Series {
+                    labels: e.labels,
+                    timestamps,
+                    values,
+                });
             }
         }
         Ok(merge_series(out))
@@ -359,10 +336,10 @@ impl Block {
         Ok(())
     }
 
-    /// The parts of [`Block::select`] for a streaming read (not
-    /// `labels_only`): float entries with a chunk in range, to be decoded
-    /// later with [`Block::read_float_into`], and the histogram views,
-    /// decoded now.
+    /// The parts of [`Block::select`]: float entries with a chunk in range,
+    /// to be decoded later with [`Block::read_float_into`] (by `select`, or
+    /// by a streaming read), and the histogram views, decoded now (labels
+    /// only when `hints.labels_only`).
     pub(crate) fn select_parts(
         &self,
         hints: &SelectHints,

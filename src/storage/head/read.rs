@@ -90,6 +90,52 @@ impl HeadFloat {
     }
 }
 
+/// Appends the views of histogram series `s` selected by `matchers` with
+/// samples in range (labels only when `hints.labels_only`), one set per run
+/// of constant bounds.
+fn histogram_views(
+    s: &MemSeries,
+    hints: &SelectHints,
+    matchers: &[Matcher],
+    out: &mut Vec<Series>,
+) {
+    let (min_t, max_t) = (hints.min_t, hints.max_t);
+    let d = s.data.lock();
+    let SeriesData::Histogram { runs, .. } = &*d else {
+        return;
+    };
+    for r in runs.iter().filter(|r| r.time_col().overlaps(min_t, max_t)) {
+        let sel = select_views(&s.labels, &r.bounds, matchers);
+        if sel.is_empty() {
+            continue;
+        }
+        if hints.labels_only {
+            out.extend(
+                sel.labels(&s.labels, &r.bounds)
+                    .into_iter()
+                    .map(|labels| Series {
+                        labels,
+                        timestamps: Vec::new(),
+                        values: Vec::new(),
+                    }),
+            );
+            continue;
+        }
+        let (ts, buckets, sum, count) = r.collect(min_t, max_t);
+        if ts.is_empty() {
+            continue;
+        }
+        let cols = HistogramColumns {
+            bounds: &r.bounds,
+            timestamps: &ts,
+            buckets: &buckets,
+            sum: &sum,
+            count: &count,
+        };
+        out.extend(expand_views(&s.labels, cols, &sel, false));
+    }
+}
+
 impl Head {
     /// The parts of [`Head::select`] for a streaming read (not
     /// `labels_only`): matching float series with data overlapping the
@@ -119,28 +165,7 @@ impl Head {
             }
         }
         for s in hist {
-            let d = s.data.lock();
-            let SeriesData::Histogram { runs, .. } = &*d else {
-                continue;
-            };
-            for r in runs.iter().filter(|r| r.time_col().overlaps(min_t, max_t)) {
-                let sel = select_views(&s.labels, &r.bounds, matchers);
-                if sel.is_empty() {
-                    continue;
-                }
-                let (ts, buckets, sum, count) = r.collect(min_t, max_t);
-                if ts.is_empty() {
-                    continue;
-                }
-                let cols = HistogramColumns {
-                    bounds: &r.bounds,
-                    timestamps: &ts,
-                    buckets: &buckets,
-                    sum: &sum,
-                    count: &count,
-                };
-                views.extend(expand_views(&s.labels, cols, &sel, false));
-            }
+            histogram_views(&s, hints, matchers, &mut views);
         }
         (floats, views)
     }
@@ -184,43 +209,8 @@ impl Head {
                         });
                     }
                 }
-                SeriesKind::Histogram => {
-                    if hints.skip_histogram_views {
-                        continue;
-                    }
-                    let d = s.data.lock();
-                    let SeriesData::Histogram { runs, .. } = &*d else {
-                        continue;
-                    };
-                    for r in runs.iter().filter(|r| r.time_col().overlaps(min_t, max_t)) {
-                        let sel = select_views(&s.labels, &r.bounds, matchers);
-                        if sel.is_empty() {
-                            continue;
-                        }
-                        if hints.labels_only {
-                            out.extend(sel.labels(&s.labels, &r.bounds).into_iter().map(
-                                |labels| Series {
-                                    labels,
-                                    timestamps: Vec::new(),
-                                    values: Vec::new(),
-                                },
-                            ));
-                            continue;
-                        }
-                        let (ts, buckets, sum, count) = r.collect(min_t, max_t);
-                        if ts.is_empty() {
-                            continue;
-                        }
-                        let cols = HistogramColumns {
-                            bounds: &r.bounds,
-                            timestamps: &ts,
-                            buckets: &buckets,
-                            sum: &sum,
-                            count: &count,
-                        };
-                        out.extend(expand_views(&s.labels, cols, &sel, false));
-                    }
-                }
+                SeriesKind::Histogram if hints.skip_histogram_views => {}
+                SeriesKind::Histogram => histogram_views(&s, hints, matchers, &mut out),
             }
         }
         sort_and_merge(out)
