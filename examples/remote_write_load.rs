@@ -226,9 +226,7 @@ fn post(conn: &mut BufReader<TcpStream>, t: &Target, body: &[u8]) -> (u16, Strin
 }
 
 fn in_process(dir: &std::path::Path, bodies: &[Vec<u8>], samples: u64) {
-    use watchpost::ingest::remote_write::{
-        DecodeLimits, Protocol, SeriesCache, apply_cached, decode_cached,
-    };
+    use watchpost::ingest::remote_write::{DecodeLimits, Protocol, SeriesCache, write_cached};
     use watchpost::storage::{Db, DbOptions};
     let mut o = DbOptions::new(dir);
     o.maintenance_interval = None;
@@ -240,9 +238,10 @@ fn in_process(dir: &std::path::Path, bodies: &[Vec<u8>], samples: u64) {
     let start = Instant::now();
     let mut written = 0;
     for b in bodies {
-        let batch = decode_cached(Protocol::V1, b, &limits, &cache).expect("decode");
-        written += apply_cached(&batch, &db, &cache)
-            .expect("apply")
+        written += write_cached(Protocol::V1, b, &limits, &cache, &db)
+            .map_err(|r| r.error)
+            .expect("write")
+            .outcome
             .samples_written;
     }
     let wall = start.elapsed().as_secs_f64();

@@ -183,29 +183,33 @@ pub async fn remote_write(
     let done = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let limits = &p2.config.decode;
-        let batch = if gzip {
+        let written = if gzip {
+            // Rare (Prometheus sends snappy): the general path, uncached.
             let raw = gunzip(&body, limits.max_decompressed_bytes)?;
-            rw::decode_protobuf(protocol, &raw, limits)
+            let batch = rw::decode_protobuf(protocol, &raw, limits).map_err(|e| {
+                p2.remote_write.record_failure(0);
+                ApiError::from(e)
+            })?;
+            let n = (batch.float_samples() + batch.histogram_samples()) as u64;
+            let outcome = rw::apply(&batch, backend.appendable()).map_err(|e| {
+                p2.remote_write.record_failure(n);
+                ApiError::from(e)
+            })?;
+            rw::Written {
+                outcome,
+                metadata: batch.metadata,
+            }
         } else {
-            rw::decode_cached(protocol, &body, limits, &p2.cache)
-        }
-        .map_err(|e| {
-            p2.remote_write.record_failure(0);
-            ApiError::from(e)
-        })?;
-        let n = (batch.float_samples() + batch.histogram_samples()) as u64;
-        let out = if gzip {
-            rw::apply(&batch, backend.appendable())
-        } else {
-            rw::apply_cached(&batch, backend.appendable(), &p2.cache)
-        }
-        .map_err(|e| {
-            p2.remote_write.record_failure(n);
-            ApiError::from(e)
-        })?;
-        p2.metadata.record(&batch.metadata);
-        p2.remote_write.record_outcome(&out);
-        Ok::<_, ApiError>(out)
+            rw::write_cached(protocol, &body, limits, &p2.cache, backend.appendable()).map_err(
+                |r| {
+                    p2.remote_write.record_failure(r.samples);
+                    ApiError::from(r.error)
+                },
+            )?
+        };
+        p2.metadata.record(&written.metadata);
+        p2.remote_write.record_outcome(&written.outcome);
+        Ok::<_, ApiError>(written.outcome)
     })
     .await??;
     let mut resp = if done.rejected.total() > 0 {

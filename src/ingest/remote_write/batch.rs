@@ -283,7 +283,7 @@ impl WriteOutcome {
         s
     }
 
-    fn reject(&mut self, e: &AppendError) {
+    pub(crate) fn reject(&mut self, e: &AppendError) {
         self.rejected.add(e);
         if self.messages.len() < Self::MAX_MESSAGES {
             self.messages.push(e.to_string());
@@ -316,7 +316,7 @@ pub fn apply_cached(
 
 /// [`apply`], also returning the refs storage handed out for cached series
 /// (index in `batch.series`, ref).
-fn apply_learning(
+pub(crate) fn apply_learning(
     batch: &Batch,
     db: &dyn Appendable,
 ) -> Result<(WriteOutcome, Vec<(usize, SeriesRef)>), RemoteWriteError> {

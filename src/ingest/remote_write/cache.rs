@@ -251,6 +251,27 @@ fn shard_of(h: u64) -> usize {
     (h >> 40) as usize % SHARDS
 }
 
+/// Counting sort of item indexes by the shard of their hash: one
+/// allocation for all shards instead of a vector each. Shard `s`'s items
+/// are `order[start[s]..start[s + 1]]`, in index order.
+fn shard_order<T>(items: &[T], hash: impl Fn(&T) -> u64) -> ([usize; SHARDS + 1], Vec<u32>) {
+    let mut start = [0usize; SHARDS + 1];
+    for x in items {
+        start[shard_of(hash(x)) + 1] += 1;
+    }
+    for i in 0..SHARDS {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start;
+    let mut order = vec![0u32; items.len()];
+    for (i, x) in items.iter().enumerate() {
+        let s = shard_of(hash(x));
+        order[fill[s]] = i as u32;
+        fill[s] += 1;
+    }
+    (start, order)
+}
+
 impl SeriesCache {
     /// A cache of at most `max_series` label sets. 200,000 (the default)
     /// costs roughly 60-100 MB with typical 8-label series.
@@ -268,23 +289,8 @@ impl SeriesCache {
     /// which lets the CPU overlap their cache misses.
     pub(crate) fn get_many(&self, keys: &[&[u8]]) -> Vec<Option<Cached>> {
         let mut out = vec![None; keys.len()];
-        // Counting sort of the key indexes by shard: one allocation for
-        // all shards instead of a vector each.
         let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
-        let mut start = [0usize; SHARDS + 1];
-        for &h in &hashes {
-            start[shard_of(h) + 1] += 1;
-        }
-        for i in 0..SHARDS {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start;
-        let mut order = vec![0u32; keys.len()];
-        for (i, &h) in hashes.iter().enumerate() {
-            let s = shard_of(h);
-            order[fill[s]] = i as u32;
-            fill[s] += 1;
-        }
+        let (start, order) = shard_order(&hashes, |&h| h);
         for (s, shard) in self.shards.iter().enumerate() {
             let idx = &order[start[s]..start[s + 1]];
             if idx.is_empty() {
@@ -312,6 +318,64 @@ impl SeriesCache {
         out
     }
 
+    /// The fast path's lookup: for every key of a request (with its
+    /// [`key_hash`]), under its shard's lock, calls `hit(i, labels, ref)`
+    /// when the key is cached; `hit` may replace the entry's storage ref.
+    /// Keys of one shard are visited in index order, and equal keys always
+    /// share a shard, so the hits of one series are seen in request order.
+    /// Returns the indexes of the misses, ascending.
+    pub(crate) fn visit_hits(
+        &self,
+        keys: &[(&[u8], u64)],
+        mut hit: impl FnMut(usize, &Arc<Labels>, &mut Option<SeriesRef>),
+    ) -> Vec<usize> {
+        let mut misses = Vec::new();
+        let (start, order) = shard_order(keys, |&(_, h)| h);
+        let mut found: Vec<Option<u32>> = Vec::new();
+        for (s, shard) in self.shards.iter().enumerate() {
+            let idx = &order[start[s]..start[s + 1]];
+            if idx.is_empty() {
+                continue;
+            }
+            let mut m = shard.lock();
+            // Probe first, then compare and visit: independent probes keep
+            // several cache misses in flight (see `get_many`).
+            found.clear();
+            found.extend(
+                idx.iter()
+                    .map(|&i| m.index.get(&keys[i as usize].1).copied()),
+            );
+            let m = &mut *m;
+            for (&i, at) in idx.iter().zip(&found) {
+                let i = i as usize;
+                let Some(at) = *at else {
+                    misses.push(i);
+                    continue;
+                };
+                let e = &mut m.entries[at as usize];
+                if m.keys[e.key_at..e.key_at + e.key_len] != *keys[i].0 {
+                    misses.push(i);
+                    continue;
+                }
+                hit(i, &e.labels, &mut e.current);
+            }
+        }
+        misses.sort_unstable();
+        misses
+    }
+
+    /// Remembers the storage ref learned for a series inserted with
+    /// [`SeriesCache::insert`] (hash `h`, labels `labels`), if its entry
+    /// still holds those very labels.
+    pub(crate) fn learn_one(&self, h: u64, labels: &Arc<Labels>, r: SeriesRef) {
+        let mut m = self.shards[shard_of(h)].lock();
+        let Some(&at) = m.index.get(&h) else { return };
+        let e = &mut m.entries[at as usize];
+        if Arc::ptr_eq(&e.labels, labels) {
+            e.current = Some(r);
+        }
+    }
+
     /// Caches validated labels; returns the new entry's hint.
     pub(crate) fn insert(&self, key: &[u8], labels: &Arc<Labels>) -> SeriesHint {
         let h = key_hash(key);
@@ -331,12 +395,7 @@ impl SeriesCache {
                 continue;
             };
             let Some(h) = s.hint.cached else { continue };
-            let mut m = self.shards[shard_of(h)].lock();
-            let Some(&at) = m.index.get(&h) else { continue };
-            let e = &mut m.entries[at as usize];
-            if Arc::ptr_eq(&e.labels, &s.labels) {
-                e.current = Some(r);
-            }
+            self.learn_one(h, &s.labels, r);
         }
     }
 

@@ -157,6 +157,18 @@ pub fn decode_cached(
     limits: &DecodeLimits,
     cache: &SeriesCache,
 ) -> Result<Batch, RemoteWriteError> {
+    with_decompressed(body, limits, |raw| {
+        decompress_done(protocol, raw, limits, cache)
+    })?
+}
+
+/// Decompresses `body` (after the header check of [`decompress_into`])
+/// into a buffer reused by the requests of one thread, and runs `f` on it.
+pub(crate) fn with_decompressed<R>(
+    body: &[u8],
+    limits: &DecodeLimits,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, RemoteWriteError> {
     thread_local! {
         /// Decompression buffer reused by the requests of one thread: a
         /// fresh multi-hundred-KiB buffer per request costs a page-faulting
@@ -169,14 +181,14 @@ pub fn decode_cached(
         let Ok(mut raw) = cell.try_borrow_mut() else {
             // Re-entered on this thread (not expected): no reuse.
             let raw = decompress(body, limits)?;
-            return decompress_done(protocol, &raw, limits, cache);
+            return Ok(f(&raw));
         };
         let n = decompress_into(body, limits, &mut raw)?;
-        let res = decompress_done(protocol, &raw[..n], limits, cache);
+        let res = f(&raw[..n]);
         if raw.capacity() > KEEP {
             *raw = Vec::new();
         }
-        res
+        Ok(res)
     })
 }
 
@@ -189,7 +201,7 @@ fn decompress_done(
     decode_protobuf_cached(protocol, raw, limits, Some(cache))
 }
 
-fn decode_protobuf_cached(
+pub(crate) fn decode_protobuf_cached(
     protocol: Protocol,
     raw: &[u8],
     limits: &DecodeLimits,
@@ -419,14 +431,7 @@ fn from_v1(
             3 => {
                 r.expect(field, wt, 2).map_err(|e| pb_err(e.into()))?;
                 let b = r.bytes().map_err(|e| pb_err(e.into()))?;
-                let m =
-                    v1::MetricMetadata::decode(b).map_err(|e| pb_err(format!("metadata: {e}")))?;
-                batch.metadata.push(MetricMetadata {
-                    kind: MetricKind::from_remote_write(m.r#type),
-                    metric: m.metric_family_name,
-                    help: m.help,
-                    unit: m.unit,
-                });
+                batch.metadata.push(v1_metadata(b).map_err(pb_err)?);
             }
             _ => r.skip(wt).map_err(|e| pb_err(e.into()))?,
         }
@@ -471,18 +476,7 @@ fn from_v1(
         let pairs = &rs.labels;
         let (labels, hint) = match hit {
             Some(c) => c,
-            None => {
-                check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
-                let l = Arc::new(
-                    labels_with(pairs, &mut |s| interner.get(s))
-                        .map_err(|r| invalid(index, pairs, r))?,
-                );
-                let hint = match cache {
-                    Some(c) => c.insert(rs.key(), &l),
-                    None => SeriesHint::default(),
-                };
-                (l, hint)
-            }
+            None => validate_new(index, &rs, limits, &mut interner, cache)?,
         };
         let samples = rs.samples.iter().map(|&(t, v)| Sample { t, v }).collect();
         let mut histograms = Vec::new();
@@ -506,6 +500,38 @@ fn from_v1(
     Ok(batch)
 }
 
+/// Decodes a remote write 1.0 `MetricMetadata` message.
+pub(crate) fn v1_metadata(b: &[u8]) -> Result<MetricMetadata, String> {
+    let m = v1::MetricMetadata::decode(b).map_err(|e| format!("metadata: {e}"))?;
+    Ok(MetricMetadata {
+        kind: MetricKind::from_remote_write(m.r#type),
+        metric: m.metric_family_name,
+        help: m.help,
+        unit: m.unit,
+    })
+}
+
+/// Validates the labels of series `index` (read by [`read_series`] and
+/// [`parse_labels`] into `rs`) that no cache knew, and caches them.
+pub(crate) fn validate_new<'a>(
+    index: usize,
+    rs: &RawSeries<'a>,
+    limits: &DecodeLimits,
+    interner: &mut Interner<'a>,
+    cache: Option<&SeriesCache>,
+) -> Result<(Arc<crate::model::Labels>, SeriesHint), RemoteWriteError> {
+    let pairs = &rs.labels;
+    check_limits(pairs, limits).map_err(|r| invalid(index, pairs, r))?;
+    let l = Arc::new(
+        labels_with(pairs, &mut |s| interner.get(s)).map_err(|r| invalid(index, pairs, r))?,
+    );
+    let hint = match cache {
+        Some(c) => c.insert(rs.key(), &l),
+        None => SeriesHint::default(),
+    };
+    Ok((l, hint))
+}
+
 /// Where a series' cache key is: a range of the message, or of the buffer
 /// of keys built for non-contiguous labels. `(offset, length)`.
 enum KeyLoc {
@@ -526,7 +552,7 @@ struct Pending {
 
 /// Number of `timeseries` fields (1) at the top level of a `WriteRequest`,
 /// stopping quietly at the first malformed field (the real decode reports it).
-fn count_series(raw: &[u8]) -> usize {
+pub(crate) fn count_series(raw: &[u8]) -> usize {
     let mut r = Reader::new(raw);
     let mut n = 0;
     while let Ok(Some((field, wt))) = r.key() {

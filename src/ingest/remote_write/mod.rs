@@ -22,11 +22,14 @@
 mod batch;
 mod cache;
 mod decode;
+mod direct;
 mod metadata;
 mod metrics;
 mod validate;
 mod wire;
 
+#[cfg(test)]
+mod direct_tests;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +38,7 @@ pub use batch::{
 };
 pub use cache::SeriesCache;
 pub use decode::{DecodeLimits, Protocol, decode, decode_cached, decode_protobuf};
+pub use direct::{Refused, Written, write_cached};
 pub use metadata::{MetadataStore, MetricKind, MetricMetadata};
 pub use metrics::{DoorMetrics, DoorMetricsSnapshot};
 pub use validate::{is_valid_label_name, is_valid_metric_name};

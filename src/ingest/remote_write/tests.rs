@@ -6,14 +6,14 @@ use super::*;
 use crate::ingest::testutil::{Rec, RecordingDb};
 use crate::model::{Labels, METRIC_NAME, Sample, stale_nan};
 
-fn label(n: &str, v: &str) -> v1::Label {
+pub(super) fn label(n: &str, v: &str) -> v1::Label {
     v1::Label {
         name: n.into(),
         value: v.into(),
     }
 }
 
-fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::TimeSeries {
+pub(super) fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::TimeSeries {
     v1::TimeSeries {
         labels: labels.iter().map(|(n, v)| label(n, v)).collect(),
         samples: samples
@@ -27,11 +27,11 @@ fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> v1::TimeSeries {
     }
 }
 
-fn snappy(raw: &[u8]) -> Vec<u8> {
+pub(super) fn snappy(raw: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new().compress_vec(raw).unwrap()
 }
 
-fn body_v1(ts: Vec<v1::TimeSeries>) -> Vec<u8> {
+pub(super) fn body_v1(ts: Vec<v1::TimeSeries>) -> Vec<u8> {
     snappy(
         &v1::WriteRequest {
             timeseries: ts,
@@ -41,7 +41,7 @@ fn body_v1(ts: Vec<v1::TimeSeries>) -> Vec<u8> {
     )
 }
 
-fn limits() -> DecodeLimits {
+pub(super) fn limits() -> DecodeLimits {
     DecodeLimits::default()
 }
 
@@ -270,7 +270,7 @@ fn v1_metadata_is_kept() {
     assert_eq!(store.query(None, Some(0)).len(), 0);
 }
 
-fn nhcb(ts: i64) -> v1::Histogram {
+pub(super) fn nhcb(ts: i64) -> v1::Histogram {
     // Bounds 0.1, 1, 10; per-bucket counts 2, 0, 3, 1 (+Inf) as deltas.
     v1::Histogram {
         count: Some(v1::histogram::Count::CountInt(6)),
