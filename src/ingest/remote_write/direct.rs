@@ -31,7 +31,7 @@ use crate::storage::{Appendable, SeriesRef};
 
 use super::RemoteWriteError;
 use super::batch::{SeriesHint, WriteOutcome, apply_learning};
-use super::cache::{SeriesCache, key_hash};
+use super::cache::SeriesCache;
 use super::decode::{
     DecodeLimits, Protocol, count_series, decode_protobuf_cached, v1_metadata, validate_new,
     with_decompressed,
@@ -159,7 +159,7 @@ fn fast_v1(
                 match scan_series(sub, &mut flat).map_err(pb_err)? {
                     Scanned::Plain { key: (a, b) } => {
                         let k = &buf[a..b];
-                        keys.push((k, key_hash(k)));
+                        keys.push((k, cache.hash(k)));
                         // In range: the message is under 4 GiB (checked).
                         slots.push(Slot {
                             at: base as u32,
@@ -225,7 +225,7 @@ fn fast_v1(
         });
         match validated {
             Ok((labels, SeriesHint { cached, .. })) => {
-                later.push((i, labels, cached.unwrap_or_else(|| key_hash(rs.key()))));
+                later.push((i, labels, cached.unwrap_or_else(|| cache.hash(rs.key()))));
             }
             Err(e) => {
                 app.rollback();

@@ -90,12 +90,8 @@ impl<'a> Reader<'a> {
             let stops = !w & 0x8080_8080_8080_8080;
             if stops != 0 {
                 let bits = stops.trailing_zeros() + 1; // through the last byte's top bit
-                let x = (w & (u64::MAX >> (64 - bits))) & 0x7f7f_7f7f_7f7f_7f7f;
-                let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
-                let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
-                let x = (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4);
                 self.pos += (bits / 8) as usize;
-                return Ok(x);
+                return Ok(squeeze(w, bits));
             }
         }
         let mut v: u64 = 0;
@@ -175,6 +171,30 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A whole `Sample` message in the shape every sender writes: the value
+    /// (field 1, fixed64), then the timestamp (field 2, varint), nothing
+    /// else. `None` (reader unmoved) for any other shape, which the general
+    /// field loop then reads.
+    #[inline]
+    pub(crate) fn value_then_timestamp(&mut self) -> Option<(i64, f64)> {
+        // Value tag, 8 bytes, timestamp tag, then a varint of 1 to 8 bytes
+        // (any timestamp after 1970 up to year 4253) ending the message.
+        let (buf, len) = (self.buf, self.buf.len());
+        if self.pos != 0 || !(11..=18).contains(&len) || buf[0] != 0x09 || buf[9] != 0x10 {
+            return None;
+        }
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&buf[1..9]);
+        let v = f64::from_le_bytes(a);
+        // The 8 bytes ending the message hold the whole varint at their top;
+        // shift out the bytes before it.
+        a.copy_from_slice(&buf[len - 8..]);
+        let w = u64::from_le_bytes(a) >> (8 * (18 - len));
+        let t = varint_exact(w, (len - 10) as u32)?;
+        self.pos = len;
+        Some((t as i64, v))
+    }
+
     /// Skips a field of wire type `wt`.
     #[inline]
     pub(crate) fn skip(&mut self, wt: u64) -> Result<(), WireError> {
@@ -209,6 +229,26 @@ impl<'a> Reader<'a> {
             Err(self.err(format!("field {field} has wire type {got}, want {want}")))
         }
     }
+}
+
+/// The value of the varint in the low `bits` (a multiple of 8, at most
+/// 64) of `w`, little-endian: the continuation bits are masked off and the
+/// 7-bit groups squeezed together in three shift-and-mask steps.
+#[inline]
+fn squeeze(w: u64, bits: u32) -> u64 {
+    let x = (w & (u64::MAX >> (64 - bits))) & 0x7f7f_7f7f_7f7f_7f7f;
+    let x = (x & 0x007f_007f_007f_007f) | ((x & 0x7f00_7f00_7f00_7f00) >> 1);
+    let x = (x & 0x0000_3fff_0000_3fff) | ((x & 0x3fff_0000_3fff_0000) >> 2);
+    (x & 0x0000_0000_0fff_ffff) | ((x & 0x0fff_ffff_0000_0000) >> 4)
+}
+
+/// A varint that is exactly the low `k` (1 to 8) bytes of `w`: `None`
+/// unless every byte before the `k`-th has the continuation bit and the
+/// `k`-th does not.
+#[inline]
+fn varint_exact(w: u64, k: u32) -> Option<u64> {
+    let stops = !w & 0x8080_8080_8080_8080;
+    (stops != 0 && stops.trailing_zeros() == 8 * k - 1).then(|| squeeze(w, 8 * k))
 }
 
 /// One series as borrowed from the message.
@@ -332,6 +372,22 @@ pub(crate) fn scan_series(
 ) -> Result<Scanned, WireError> {
     let (mut span_start, mut span_end) = (0usize, 0usize);
     let (mut labels, mut contiguous, mut histograms) = (false, true, false);
+    // Senders write the label fields first, each with a one-byte length:
+    // step over that run in a tight loop (the general loop below takes
+    // anything else, and reports malformed fields).
+    let buf = r.buf;
+    let mut p = r.pos;
+    while p + 1 < buf.len() && buf[p] == 0x0a && buf[p + 1] < 0x80 {
+        let end = p + 2 + usize::from(buf[p + 1]);
+        if end > buf.len() {
+            break;
+        }
+        p = end;
+    }
+    if p > r.pos {
+        (span_start, span_end, labels) = (r.pos, p, true);
+        r.pos = p;
+    }
     loop {
         let at = r.pos;
         let Some((field, wt)) = r.key()? else { break };
@@ -350,6 +406,10 @@ pub(crate) fn scan_series(
             2 => {
                 r.expect(field, wt, LEN)?;
                 let mut s = r.sub()?;
+                if let Some(tv) = s.value_then_timestamp() {
+                    samples.push(tv);
+                    continue;
+                }
                 let (mut t, mut v) = (0i64, 0f64);
                 while let Some((f, wt)) = s.key()? {
                     match f {
@@ -448,7 +508,87 @@ mod tests {
         None
     }
 
+    /// [`scan_series`] and [`read_series`] on the same bytes: the same
+    /// verdict (and error position), the same samples, and `Plain` with the
+    /// same key exactly when the general reader found contiguous labels and
+    /// no histogram.
+    fn scan_agrees_with_read(bytes: &[u8]) -> Result<(), TestCaseError> {
+        let mut rs = RawSeries::default();
+        let full = read_series(Reader::new(bytes), &mut rs);
+        let mut samples = Vec::new();
+        let scanned = scan_series(Reader::new(bytes), &mut samples);
+        match (full, scanned) {
+            (Ok(()), Ok(sc)) => {
+                prop_assert_eq!(&samples, &rs.samples);
+                let plain = rs.histograms.is_empty() && rs.key_span().is_some();
+                match sc {
+                    Scanned::Plain { key: (a, b) } => {
+                        prop_assert!(plain);
+                        prop_assert_eq!(Some(&bytes[a..b]), rs.key_span());
+                    }
+                    Scanned::General => prop_assert!(!plain),
+                }
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.offset, b.offset),
+            (a, b) => prop_assert!(
+                false,
+                "read_series {:?}, scan_series {:?}",
+                a.err(),
+                b.err()
+            ),
+        }
+        Ok(())
+    }
+
+    fn arb_series() -> impl Strategy<Value = Vec<u8>> {
+        use crate::ingest::remote_write::pb::v1;
+        use prost::Message;
+        let label = ("[a-z]{0,3}", "[a-z]{0,140}");
+        // Timestamps of every varint length (1 to 10 bytes).
+        let t = prop_oneof![0i64..128, 0i64..(1 << 56), any::<i64>()];
+        let sample = (t, any::<f64>());
+        (
+            proptest::collection::vec(label, 0..5),
+            proptest::collection::vec(sample, 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(labels, samples, hist)| {
+                v1::TimeSeries {
+                    labels: labels
+                        .into_iter()
+                        .map(|(name, value)| v1::Label { name, value })
+                        .collect(),
+                    samples: samples
+                        .into_iter()
+                        .map(|(timestamp, value)| v1::Sample { value, timestamp })
+                        .collect(),
+                    histograms: if hist {
+                        vec![v1::Histogram::default()]
+                    } else {
+                        vec![]
+                    },
+                    ..Default::default()
+                }
+                .encode_to_vec()
+            })
+    }
+
     proptest! {
+        #[test]
+        fn scan_series_agrees_with_read_series(
+            msg in arb_series(),
+            flip in proptest::option::of((any::<prop::sample::Index>(), any::<u8>())),
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut m = msg;
+            if let Some((i, b)) = flip && !m.is_empty() {
+                let i = i.index(m.len());
+                m[i] = b;
+            }
+            scan_agrees_with_read(&m)?;
+            scan_agrees_with_read(&junk)?;
+        }
+
         /// The word-at-a-time decoder agrees with the loop on any bytes:
         /// canonical varints of any value, with anything after them, and
         /// arbitrary (also over-long or truncated) input.
