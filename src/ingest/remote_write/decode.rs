@@ -552,7 +552,7 @@ struct Pending {
 
 /// Number of `timeseries` fields (1) at the top level of a `WriteRequest`,
 /// stopping quietly at the first malformed field (the real decode reports it).
-pub(crate) fn count_series(raw: &[u8]) -> usize {
+fn count_series(raw: &[u8]) -> usize {
     let mut r = Reader::new(raw);
     let mut n = 0;
     while let Ok(Some((field, wt))) = r.key() {

@@ -67,14 +67,19 @@ impl<'a> Reader<'a> {
 
     #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
-        // Fast path: tags and lengths of labels are nearly always one byte.
-        if let Some(&b) = self.buf.get(self.pos)
-            && b < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(b));
+        // Fast paths: tags and lengths of labels are nearly always one
+        // byte, lengths of series messages two.
+        match self.buf.get(self.pos..) {
+            Some(&[b, ..]) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            Some(&[b0, b1, ..]) if b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
+            }
+            _ => self.varint_long(),
         }
-        self.varint_long()
     }
 
     #[inline(never)]
@@ -376,14 +381,14 @@ pub(crate) fn scan_series(
     // step over that run in a tight loop (the general loop below takes
     // anything else, and reports malformed fields).
     let buf = r.buf;
-    let mut p = r.pos;
-    while p + 1 < buf.len() && buf[p] == 0x0a && buf[p + 1] < 0x80 {
-        let end = p + 2 + usize::from(buf[p + 1]);
-        if end > buf.len() {
-            break;
+    let mut rest = buf.get(r.pos..).unwrap_or_default();
+    while let [0x0a, len @ 0..=0x7f, tail @ ..] = rest {
+        match tail.get(usize::from(*len)..) {
+            Some(next) => rest = next,
+            None => break,
         }
-        p = end;
     }
+    let p = buf.len() - rest.len();
     if p > r.pos {
         (span_start, span_end, labels) = (r.pos, p, true);
         r.pos = p;
