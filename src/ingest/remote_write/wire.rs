@@ -53,6 +53,8 @@ impl<'a> Reader<'a> {
         (self.buf, self.base)
     }
 
+    #[cold]
+    #[inline(never)]
     fn err(&self, reason: impl Into<String>) -> WireError {
         WireError {
             offset: self.base + self.pos,
@@ -144,22 +146,30 @@ impl<'a> Reader<'a> {
     pub(crate) fn sub(&mut self) -> Result<Reader<'a>, WireError> {
         let len = self.varint()?;
         let start = self.pos;
-        let end = usize::try_from(len)
+        match usize::try_from(len)
             .ok()
             .and_then(|l| start.checked_add(l))
             .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| {
-                self.err(format!(
-                    "length {len} exceeds the {} remaining bytes",
-                    self.buf.len() - start
-                ))
-            })?;
-        self.pos = end;
-        Ok(Reader {
-            buf: &self.buf[start..end],
-            pos: 0,
-            base: self.base + start,
-        })
+        {
+            Some(end) => {
+                self.pos = end;
+                Ok(Reader {
+                    buf: &self.buf[start..end],
+                    pos: 0,
+                    base: self.base + start,
+                })
+            }
+            None => Err(self.overrun(len, start)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn overrun(&self, len: u64, start: usize) -> WireError {
+        self.err(format!(
+            "length {len} exceeds the {} remaining bytes",
+            self.buf.len() - start
+        ))
     }
 
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], WireError> {
