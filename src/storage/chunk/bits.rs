@@ -11,41 +11,78 @@ pub(crate) struct BitWriter {
 
 impl BitWriter {
     /// Writes the low `n` bits of `v` (n <= 64), most significant first.
+    ///
+    /// At most two steps: fill the free low bits of the last byte, then
+    /// append the rest as whole big-endian bytes (one fixed 8-byte extend,
+    /// truncated to the bytes actually started), so the output is the same
+    /// as writing bit by bit and the unused low bits stay zero.
+    #[inline]
     pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64);
-        let mut remaining = n;
-        while remaining > 0 {
-            let used = (self.bit_len % 8) as u32;
-            if used == 0 {
-                self.bytes.push(0);
-            }
-            let free = 8 - used;
-            let take = free.min(remaining);
-            let shift = remaining - take;
-            let chunk = ((v >> shift) & ((1u64 << take) - 1)) as u8;
-            if let Some(last) = self.bytes.last_mut() {
-                *last |= chunk << (free - take);
-            }
-            remaining -= take;
-            self.bit_len += u64::from(take);
+        if n == 0 {
+            return;
         }
+        let used = (self.bit_len % 8) as u32;
+        let mut rest = n;
+        if used != 0
+            && let Some(last) = self.bytes.last_mut()
+        {
+            let free = 8 - used;
+            let take = free.min(n);
+            // The top `take` of the `n` bits, placed right after the used
+            // bits (`n - take` < 64 and `take` < 8, so no shift overflows).
+            let chunk = ((v >> (n - take)) as u8) & ((1u8 << take) - 1);
+            *last |= chunk << (free - take);
+            rest -= take;
+        }
+        if rest > 0 {
+            // The low `rest` bits of `v`, MSB-aligned (1 <= rest <= 64):
+            // the bits above them are shifted out.
+            let aligned = v << (64 - rest);
+            let keep = self.bytes.len() + rest.div_ceil(8) as usize;
+            self.bytes.extend_from_slice(&aligned.to_be_bytes());
+            self.bytes.truncate(keep);
+        }
+        self.bit_len += u64::from(n);
     }
 
     /// Writes one bit.
+    #[inline]
     pub(crate) fn write_bit(&mut self, b: bool) {
         self.write_bits(u64::from(b), 1);
     }
 
     /// Writes a LEB128 unsigned varint as whole bytes into the bit stream.
-    pub(crate) fn write_uvarint(&mut self, mut v: u64) {
+    pub(crate) fn write_uvarint(&mut self, v: u64) {
+        // Up to 8 varint bytes (v < 2^56) are packed into one u64 and
+        // written at once; longer ones fall back to byte at a time.
+        if v < 1 << 56 {
+            let mut packed = 0u64;
+            let mut n = 0u32;
+            let mut x = v;
+            loop {
+                let b = x & 0x7f;
+                x >>= 7;
+                if x == 0 {
+                    packed = packed << 8 | b;
+                    n += 8;
+                    break;
+                }
+                packed = packed << 8 | b | 0x80;
+                n += 8;
+            }
+            self.write_bits(packed, n);
+            return;
+        }
+        let mut x = v;
         loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.write_bits(u64::from(b), 8);
+            let b = x & 0x7f;
+            x >>= 7;
+            if x == 0 {
+                self.write_bits(b, 8);
                 return;
             }
-            self.write_bits(u64::from(b | 0x80), 8);
+            self.write_bits(b | 0x80, 8);
         }
     }
 
@@ -160,7 +197,101 @@ impl<'a> BitReader<'a> {
 mod tests {
     use super::*;
 
+    /// The original bit-at-a-time writer, kept as the reference the fast
+    /// [`BitWriter::write_bits`] must match byte for byte.
+    fn reference_write_bits(bytes: &mut Vec<u8>, bit_len: &mut u64, v: u64, n: u32) {
+        let mut remaining = n;
+        while remaining > 0 {
+            let used = (*bit_len % 8) as u32;
+            if used == 0 {
+                bytes.push(0);
+            }
+            let free = 8 - used;
+            let take = free.min(remaining);
+            let shift = remaining - take;
+            let chunk = ((v >> shift) & ((1u64 << take) - 1)) as u8;
+            if let Some(last) = bytes.last_mut() {
+                *last |= chunk << (free - take);
+            }
+            remaining -= take;
+            *bit_len += u64::from(take);
+        }
+    }
+
+    /// The original byte-at-a-time uvarint writer (reference).
+    fn reference_write_uvarint(bytes: &mut Vec<u8>, bit_len: &mut u64, mut v: u64) {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                reference_write_bits(bytes, bit_len, u64::from(b), 8);
+                return;
+            }
+            reference_write_bits(bytes, bit_len, u64::from(b | 0x80), 8);
+        }
+    }
+
+    /// One write of a random sequence: plain bits or a uvarint.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Bits(u64, u32),
+        Uvarint(u64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (any::<u64>(), 0u32..=64).prop_map(|(v, n)| Op::Bits(v, n)),
+            // Small widths dominate real chunks (control bits, dod classes).
+            (any::<u64>(), 0u32..=12).prop_map(|(v, n)| Op::Bits(v, n)),
+            any::<u64>().prop_map(Op::Uvarint),
+            (0u32..64).prop_map(|s| Op::Uvarint(1u64 << s)),
+            (0u32..64).prop_map(|s| Op::Uvarint((1u64 << s) - 1)),
+        ]
+    }
+
     proptest::proptest! {
+        /// The fast writer produces exactly the reference writer's bytes
+        /// (including an existing prefix, as a chunk header is) and the
+        /// reader reads every value back.
+        #[test]
+        fn writer_matches_reference_and_reader(pre in proptest::collection::vec(proptest::num::u8::ANY, 0..3),
+                                               ops in proptest::collection::vec(op(), 0..80)) {
+            let mut w = BitWriter { bytes: pre.clone(), bit_len: pre.len() as u64 * 8 };
+            let (mut rb, mut rl) = (pre.clone(), pre.len() as u64 * 8);
+            for o in &ops {
+                match *o {
+                    Op::Bits(v, n) => {
+                        w.write_bits(v, n);
+                        reference_write_bits(&mut rb, &mut rl, v, n);
+                    }
+                    Op::Uvarint(v) => {
+                        w.write_uvarint(v);
+                        reference_write_uvarint(&mut rb, &mut rl, v);
+                    }
+                }
+                proptest::prop_assert_eq!(&w.bytes, &rb);
+                proptest::prop_assert_eq!(w.bit_len, rl);
+            }
+            let mut r2 = BitReader::new(&w.bytes);
+            for _ in 0..pre.len() {
+                r2.read_bits(8);
+            }
+            for o in &ops {
+                match *o {
+                    Op::Bits(v, n) => {
+                        if n == 0 {
+                            continue;
+                        }
+                        let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                        proptest::prop_assert_eq!(r2.read_bits(n), Some(v & mask));
+                    }
+                    Op::Uvarint(v) => proptest::prop_assert_eq!(r2.read_uvarint(), Some(v)),
+                }
+            }
+            proptest::prop_assert_eq!(r2.read_bits(8), None);
+        }
+
         #[test]
         fn bits_round_trip(items in proptest::collection::vec((proptest::num::u64::ANY, 1u32..=64), 0..50)) {
             let mut w = BitWriter::default();
