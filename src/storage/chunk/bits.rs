@@ -47,7 +47,7 @@ impl BitWriter {
     }
 
     /// Writes one bit.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn write_bit(&mut self, b: bool) {
         self.write_bits(u64::from(b), 1);
     }

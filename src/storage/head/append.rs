@@ -11,7 +11,8 @@ use super::{Head, inc};
 use crate::model::{HistogramSample, Labels};
 use crate::storage::api::{AppendError, Appender, CommitSummary, SeriesRef, StorageError};
 use crate::storage::wal::{
-    BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, frame_record,
+    BoundsRecord, HistogramRecord, Record, SeriesKind, TYPE_FLOATS, encode_float_batch,
+    frame_record, frame_with,
 };
 
 /// Samples per WAL record: keeps each record far below the frame size
@@ -24,6 +25,9 @@ pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
     floats: Vec<(Arc<MemSeries>, i64, f64)>,
     hists: Vec<(Arc<MemSeries>, i64, HistogramSample)>,
+    /// Earliest time buffered (`i64::MAX` when nothing is): `commit` looks
+    /// for samples behind a block cut only when this is behind it.
+    min_t: i64,
     created: u64,
 }
 
@@ -33,6 +37,7 @@ impl<'a> HeadAppender<'a> {
             head,
             floats: Vec::new(),
             hists: Vec::new(),
+            min_t: i64::MAX,
             created: 0,
         }
     }
@@ -72,11 +77,10 @@ impl<'a> HeadAppender<'a> {
         }
     }
 
-    /// Replaces series that garbage collection removed since they were
-    /// resolved (caller holds the GC lock shared).
     /// Buffers a float sample for a resolved series after the duplicate
     /// check (same timestamp as the last or an out-of-order sample, other
-    /// value).
+    /// value) and the out-of-order window check.
+    #[inline]
     fn push_float(
         &mut self,
         s: Arc<MemSeries>,
@@ -84,7 +88,9 @@ impl<'a> HeadAppender<'a> {
         t: i64,
         v: f64,
     ) -> Result<(), AppendError> {
-        {
+        // Nearly every sample is later than everything its series holds:
+        // then neither check can fail and the series' lock is not needed.
+        if !s.float_in_order(t) {
             let d = s.data.lock();
             let last = d.last();
             self.check_ooo(labels, t, last.map(|(lt, _)| lt))?;
@@ -96,32 +102,44 @@ impl<'a> HeadAppender<'a> {
                 return Err(self.duplicate(labels, t));
             }
         }
+        self.min_t = self.min_t.min(t);
         self.floats.push((s, t, v));
         Ok(())
     }
 
+    /// Replaces a series that garbage collection removed since it was
+    /// resolved (caller holds the GC lock shared).
+    #[inline]
     fn reresolve(&self, s: &mut Arc<MemSeries>) -> Result<(), StorageError> {
         if s.is_deleted() {
-            let labels = s.labels.clone();
-            let (n, _) = self
-                .head
-                .get_or_create(&labels, s.kind)
-                .map_err(|e| StorageError::Other(format!("cannot re-create series: {e}")))?;
-            *s = n;
+            self.recreate(s)?;
         }
+        Ok(())
+    }
+
+    #[cold]
+    fn recreate(&self, s: &mut Arc<MemSeries>) -> Result<(), StorageError> {
+        let labels = s.labels.clone();
+        let (n, _) = self
+            .head
+            .get_or_create(&labels, s.kind)
+            .map_err(|e| StorageError::Other(format!("cannot re-create series: {e}")))?;
+        *s = n;
         Ok(())
     }
 }
 
-fn encode_floats(buf: &mut Vec<u8>, recs: &mut Vec<FloatRecord>) {
-    if recs.len() <= SAMPLES_PER_RECORD {
-        // The common case: one record, no copy.
-        let rec = Record::Floats(std::mem::take(recs));
-        frame_record(buf, &rec);
+/// Encodes the float samples as WAL float records of at most
+/// [`SAMPLES_PER_RECORD`] samples (one record, possibly empty, when they
+/// fit: the bytes a commit has always written).
+fn encode_floats(buf: &mut Vec<u8>, floats: &[(Arc<MemSeries>, i64, f64)]) {
+    let item = |f: &(Arc<MemSeries>, i64, f64)| (f.0.series_ref, f.1, f.2);
+    if floats.len() <= SAMPLES_PER_RECORD {
+        frame_with(buf, TYPE_FLOATS, |b| encode_float_batch(b, floats, item));
         return;
     }
-    for chunk in recs.chunks(SAMPLES_PER_RECORD) {
-        frame_record(buf, &Record::Floats(chunk.to_vec()));
+    for chunk in floats.chunks(SAMPLES_PER_RECORD) {
+        frame_with(buf, TYPE_FLOATS, |b| encode_float_batch(b, chunk, item));
     }
 }
 
@@ -195,9 +213,10 @@ impl Appender for HeadAppender<'_> {
         // the new head.)
         if let Some(h) = hint
             && h.owner == self.head.id
-            && let Ok(s) = Arc::downcast::<MemSeries>(h.series.clone())
+            && let Some(s) = h.series.downcast_ref::<MemSeries>()
             && s.kind == SeriesKind::Float
             && !s.is_deleted()
+            && let Ok(s) = Arc::downcast::<MemSeries>(h.series.clone())
         {
             self.push_float(s, labels, t, v)?;
             return Ok(None);
@@ -251,6 +270,7 @@ impl Appender for HeadAppender<'_> {
                 });
             }
         }
+        self.min_t = self.min_t.min(t);
         self.hists.push((s, t, h.clone()));
         Ok(())
     }
@@ -262,30 +282,27 @@ impl Appender for HeadAppender<'_> {
         // Samples that fell behind a block cut made after they were
         // appended: the cut already persisted that range.
         let boundary = head.boundary();
-        let before = self.floats.len() + self.hists.len();
-        self.floats.retain(|(_, t, _)| *t >= boundary);
-        self.hists.retain(|(_, t, _)| *t >= boundary);
-        let late = (before - self.floats.len() - self.hists.len()) as u64;
+        let mut late = 0;
+        if self.min_t < boundary {
+            let before = self.floats.len() + self.hists.len();
+            self.floats.retain(|(_, t, _)| *t >= boundary);
+            self.hists.retain(|(_, t, _)| *t >= boundary);
+            late = (before - self.floats.len() - self.hists.len()) as u64;
+        }
         inc(&head.counters.too_old, late);
         let mut floats = std::mem::take(&mut self.floats);
         let mut hists = std::mem::take(&mut self.hists);
-        // One pass re-resolves removed series and collects the WAL records
-        // (the series is touched once here, not again while encoding).
-        let mut recs = Vec::with_capacity(floats.len());
-        for (s, t, v) in floats.iter_mut() {
+        // Re-resolving may create series, which logs to the WAL: done
+        // before the WAL lock is taken for the records.
+        for (s, _, _) in floats.iter_mut() {
             self.reresolve(s)?;
-            recs.push(FloatRecord {
-                series_ref: s.series_ref,
-                t: *t,
-                v: *v,
-            });
         }
         for (s, _, _) in hists.iter_mut() {
             self.reresolve(s)?;
         }
         wal.commit_with(
             |buf| {
-                encode_floats(buf, &mut recs);
+                encode_floats(buf, &floats);
                 encode_histograms(buf, &hists)
             },
             |logged| {
@@ -299,7 +316,7 @@ impl Appender for HeadAppender<'_> {
         let mut ooo = 0;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (s, t, v) in &floats {
-            if s.data.lock().append_float(*t, *v) == Placed::OutOfOrder {
+            if s.append_float(*t, *v) == Placed::OutOfOrder {
                 ooo += 1;
             }
             min_t = min_t.min(*t);

@@ -127,6 +127,54 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, ((v << 1) ^ (v >> 63)) as u64);
 }
 
+/// Writes `v` as a LEB128 uvarint at `out[at..]` and returns the index
+/// past it (`out` has room: callers size it for 10 bytes per varint).
+#[inline]
+fn uvarint_at(out: &mut [u8; FLOAT_SAMPLE_MAX], mut at: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        if let Some(b) = out.get_mut(at) {
+            *b = (v as u8) | 0x80;
+        }
+        at += 1;
+        v >>= 7;
+    }
+    if let Some(b) = out.get_mut(at) {
+        *b = v as u8;
+    }
+    at + 1
+}
+
+/// Largest encoding of one float sample of a batch: uvarint ref (10) +
+/// zig-zag varint time offset (10) + f64 (8).
+const FLOAT_SAMPLE_MAX: usize = 28;
+
+/// Appends a float-batch payload ([`Record::Floats`], type
+/// [`TYPE_FLOATS`]) for `items`, each mapped by `f` to (series ref, time in
+/// ms, value). Same bytes as encoding the equivalent [`FloatRecord`]s, but
+/// callers holding samples in another shape need not build them; each
+/// sample is assembled on the stack and appended with one copy.
+pub(crate) fn encode_float_batch<T>(
+    buf: &mut Vec<u8>,
+    items: &[T],
+    f: impl Fn(&T) -> (u64, i64, f64),
+) {
+    let base = items.first().map_or(0, |s| f(s).1);
+    put_uvarint(buf, items.len() as u64);
+    put_varint(buf, base);
+    buf.reserve(items.len() * FLOAT_SAMPLE_MAX);
+    let mut tmp = [0u8; FLOAT_SAMPLE_MAX];
+    for item in items {
+        let (series_ref, t, v) = f(item);
+        let d = t.wrapping_sub(base);
+        let mut at = uvarint_at(&mut tmp, 0, series_ref);
+        at = uvarint_at(&mut tmp, at, ((d << 1) ^ (d >> 63)) as u64);
+        if let Some(dst) = tmp.get_mut(at..at + 8) {
+            dst.copy_from_slice(&v.to_bits().to_le_bytes());
+        }
+        buf.extend_from_slice(tmp.get(..at + 8).unwrap_or(&[]));
+    }
+}
+
 fn put_f64(buf: &mut Vec<u8>, v: f64) {
     buf.extend_from_slice(&v.to_bits().to_le_bytes());
 }
@@ -249,16 +297,7 @@ impl Record {
                     }
                 }
             }
-            Record::Floats(v) => {
-                let base = v.first().map_or(0, |s| s.t);
-                put_uvarint(buf, v.len() as u64);
-                put_varint(buf, base);
-                for s in v {
-                    put_uvarint(buf, s.series_ref);
-                    put_varint(buf, s.t.wrapping_sub(base));
-                    put_f64(buf, s.v);
-                }
-            }
+            Record::Floats(v) => encode_float_batch(buf, v, |s| (s.series_ref, s.t, s.v)),
             Record::Bounds(v) => {
                 put_uvarint(buf, v.len() as u64);
                 for b in v {
