@@ -12,10 +12,12 @@ pub(crate) struct BitWriter {
 impl BitWriter {
     /// Writes the low `n` bits of `v` (n <= 64), most significant first.
     ///
-    /// At most two steps: fill the free low bits of the last byte, then
-    /// append the rest as whole big-endian bytes (one fixed 8-byte extend,
-    /// truncated to the bytes actually started), so the output is the same
-    /// as writing bit by bit and the unused low bits stay zero.
+    /// The partial last byte and the new bits are assembled MSB-aligned in
+    /// one `u64` and stored as one fixed 8-byte big-endian extend, then the
+    /// vector is cut to the bytes actually started; so the output is the
+    /// same as writing bit by bit and the unused low bits stay zero. Only
+    /// when the partial byte and the bits exceed 64 bits (`n` > 56) are
+    /// two such steps taken.
     #[inline]
     pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64);
@@ -23,27 +25,32 @@ impl BitWriter {
             return;
         }
         let used = (self.bit_len % 8) as u32;
-        let mut rest = n;
-        if used != 0
-            && let Some(last) = self.bytes.last_mut()
-        {
-            let free = 8 - used;
-            let take = free.min(n);
-            // The top `take` of the `n` bits, placed right after the used
-            // bits (`n - take` < 64 and `take` < 8, so no shift overflows).
-            let chunk = ((v >> (n - take)) as u8) & ((1u8 << take) - 1);
-            *last |= chunk << (free - take);
-            rest -= take;
+        if used + n > 64 {
+            self.write_bits_split(v, n);
+            return;
         }
-        if rest > 0 {
-            // The low `rest` bits of `v`, MSB-aligned (1 <= rest <= 64):
-            // the bits above them are shifted out.
-            let aligned = v << (64 - rest);
-            let keep = self.bytes.len() + rest.div_ceil(8) as usize;
-            self.bytes.extend_from_slice(&aligned.to_be_bytes());
-            self.bytes.truncate(keep);
-        }
+        // `used` > 0 means the last byte is partial: it is rewritten with
+        // the new bits below its used ones (its unused bits are zero).
+        let start = self.bytes.len() - usize::from(used != 0);
+        let prev = match used {
+            0 => 0,
+            _ => u64::from(self.bytes.get(start).copied().unwrap_or(0)),
+        };
+        // The low `n` bits of `v` MSB-aligned (bits above them shift out),
+        // then moved below the `used` bits of the partial byte.
+        let word = prev << 56 | (v << (64 - n)) >> used;
+        self.bytes.truncate(start);
+        self.bytes.extend_from_slice(&word.to_be_bytes());
+        self.bytes.truncate(start + (used + n).div_ceil(8) as usize);
         self.bit_len += u64::from(n);
+    }
+
+    /// [`BitWriter::write_bits`] of more than 56 bits after a partial
+    /// byte: the top `n - 32` bits, then the low 32 (each fits one step).
+    #[cold]
+    fn write_bits_split(&mut self, v: u64, n: u32) {
+        self.write_bits(v >> 32, n - 32);
+        self.write_bits(v & 0xffff_ffff, 32);
     }
 
     /// Writes one bit.

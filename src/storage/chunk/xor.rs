@@ -22,6 +22,12 @@ use super::bits::{BitReader, BitWriter};
 /// Size of the sample-count header in bytes.
 const HEADER_LEN: usize = 2;
 
+/// Initial byte capacity of a new chunk: room for the header, the first
+/// sample and a few more, so a chunk is not grown from 2 bytes one
+/// doubling at a time (a whole chunk of regular samples is usually a few
+/// hundred bytes; [`XorAppender::into_bytes`] shrinks it when closed).
+const INITIAL_CAPACITY: usize = 128;
+
 /// Appends samples to an XOR chunk. Timestamps must be strictly increasing
 /// (the head guarantees it; out-of-order samples go elsewhere).
 #[derive(Clone, Debug)]
@@ -45,9 +51,11 @@ impl Default for XorAppender {
 impl XorAppender {
     /// An empty chunk.
     pub(crate) fn new() -> Self {
+        let mut bytes = Vec::with_capacity(INITIAL_CAPACITY);
+        bytes.extend_from_slice(&[0; HEADER_LEN]);
         XorAppender {
             w: BitWriter {
-                bytes: vec![0; HEADER_LEN],
+                bytes,
                 bit_len: (HEADER_LEN * 8) as u64,
             },
             count: 0,
@@ -133,7 +141,7 @@ impl XorAppender {
     /// Writes the XOR value code of `bits`, preceded by the `prefix_n`
     /// (<= 28) low bits of `prefix` (the sample's timestamp code), in as
     /// few bit-writer calls as the widths allow (one or two).
-    #[inline]
+    #[inline(always)]
     fn write_xor(&mut self, prefix: u64, prefix_n: u32, bits: u64) {
         debug_assert!(prefix_n <= 28);
         let x = bits ^ self.v_bits;

@@ -80,7 +80,7 @@ impl<'a> HeadAppender<'a> {
     /// Buffers a float sample for a resolved series after the duplicate
     /// check (same timestamp as the last or an out-of-order sample, other
     /// value) and the out-of-order window check.
-    #[inline]
+    #[inline(always)]
     fn push_float(
         &mut self,
         s: Arc<MemSeries>,
