@@ -57,18 +57,25 @@ impl<'a> HeadAppender<'a> {
         }
     }
 
+    #[inline]
     fn check_floor(&self, labels: &Labels, t: i64, min_t: i64) -> Result<(), AppendError> {
         if t < min_t {
-            inc(&self.head.counters.too_old, 1);
-            return Err(AppendError::TooOld {
-                series: labels.to_string(),
-                t,
-                min_t,
-            });
+            return Err(self.too_old(labels, t, min_t));
         }
         Ok(())
     }
 
+    #[cold]
+    fn too_old(&self, labels: &Labels, t: i64, min_t: i64) -> AppendError {
+        inc(&self.head.counters.too_old, 1);
+        AppendError::TooOld {
+            series: labels.to_string(),
+            t,
+            min_t,
+        }
+    }
+
+    #[cold]
     fn duplicate(&self, labels: &Labels, t: i64) -> AppendError {
         inc(&self.head.counters.duplicates, 1);
         AppendError::DuplicateTimestamp {
@@ -91,20 +98,53 @@ impl<'a> HeadAppender<'a> {
         // Nearly every sample is later than everything its series holds:
         // then neither check can fail and the series' lock is not needed.
         if !s.float_in_order(t) {
-            let d = s.data.lock();
-            let last = d.last();
-            self.check_ooo(labels, t, last.map(|(lt, _)| lt))?;
-            let dup_last = last.is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
-            let dup_ooo = d
-                .ooo_value_at(t)
-                .is_some_and(|o| o.to_bits() != v.to_bits());
-            if dup_last || dup_ooo {
-                return Err(self.duplicate(labels, t));
-            }
+            self.check_float_locked(&s, labels, t, v)?;
         }
         self.min_t = self.min_t.min(t);
         self.floats.push((s, t, v));
         Ok(())
+    }
+
+    /// The checks of [`HeadAppender::push_float`] against the series'
+    /// data, under its lock (kept out of line: the hot path skips them).
+    #[inline(never)]
+    fn check_float_locked(
+        &self,
+        s: &MemSeries,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        let d = s.data.lock();
+        let last = d.last();
+        self.check_ooo(labels, t, last.map(|(lt, _)| lt))?;
+        let dup_last = last.is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
+        let dup_ooo = d
+            .ooo_value_at(t)
+            .is_some_and(|o| o.to_bits() != v.to_bits());
+        if dup_last || dup_ooo {
+            return Err(self.duplicate(labels, t));
+        }
+        Ok(())
+    }
+
+    /// [`Appender::append_ref`] without a usable hint: resolves the labels
+    /// and hands out a ref for them.
+    #[inline(never)]
+    fn append_resolving(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
+        self.created += u64::from(created);
+        let r = SeriesRef {
+            series: s.clone(),
+            owner: self.head.id,
+        };
+        self.push_float(s, labels, t, v)?;
+        Ok(Some(r))
     }
 
     /// Replaces a series that garbage collection removed since it was
@@ -213,22 +253,14 @@ impl Appender for HeadAppender<'_> {
         // the new head.)
         if let Some(h) = hint
             && h.owner == self.head.id
-            && let Some(s) = h.series.downcast_ref::<MemSeries>()
+            && let Ok(s) = Arc::downcast::<MemSeries>(h.series.clone())
             && s.kind == SeriesKind::Float
             && !s.is_deleted()
-            && let Ok(s) = Arc::downcast::<MemSeries>(h.series.clone())
         {
             self.push_float(s, labels, t, v)?;
             return Ok(None);
         }
-        let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
-        self.created += u64::from(created);
-        let r = SeriesRef {
-            series: s.clone(),
-            owner: self.head.id,
-        };
-        self.push_float(s, labels, t, v)?;
-        Ok(Some(r))
+        self.append_resolving(labels, t, v)
     }
 
     fn reserve(&mut self, samples: usize) {
