@@ -101,41 +101,65 @@ impl XorAppender {
 
     /// Appends one sample. Panics (a bug) if the chunk is full or `t` does
     /// not increase.
+    #[inline]
     pub(crate) fn append(&mut self, t: i64, v: f64) {
-        assert!(self.count < u16::MAX, "bug: XOR chunk full");
+        if (2..u16::MAX).contains(&self.count) {
+            self.append_regular(t, v);
+        } else {
+            self.append_start(t, v);
+        }
+    }
+
+    /// [`XorAppender::append`] of sample 2 onwards (not full): the
+    /// delta-of-delta and XOR codes.
+    #[inline]
+    fn append_regular(&mut self, t: i64, v: f64) {
+        assert!(t > self.t, "bug: chunk timestamps must increase");
         let bits = v.to_bits();
-        match self.count {
-            0 => {
-                self.w.write_varint(t);
-                self.w.write_bits(bits, 64);
-                self.min_t = t;
-            }
-            1 => {
-                assert!(t > self.t, "bug: chunk timestamps must increase");
-                let delta = t.wrapping_sub(self.t);
-                self.w.write_uvarint(delta as u64);
+        let delta = t.wrapping_sub(self.t);
+        let dod = delta.wrapping_sub(self.delta);
+        match dod_code(dod) {
+            Some((code, n)) => self.write_xor(code, n, bits),
+            None => {
+                self.w.write_bits(0b1111, 4);
+                self.w.write_bits(dod as u64, 64);
                 self.write_xor(0, 0, bits);
-                self.delta = delta;
-            }
-            _ => {
-                assert!(t > self.t, "bug: chunk timestamps must increase");
-                let delta = t.wrapping_sub(self.t);
-                let dod = delta.wrapping_sub(self.delta);
-                match dod_code(dod) {
-                    Some((code, n)) => self.write_xor(code, n, bits),
-                    None => {
-                        self.w.write_bits(0b1111, 4);
-                        self.w.write_bits(dod as u64, 64);
-                        self.write_xor(0, 0, bits);
-                    }
-                }
-                self.delta = delta;
             }
         }
+        self.delta = delta;
+        self.finish(t, bits);
+    }
+
+    /// [`XorAppender::append`] of samples 0 and 1 (and the full-chunk
+    /// panic): raw first sample, then a plain delta.
+    #[cold]
+    #[inline(never)]
+    fn append_start(&mut self, t: i64, v: f64) {
+        assert!(self.count < u16::MAX, "bug: XOR chunk full");
+        let bits = v.to_bits();
+        if self.count == 0 {
+            self.w.write_varint(t);
+            self.w.write_bits(bits, 64);
+            self.min_t = t;
+        } else {
+            assert!(t > self.t, "bug: chunk timestamps must increase");
+            let delta = t.wrapping_sub(self.t);
+            self.w.write_uvarint(delta as u64);
+            self.write_xor(0, 0, bits);
+            self.delta = delta;
+        }
+        self.finish(t, bits);
+    }
+
+    /// Records the appended sample and rewrites the count header.
+    #[inline(always)]
+    fn finish(&mut self, t: i64, bits: u64) {
         self.t = t;
         self.v_bits = bits;
         self.count += 1;
-        self.w.bytes[..HEADER_LEN].copy_from_slice(&self.count.to_le_bytes());
+        if let Some(h) = self.w.bytes.get_mut(..HEADER_LEN) {
+            h.copy_from_slice(&self.count.to_le_bytes());
+        }
     }
 
     /// Writes the XOR value code of `bits`, preceded by the `prefix_n`
