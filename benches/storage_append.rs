@@ -3,6 +3,9 @@
 //!
 //! - `interval_fsync`: WAL fsync every second (CPU cost of the append path).
 //! - `every_commit_fsync`: one fsync per commit (durability cost).
+//! - `interval_fsync_refs`: as `interval_fsync`, but through
+//!   `Appender::append_ref` with the refs learned on the first scrape (the
+//!   remote-write receiver's steady state: no label lookup).
 //!
 //! Run: `cargo bench --bench storage_append`.
 
@@ -12,7 +15,7 @@ mod workload;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use watchpost::storage::{Appendable, Db, DbOptions, WalSyncPolicy};
+use watchpost::storage::{Appendable, Db, DbOptions, SeriesRef, WalSyncPolicy};
 use workload::{Scrape, Workload, WorkloadConfig};
 
 /// Scrapes per measured iteration: 30 minutes of data, 1,200,000 classic
@@ -24,6 +27,32 @@ fn append_all(db: &Db, w: &Workload, scrapes: &[Scrape]) {
         let mut a = db.appender();
         for (i, t, v) in &s.floats {
             a.append(&w.floats[*i].labels, *t, *v).expect("append");
+        }
+        for (i, t, h) in &s.histograms {
+            a.append_histogram(&w.histograms[*i].labels, *t, h)
+                .expect("append histogram");
+        }
+        a.commit().expect("commit");
+    }
+}
+
+/// How a measured run appends the scrapes.
+type AppendRun = fn(&Db, &Workload, &[Scrape]);
+
+/// [`append_all`] through `append_ref`: each float series' ref is learned
+/// on its first sample and passed as the hint afterwards.
+fn append_all_refs(db: &Db, w: &Workload, scrapes: &[Scrape]) {
+    let mut refs: Vec<Option<SeriesRef>> = vec![None; w.floats.len()];
+    for s in scrapes {
+        let mut a = db.appender();
+        a.reserve(s.floats.len());
+        for (i, t, v) in &s.floats {
+            if let Some(r) = a
+                .append_ref(refs[*i].as_ref(), &w.floats[*i].labels, *t, *v)
+                .expect("append_ref")
+            {
+                refs[*i] = Some(r);
+            }
         }
         for (i, t, h) in &s.histograms {
             a.append_histogram(&w.histograms[*i].labels, *t, h)
@@ -46,13 +75,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("storage_append");
     g.sample_size(10);
     g.throughput(Throughput::Elements(samples as u64));
-    for (name, policy) in [
-        (
-            "interval_fsync",
-            WalSyncPolicy::Interval(Duration::from_secs(1)),
-        ),
-        ("every_commit_fsync", WalSyncPolicy::EveryCommit),
-    ] {
+    let interval = WalSyncPolicy::Interval(Duration::from_secs(1));
+    let runs: [(&str, WalSyncPolicy, AppendRun); 3] = [
+        ("interval_fsync", interval, append_all),
+        ("every_commit_fsync", WalSyncPolicy::EveryCommit, append_all),
+        ("interval_fsync_refs", interval, append_all_refs),
+    ];
+    for (name, policy, run) in runs {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -63,7 +92,7 @@ fn bench(c: &mut Criterion) {
                     opts.maintenance_interval = None;
                     let db = Db::open(opts).expect("open");
                     let start = Instant::now();
-                    append_all(&db, &w, &scrapes);
+                    run(&db, &w, &scrapes);
                     total += start.elapsed();
                     db.close().expect("close");
                 }

@@ -22,6 +22,12 @@ use super::bits::{BitReader, BitWriter};
 /// Size of the sample-count header in bytes.
 const HEADER_LEN: usize = 2;
 
+/// Initial byte capacity of a new chunk: room for the header, the first
+/// sample and a few more, so a chunk is not grown from 2 bytes one
+/// doubling at a time (a whole chunk of regular samples is usually a few
+/// hundred bytes; [`XorAppender::into_bytes`] shrinks it when closed).
+const INITIAL_CAPACITY: usize = 128;
+
 /// Appends samples to an XOR chunk. Timestamps must be strictly increasing
 /// (the head guarantees it; out-of-order samples go elsewhere).
 #[derive(Clone, Debug)]
@@ -45,9 +51,11 @@ impl Default for XorAppender {
 impl XorAppender {
     /// An empty chunk.
     pub(crate) fn new() -> Self {
+        let mut bytes = Vec::with_capacity(INITIAL_CAPACITY);
+        bytes.extend_from_slice(&[0; HEADER_LEN]);
         XorAppender {
             w: BitWriter {
-                bytes: vec![0; HEADER_LEN],
+                bytes,
                 bit_len: (HEADER_LEN * 8) as u64,
             },
             count: 0,
@@ -93,82 +101,123 @@ impl XorAppender {
 
     /// Appends one sample. Panics (a bug) if the chunk is full or `t` does
     /// not increase.
+    #[inline]
     pub(crate) fn append(&mut self, t: i64, v: f64) {
-        assert!(self.count < u16::MAX, "bug: XOR chunk full");
+        if (2..u16::MAX).contains(&self.count) {
+            self.append_regular(t, v);
+        } else {
+            self.append_start(t, v);
+        }
+    }
+
+    /// [`XorAppender::append`] of sample 2 onwards (not full): the
+    /// delta-of-delta and XOR codes.
+    #[inline]
+    fn append_regular(&mut self, t: i64, v: f64) {
+        assert!(t > self.t, "bug: chunk timestamps must increase");
         let bits = v.to_bits();
-        match self.count {
-            0 => {
-                self.w.write_varint(t);
-                self.w.write_bits(bits, 64);
-                self.min_t = t;
-            }
-            1 => {
-                assert!(t > self.t, "bug: chunk timestamps must increase");
-                let delta = t.wrapping_sub(self.t);
-                self.w.write_uvarint(delta as u64);
-                self.write_xor(bits);
-                self.delta = delta;
-            }
-            _ => {
-                assert!(t > self.t, "bug: chunk timestamps must increase");
-                let delta = t.wrapping_sub(self.t);
-                let dod = delta.wrapping_sub(self.delta);
-                self.write_dod(dod);
-                self.write_xor(bits);
-                self.delta = delta;
+        let delta = t.wrapping_sub(self.t);
+        let dod = delta.wrapping_sub(self.delta);
+        match dod_code(dod) {
+            Some((code, n)) => self.write_xor(code, n, bits),
+            None => {
+                self.w.write_bits(0b1111, 4);
+                self.w.write_bits(dod as u64, 64);
+                self.write_xor(0, 0, bits);
             }
         }
+        self.delta = delta;
+        self.finish(t, bits);
+    }
+
+    /// [`XorAppender::append`] of samples 0 and 1 (and the full-chunk
+    /// panic): raw first sample, then a plain delta.
+    #[cold]
+    #[inline(never)]
+    fn append_start(&mut self, t: i64, v: f64) {
+        assert!(self.count < u16::MAX, "bug: XOR chunk full");
+        let bits = v.to_bits();
+        if self.count == 0 {
+            self.w.write_varint(t);
+            self.w.write_bits(bits, 64);
+            self.min_t = t;
+        } else {
+            assert!(t > self.t, "bug: chunk timestamps must increase");
+            let delta = t.wrapping_sub(self.t);
+            self.w.write_uvarint(delta as u64);
+            self.write_xor(0, 0, bits);
+            self.delta = delta;
+        }
+        self.finish(t, bits);
+    }
+
+    /// Records the appended sample and rewrites the count header.
+    #[inline(always)]
+    fn finish(&mut self, t: i64, bits: u64) {
         self.t = t;
         self.v_bits = bits;
         self.count += 1;
-        let c = self.count.to_le_bytes();
-        self.w.bytes[0] = c[0];
-        self.w.bytes[1] = c[1];
-    }
-
-    fn write_dod(&mut self, dod: i64) {
-        let fits = |n: u32| dod >= -(1i64 << (n - 1)) && dod < (1i64 << (n - 1));
-        if dod == 0 {
-            self.w.write_bit(false);
-        } else if fits(7) {
-            self.w.write_bits(0b10, 2);
-            self.w.write_bits(dod as u64, 7);
-        } else if fits(14) {
-            self.w.write_bits(0b110, 3);
-            self.w.write_bits(dod as u64, 14);
-        } else if fits(24) {
-            self.w.write_bits(0b1110, 4);
-            self.w.write_bits(dod as u64, 24);
-        } else {
-            self.w.write_bits(0b1111, 4);
-            self.w.write_bits(dod as u64, 64);
+        if let Some(h) = self.w.bytes.get_mut(..HEADER_LEN) {
+            h.copy_from_slice(&self.count.to_le_bytes());
         }
     }
 
-    fn write_xor(&mut self, bits: u64) {
+    /// Writes the XOR value code of `bits`, preceded by the `prefix_n`
+    /// (<= 28) low bits of `prefix` (the sample's timestamp code), in as
+    /// few bit-writer calls as the widths allow (one or two).
+    #[inline(always)]
+    fn write_xor(&mut self, prefix: u64, prefix_n: u32, bits: u64) {
+        debug_assert!(prefix_n <= 28);
         let x = bits ^ self.v_bits;
         if x == 0 {
-            self.w.write_bit(false);
+            self.w.write_bits(prefix << 1, prefix_n + 1);
             return;
         }
-        self.w.write_bit(true);
         let leading = (x.leading_zeros() as u8).min(31);
         let trailing = x.trailing_zeros() as u8;
-        if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
-            let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
-            self.w.write_bits(x >> self.trailing, sig);
+        let (head, head_n, sig, shift) =
+            if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
+                // `10`: the meaningful bits inside the previous window.
+                let sig = 64 - u32::from(self.leading) - u32::from(self.trailing);
+                (prefix << 2 | 0b10, prefix_n + 2, sig, self.trailing)
+            } else {
+                self.leading = leading;
+                self.trailing = trailing;
+                let sig = 64 - u32::from(leading) - u32::from(trailing);
+                // `11`, 5 bits leading zeros, 6 bits meaningful-bit count
+                // (64 meaningful bits do not fit in 6 bits; 0 stands for
+                // 64, and 0 itself is impossible: x != 0).
+                let h = 0b11 << 11 | u64::from(leading) << 6 | (u64::from(sig) & 0x3f);
+                (prefix << 13 | h, prefix_n + 13, sig, trailing)
+            };
+        let payload = x >> shift;
+        if head_n + sig <= 64 {
+            // `sig` < 64 here, so the shift is in range.
+            self.w.write_bits(head << sig | payload, head_n + sig);
         } else {
-            self.leading = leading;
-            self.trailing = trailing;
-            self.w.write_bit(true);
-            self.w.write_bits(u64::from(leading), 5);
-            let sig = 64 - u32::from(leading) - u32::from(trailing);
-            // 64 meaningful bits do not fit in 6 bits; 0 stands for 64
-            // (0 itself is impossible: x != 0).
-            self.w.write_bits(u64::from(sig) & 0x3f, 6);
-            self.w.write_bits(x >> trailing, sig);
+            self.w.write_bits(head, head_n);
+            self.w.write_bits(payload, sig);
         }
+    }
+}
+
+/// The delta-of-delta code (prefix and two's complement payload as one
+/// value, and its width in bits), or `None` for the 64-bit class (68 bits,
+/// written in two steps by the caller).
+#[inline]
+fn dod_code(dod: i64) -> Option<(u64, u32)> {
+    let fits = |n: u32| dod >= -(1i64 << (n - 1)) && dod < (1i64 << (n - 1));
+    let payload = |n: u32| dod as u64 & ((1u64 << n) - 1);
+    if dod == 0 {
+        Some((0, 1))
+    } else if fits(7) {
+        Some((0b10 << 7 | payload(7), 9))
+    } else if fits(14) {
+        Some((0b110 << 14 | payload(14), 17))
+    } else if fits(24) {
+        Some((0b1110 << 24 | payload(24), 28))
+    } else {
+        None
     }
 }
 
@@ -361,6 +410,71 @@ mod tests {
         a.bytes().to_vec()
     }
 
+    /// The original one-field-per-write encoder, kept as the reference the
+    /// combined writes of [`XorAppender::append`] must match byte for byte.
+    fn reference_encode(samples: &[(i64, f64)]) -> Vec<u8> {
+        let mut w = BitWriter {
+            bytes: vec![0; HEADER_LEN],
+            bit_len: (HEADER_LEN * 8) as u64,
+        };
+        let (mut pt, mut pdelta, mut pv) = (0i64, 0i64, 0u64);
+        let (mut pl, mut ptr) = (0xffu8, 0u8);
+        for (i, &(t, v)) in samples.iter().enumerate() {
+            let bits = v.to_bits();
+            if i == 0 {
+                w.write_varint(t);
+                w.write_bits(bits, 64);
+            } else {
+                let delta = t.wrapping_sub(pt);
+                if i == 1 {
+                    w.write_uvarint(delta as u64);
+                } else {
+                    let dod = delta.wrapping_sub(pdelta);
+                    let fits = |n: u32| dod >= -(1i64 << (n - 1)) && dod < (1i64 << (n - 1));
+                    if dod == 0 {
+                        w.write_bit(false);
+                    } else if fits(7) {
+                        w.write_bits(0b10, 2);
+                        w.write_bits(dod as u64, 7);
+                    } else if fits(14) {
+                        w.write_bits(0b110, 3);
+                        w.write_bits(dod as u64, 14);
+                    } else if fits(24) {
+                        w.write_bits(0b1110, 4);
+                        w.write_bits(dod as u64, 24);
+                    } else {
+                        w.write_bits(0b1111, 4);
+                        w.write_bits(dod as u64, 64);
+                    }
+                }
+                pdelta = delta;
+                let x = bits ^ pv;
+                if x == 0 {
+                    w.write_bit(false);
+                } else {
+                    w.write_bit(true);
+                    let leading = (x.leading_zeros() as u8).min(31);
+                    let trailing = x.trailing_zeros() as u8;
+                    if pl != 0xff && leading >= pl && trailing >= ptr {
+                        w.write_bit(false);
+                        w.write_bits(x >> ptr, 64 - u32::from(pl) - u32::from(ptr));
+                    } else {
+                        (pl, ptr) = (leading, trailing);
+                        w.write_bit(true);
+                        w.write_bits(u64::from(leading), 5);
+                        let sig = 64 - u32::from(leading) - u32::from(trailing);
+                        w.write_bits(u64::from(sig) & 0x3f, 6);
+                        w.write_bits(x >> trailing, sig);
+                    }
+                }
+            }
+            pt = t;
+            pv = bits;
+        }
+        w.bytes[..HEADER_LEN].copy_from_slice(&(samples.len() as u16).to_le_bytes());
+        w.bytes
+    }
+
     fn special_f64() -> impl Strategy<Value = f64> {
         prop_oneof![
             proptest::num::f64::ANY,
@@ -390,6 +504,7 @@ mod tests {
                 samples.push((t, vals[i + 1]));
             }
             let bytes = encode(&samples);
+            prop_assert_eq!(&bytes, &reference_encode(&samples));
             let (ts, vs) = decode_xor(&bytes).unwrap();
             prop_assert_eq!(ts.len(), samples.len());
             for (i, &(t, v)) in samples.iter().enumerate() {

@@ -11,7 +11,8 @@ use super::{Head, inc};
 use crate::model::{HistogramSample, Labels};
 use crate::storage::api::{AppendError, Appender, CommitSummary, SeriesRef, StorageError};
 use crate::storage::wal::{
-    BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, frame_record,
+    BoundsRecord, HistogramRecord, Record, SeriesKind, TYPE_FLOATS, encode_float_batch,
+    frame_record, frame_with,
 };
 
 /// Samples per WAL record: keeps each record far below the frame size
@@ -24,6 +25,9 @@ pub(crate) struct HeadAppender<'a> {
     head: &'a Head,
     floats: Vec<(Arc<MemSeries>, i64, f64)>,
     hists: Vec<(Arc<MemSeries>, i64, HistogramSample)>,
+    /// Earliest time buffered (`i64::MAX` when nothing is): `commit` looks
+    /// for samples behind a block cut only when this is behind it.
+    min_t: i64,
     created: u64,
 }
 
@@ -33,6 +37,7 @@ impl<'a> HeadAppender<'a> {
             head,
             floats: Vec::new(),
             hists: Vec::new(),
+            min_t: i64::MAX,
             created: 0,
         }
     }
@@ -52,18 +57,25 @@ impl<'a> HeadAppender<'a> {
         }
     }
 
+    #[inline]
     fn check_floor(&self, labels: &Labels, t: i64, min_t: i64) -> Result<(), AppendError> {
         if t < min_t {
-            inc(&self.head.counters.too_old, 1);
-            return Err(AppendError::TooOld {
-                series: labels.to_string(),
-                t,
-                min_t,
-            });
+            return Err(self.too_old(labels, t, min_t));
         }
         Ok(())
     }
 
+    #[cold]
+    fn too_old(&self, labels: &Labels, t: i64, min_t: i64) -> AppendError {
+        inc(&self.head.counters.too_old, 1);
+        AppendError::TooOld {
+            series: labels.to_string(),
+            t,
+            min_t,
+        }
+    }
+
+    #[cold]
     fn duplicate(&self, labels: &Labels, t: i64) -> AppendError {
         inc(&self.head.counters.duplicates, 1);
         AppendError::DuplicateTimestamp {
@@ -72,11 +84,10 @@ impl<'a> HeadAppender<'a> {
         }
     }
 
-    /// Replaces series that garbage collection removed since they were
-    /// resolved (caller holds the GC lock shared).
     /// Buffers a float sample for a resolved series after the duplicate
     /// check (same timestamp as the last or an out-of-order sample, other
-    /// value).
+    /// value) and the out-of-order window check.
+    #[inline(always)]
     fn push_float(
         &mut self,
         s: Arc<MemSeries>,
@@ -84,44 +95,91 @@ impl<'a> HeadAppender<'a> {
         t: i64,
         v: f64,
     ) -> Result<(), AppendError> {
-        {
-            let d = s.data.lock();
-            let last = d.last();
-            self.check_ooo(labels, t, last.map(|(lt, _)| lt))?;
-            let dup_last = last.is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
-            let dup_ooo = d
-                .ooo_value_at(t)
-                .is_some_and(|o| o.to_bits() != v.to_bits());
-            if dup_last || dup_ooo {
-                return Err(self.duplicate(labels, t));
-            }
+        // Nearly every sample is later than everything its series holds:
+        // then neither check can fail and the series' lock is not needed.
+        if !s.float_in_order(t) {
+            self.check_float_locked(&s, labels, t, v)?;
         }
+        self.min_t = self.min_t.min(t);
         self.floats.push((s, t, v));
         Ok(())
     }
 
+    /// The checks of [`HeadAppender::push_float`] against the series'
+    /// data, under its lock (kept out of line: the hot path skips them).
+    #[inline(never)]
+    fn check_float_locked(
+        &self,
+        s: &MemSeries,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<(), AppendError> {
+        let d = s.data.lock();
+        let last = d.last();
+        self.check_ooo(labels, t, last.map(|(lt, _)| lt))?;
+        let dup_last = last.is_some_and(|(lt, lv)| lt == t && lv.to_bits() != v.to_bits());
+        let dup_ooo = d
+            .ooo_value_at(t)
+            .is_some_and(|o| o.to_bits() != v.to_bits());
+        if dup_last || dup_ooo {
+            return Err(self.duplicate(labels, t));
+        }
+        Ok(())
+    }
+
+    /// [`Appender::append_ref`] without a usable hint: resolves the labels
+    /// and hands out a ref for them.
+    #[inline(never)]
+    fn append_resolving(
+        &mut self,
+        labels: &Labels,
+        t: i64,
+        v: f64,
+    ) -> Result<Option<SeriesRef>, AppendError> {
+        let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
+        self.created += u64::from(created);
+        let r = SeriesRef {
+            series: s.clone(),
+            owner: self.head.id,
+        };
+        self.push_float(s, labels, t, v)?;
+        Ok(Some(r))
+    }
+
+    /// Replaces a series that garbage collection removed since it was
+    /// resolved (caller holds the GC lock shared).
+    #[inline]
     fn reresolve(&self, s: &mut Arc<MemSeries>) -> Result<(), StorageError> {
         if s.is_deleted() {
-            let labels = s.labels.clone();
-            let (n, _) = self
-                .head
-                .get_or_create(&labels, s.kind)
-                .map_err(|e| StorageError::Other(format!("cannot re-create series: {e}")))?;
-            *s = n;
+            self.recreate(s)?;
         }
+        Ok(())
+    }
+
+    #[cold]
+    fn recreate(&self, s: &mut Arc<MemSeries>) -> Result<(), StorageError> {
+        let labels = s.labels.clone();
+        let (n, _) = self
+            .head
+            .get_or_create(&labels, s.kind)
+            .map_err(|e| StorageError::Other(format!("cannot re-create series: {e}")))?;
+        *s = n;
         Ok(())
     }
 }
 
-fn encode_floats(buf: &mut Vec<u8>, recs: &mut Vec<FloatRecord>) {
-    if recs.len() <= SAMPLES_PER_RECORD {
-        // The common case: one record, no copy.
-        let rec = Record::Floats(std::mem::take(recs));
-        frame_record(buf, &rec);
+/// Encodes the float samples as WAL float records of at most
+/// [`SAMPLES_PER_RECORD`] samples (one record, possibly empty, when they
+/// fit: the bytes a commit has always written).
+fn encode_floats(buf: &mut Vec<u8>, floats: &[(Arc<MemSeries>, i64, f64)]) {
+    let item = |f: &(Arc<MemSeries>, i64, f64)| (f.0.series_ref, f.1, f.2);
+    if floats.len() <= SAMPLES_PER_RECORD {
+        frame_with(buf, TYPE_FLOATS, |b| encode_float_batch(b, floats, item));
         return;
     }
-    for chunk in recs.chunks(SAMPLES_PER_RECORD) {
-        frame_record(buf, &Record::Floats(chunk.to_vec()));
+    for chunk in floats.chunks(SAMPLES_PER_RECORD) {
+        frame_with(buf, TYPE_FLOATS, |b| encode_float_batch(b, chunk, item));
     }
 }
 
@@ -202,14 +260,7 @@ impl Appender for HeadAppender<'_> {
             self.push_float(s, labels, t, v)?;
             return Ok(None);
         }
-        let (s, created) = self.head.get_or_create(labels, SeriesKind::Float)?;
-        self.created += u64::from(created);
-        let r = SeriesRef {
-            series: s.clone(),
-            owner: self.head.id,
-        };
-        self.push_float(s, labels, t, v)?;
-        Ok(Some(r))
+        self.append_resolving(labels, t, v)
     }
 
     fn reserve(&mut self, samples: usize) {
@@ -251,6 +302,7 @@ impl Appender for HeadAppender<'_> {
                 });
             }
         }
+        self.min_t = self.min_t.min(t);
         self.hists.push((s, t, h.clone()));
         Ok(())
     }
@@ -262,30 +314,27 @@ impl Appender for HeadAppender<'_> {
         // Samples that fell behind a block cut made after they were
         // appended: the cut already persisted that range.
         let boundary = head.boundary();
-        let before = self.floats.len() + self.hists.len();
-        self.floats.retain(|(_, t, _)| *t >= boundary);
-        self.hists.retain(|(_, t, _)| *t >= boundary);
-        let late = (before - self.floats.len() - self.hists.len()) as u64;
+        let mut late = 0;
+        if self.min_t < boundary {
+            let before = self.floats.len() + self.hists.len();
+            self.floats.retain(|(_, t, _)| *t >= boundary);
+            self.hists.retain(|(_, t, _)| *t >= boundary);
+            late = (before - self.floats.len() - self.hists.len()) as u64;
+        }
         inc(&head.counters.too_old, late);
         let mut floats = std::mem::take(&mut self.floats);
         let mut hists = std::mem::take(&mut self.hists);
-        // One pass re-resolves removed series and collects the WAL records
-        // (the series is touched once here, not again while encoding).
-        let mut recs = Vec::with_capacity(floats.len());
-        for (s, t, v) in floats.iter_mut() {
+        // Re-resolving may create series, which logs to the WAL: done
+        // before the WAL lock is taken for the records.
+        for (s, _, _) in floats.iter_mut() {
             self.reresolve(s)?;
-            recs.push(FloatRecord {
-                series_ref: s.series_ref,
-                t: *t,
-                v: *v,
-            });
         }
         for (s, _, _) in hists.iter_mut() {
             self.reresolve(s)?;
         }
         wal.commit_with(
             |buf| {
-                encode_floats(buf, &mut recs);
+                encode_floats(buf, &floats);
                 encode_histograms(buf, &hists)
             },
             |logged| {
@@ -299,7 +348,7 @@ impl Appender for HeadAppender<'_> {
         let mut ooo = 0;
         let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
         for (s, t, v) in &floats {
-            if s.data.lock().append_float(*t, *v) == Placed::OutOfOrder {
+            if s.append_float(*t, *v) == Placed::OutOfOrder {
                 ooo += 1;
             }
             min_t = min_t.min(*t);
@@ -329,5 +378,111 @@ impl Appender for HeadAppender<'_> {
     fn rollback(self: Box<Self>) {
         // Series created by this batch stay (empty) until the next
         // truncation removes them; their WAL records are harmless.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::HeadAppender;
+    use crate::model::{Labels, METRIC_NAME};
+    use crate::storage::api::{AppendError, Appender, SeriesRef};
+    use crate::storage::head::{Head, ReplayState};
+    use crate::storage::wal::{Wal, WalCounters, WalSyncPolicy, replay};
+
+    fn open(dir: &std::path::Path) -> Head {
+        let head = Head::new(600_000, 600_000);
+        let counters = Arc::new(WalCounters::default());
+        let mut st = ReplayState::default();
+        let out = replay(dir, &counters, |r| head.replay_record(r, &mut st)).unwrap();
+        let wal = Wal::open(
+            dir,
+            out.next_segment,
+            WalSyncPolicy::EveryCommit,
+            1 << 20,
+            counters,
+        )
+        .unwrap();
+        head.set_wal(wal);
+        head
+    }
+
+    fn samples(head: &Head, labels: &Labels) -> Vec<(i64, f64)> {
+        let (s, _) = head
+            .get_or_create(labels, crate::storage::wal::SeriesKind::Float)
+            .unwrap();
+        let d = s.data.lock();
+        let super::SeriesData::Float(c) = &*d else {
+            panic!("not a float series")
+        };
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        c.collect(i64::MIN, i64::MAX, &mut ts, &mut vs);
+        ts.into_iter().zip(vs).collect()
+    }
+
+    /// The lock-free in-order check (the series' last-time bound) gives
+    /// the same answers as the locked checks: duplicates with another value
+    /// and out-of-order duplicates are rejected through a hint, equal
+    /// resends are accepted, and after a WAL replay the bound is rebuilt.
+    #[test]
+    fn hinted_appends_keep_duplicate_and_order_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let up = Labels::from_pairs([(METRIC_NAME, "up"), ("job", "a")]);
+        let r: SeriesRef;
+        {
+            let head = open(dir.path());
+            let mut a: Box<dyn Appender> = Box::new(HeadAppender::new(&head));
+            r = a.append_ref(None, &up, 1000, 1.0).unwrap().unwrap();
+            for t in [2000, 3000, 5000] {
+                assert!(a.append_ref(Some(&r), &up, t, t as f64).unwrap().is_none());
+            }
+            a.commit().unwrap();
+
+            let mut a: Box<dyn Appender> = Box::new(HeadAppender::new(&head));
+            let dup = a.append_ref(Some(&r), &up, 5000, 7.0).unwrap_err();
+            assert!(matches!(
+                dup,
+                AppendError::DuplicateTimestamp { t: 5000, .. }
+            ));
+            // Same value again: accepted (a no-op).
+            a.append_ref(Some(&r), &up, 5000, 5000.0).unwrap();
+            // Out of order inside the window: accepted.
+            a.append_ref(Some(&r), &up, 4000, 4.0).unwrap();
+            a.commit().unwrap();
+
+            let mut a: Box<dyn Appender> = Box::new(HeadAppender::new(&head));
+            let dup = a.append_ref(Some(&r), &up, 4000, 9.0).unwrap_err();
+            assert!(matches!(
+                dup,
+                AppendError::DuplicateTimestamp { t: 4000, .. }
+            ));
+            a.append_ref(Some(&r), &up, 6000, 6.0).unwrap();
+            a.commit().unwrap();
+            assert_eq!(
+                samples(&head, &up),
+                vec![
+                    (1000, 1.0),
+                    (2000, 2000.0),
+                    (3000, 3000.0),
+                    (4000, 4.0),
+                    (5000, 5000.0),
+                    (6000, 6.0)
+                ]
+            );
+        }
+        // After a replay the series (a new object) knows its last time:
+        // the duplicate is still caught without a hint.
+        let head = open(dir.path());
+        let mut a: Box<dyn Appender> = Box::new(HeadAppender::new(&head));
+        let dup = a.append_ref(None, &up, 6000, 1.0).unwrap_err();
+        assert!(matches!(
+            dup,
+            AppendError::DuplicateTimestamp { t: 6000, .. }
+        ));
+        // The old head's ref does not resolve into the new head.
+        assert!(a.append_ref(Some(&r), &up, 7000, 7.0).unwrap().is_some());
+        a.commit().unwrap();
+        assert_eq!(samples(&head, &up).last(), Some(&(7000, 7.0)));
     }
 }

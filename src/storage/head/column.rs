@@ -93,7 +93,25 @@ impl Column {
     /// Adds a sample. A later sample at a time already present replaces
     /// the earlier value (deterministically, so WAL replay rebuilds the
     /// same state).
+    #[inline]
     pub(crate) fn append(&mut self, t: i64, v: f64) -> Placed {
+        // Fast path (nearly every sample): later than the open chunk's last
+        // sample and the chunk has room.
+        if let Some(a) = &mut self.open
+            && a.count() > 0
+            && t > a.max_t()
+            && a.count() < MAX_SAMPLES_PER_CHUNK
+            && t.saturating_sub(a.min_t()) < MAX_CHUNK_SPAN_MS
+        {
+            a.append(t, v);
+            return Placed::InOrder;
+        }
+        self.append_slow(t, v)
+    }
+
+    /// [`Column::append`] for everything but an in-order sample fitting
+    /// the open chunk.
+    fn append_slow(&mut self, t: i64, v: f64) -> Placed {
         match self.last() {
             Some((lt, lv)) if t < lt || (t == lt && lv.to_bits() != v.to_bits()) => {
                 match self.ooo.binary_search_by_key(&t, |s| s.0) {

@@ -79,7 +79,7 @@ impl Head {
                     if t < boundary || s.kind != SeriesKind::Float {
                         continue;
                     }
-                    s.data.lock().append_float(t, v);
+                    s.append_float(t, v);
                     self.observe_t(t);
                     inc(&self.counters.float_samples, 1);
                 }

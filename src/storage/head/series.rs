@@ -2,7 +2,7 @@
 //! (one float column, or runs of histogram columns).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -114,8 +114,10 @@ impl SeriesData {
         }
     }
 
-    /// Adds a float sample (the caller checked the kind).
-    pub(crate) fn append_float(&mut self, t: i64, v: f64) -> Placed {
+    /// Adds a float sample (the caller checked the kind). Private: every
+    /// float append goes through [`MemSeries::append_float`], which keeps
+    /// the series' last-time bound.
+    fn append_float(&mut self, t: i64, v: f64) -> Placed {
         match self {
             SeriesData::Float(c) => c.append(t, v),
             SeriesData::Histogram { .. } => {
@@ -225,6 +227,17 @@ pub(crate) struct MemSeries {
     /// Set (under the head's GC lock) when garbage collection removed the
     /// series; an appender still holding it re-resolves its labels.
     deleted: AtomicBool,
+    /// An upper bound of the time of the last in-order float sample
+    /// (`i64::MIN` while there is none), readable without the data lock:
+    /// set to the sample's time under the lock by every in-order float
+    /// append ([`MemSeries::append_float`] is the only float append), and
+    /// never raised otherwise (truncation and out-of-order merges only
+    /// lower or keep the real last time). Every out-of-order buffer entry
+    /// is at or before the last in-order time, so a float sample later
+    /// than the bound is in order, neither a duplicate nor too old for
+    /// the out-of-order window: the append path accepts it without
+    /// locking (see `HeadAppender::push_float`).
+    last_t_bound: AtomicI64,
     pub(crate) data: Mutex<SeriesData>,
 }
 
@@ -235,6 +248,7 @@ impl MemSeries {
             labels,
             kind,
             deleted: AtomicBool::new(false),
+            last_t_bound: AtomicI64::new(i64::MIN),
             data: Mutex::new(SeriesData::new(kind)),
         }
     }
@@ -245,5 +259,25 @@ impl MemSeries {
 
     pub(crate) fn mark_deleted(&self) {
         self.deleted.store(true, Ordering::Release);
+    }
+
+    /// True when a float sample at `t` is later than every float sample
+    /// the series holds (see `last_t_bound`); false means "unknown, look".
+    #[inline]
+    pub(crate) fn float_in_order(&self, t: i64) -> bool {
+        t > self.last_t_bound.load(Ordering::Acquire)
+    }
+
+    /// Adds a float sample (the series is a float series), taking the data
+    /// lock; keeps the bound behind [`MemSeries::float_in_order`].
+    pub(crate) fn append_float(&self, t: i64, v: f64) -> Placed {
+        let mut d = self.data.lock();
+        let placed = d.append_float(t, v);
+        if placed == Placed::InOrder {
+            // `t` is now the last in-order time; stored while the lock is
+            // held, so bounds are stored in the order of the appends.
+            self.last_t_bound.store(t, Ordering::Release);
+        }
+        placed
     }
 }

@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub(crate) use record::{
-    BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, SeriesRecord,
+    BoundsRecord, FloatRecord, HistogramRecord, Record, SeriesKind, SeriesRecord, TYPE_FLOATS,
+    encode_float_batch,
 };
 pub(crate) use replay::replay;
-pub(crate) use segment::frame_record;
+pub(crate) use segment::{frame_record, frame_with};
 pub(crate) use writer::{CheckpointWriter, Wal, sync_dir};
 
 /// Default WAL segment size: 128 MiB. Big enough that rotation (an fsync

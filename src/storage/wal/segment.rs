@@ -24,10 +24,17 @@ pub(crate) fn segment_header() -> [u8; SEGMENT_HEADER_LEN] {
 
 /// Appends one framed record: `u32 len | u32 crc32c(type, payload) | type | payload`.
 pub(crate) fn frame_record(buf: &mut Vec<u8>, rec: &Record) {
+    frame_with(buf, rec.type_byte(), |buf| rec.encode_payload(buf));
+}
+
+/// Appends one framed record of type `ty` whose payload `payload` appends
+/// (the framing of [`frame_record`], for payloads encoded straight from
+/// the caller's data, e.g. [`super::record::encode_float_batch`]).
+pub(crate) fn frame_with(buf: &mut Vec<u8>, ty: u8, payload: impl FnOnce(&mut Vec<u8>)) {
     let start = buf.len();
     buf.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
-    buf.push(rec.type_byte());
-    rec.encode_payload(buf);
+    buf.push(ty);
+    payload(buf);
     let body = buf.get(start + FRAME_HEADER_LEN..).unwrap_or(&[]);
     let len = body.len() as u32;
     let crc = crc32c::crc32c(body);

@@ -168,10 +168,15 @@ impl Wal {
     ) -> Result<(), StorageError> {
         let seq = {
             let mut w = self.w.lock();
+            // The batch is encoded right after the deferred records, in the
+            // buffer that is written (no copy of the batch).
             let mut buf = std::mem::take(&mut w.scratch);
             buf.clear();
+            buf.extend_from_slice(&w.pending);
+            let pending_len = buf.len();
             let encoded = encode(&mut buf);
-            let res = self.write_locked(&mut w, &buf);
+            w.pending.clear();
+            let res = self.write_out_locked(&mut w, &mut buf, pending_len);
             // Keep a modest buffer for the next commit, not a huge one.
             if buf.capacity() <= 4 << 20 {
                 w.scratch = buf;
@@ -187,6 +192,33 @@ impl Wal {
     }
 
     fn write_locked(&self, w: &mut Writer, batch: &[u8]) -> Result<u64, StorageError> {
+        let mut out = std::mem::take(&mut w.pending);
+        let pending_len = out.len();
+        out.extend_from_slice(batch);
+        self.write_out_locked(w, &mut out, pending_len)
+    }
+
+    /// Writes `out` (the deferred records, moved out of `w.pending` into
+    /// its first `pending_len` bytes, then the batch) and a commit marker
+    /// in one write, so replay applies all of it or none of it. On failure
+    /// the deferred records go back to `w.pending` (written with the next
+    /// commit).
+    fn write_out_locked(
+        &self,
+        w: &mut Writer,
+        out: &mut Vec<u8>,
+        pending_len: usize,
+    ) -> Result<u64, StorageError> {
+        let res = self.write_out_inner(w, out);
+        if res.is_err() {
+            w.pending.clear();
+            w.pending
+                .extend_from_slice(out.get(..pending_len).unwrap_or(&[]));
+        }
+        res
+    }
+
+    fn write_out_inner(&self, w: &mut Writer, out: &mut Vec<u8>) -> Result<u64, StorageError> {
         if w.closed {
             return Err(StorageError::Closed);
         }
@@ -196,32 +228,20 @@ impl Wal {
                 .map_err(|e| io_err("truncate WAL segment after failed write", &w.path, e))?;
             w.needs_truncate = false;
         }
-        if w.pending.is_empty() && batch.is_empty() {
+        if out.is_empty() {
             return Ok(w.seq);
         }
-        // One write: deferred records, the batch, and a commit marker, so
-        // replay applies all of it or none of it.
-        let mut out = std::mem::take(&mut w.pending);
-        let pending_len = out.len();
-        out.extend_from_slice(batch);
         out.extend_from_slice(&commit_marker());
         let total = out.len() as u64;
-        if w.len + total > self.segment_size
-            && w.len > SEGMENT_HEADER_LEN as u64
-            && let Err(e) = self.rotate_locked(w)
-        {
-            out.truncate(pending_len);
-            w.pending = out;
-            return Err(e);
+        if w.len + total > self.segment_size && w.len > SEGMENT_HEADER_LEN as u64 {
+            self.rotate_locked(w)?;
         }
-        if let Err(e) = w.file.write_all_at(&out, w.len) {
+        if let Err(e) = w.file.write_all_at(out, w.len) {
             WalCounters::inc(&self.counters.write_errors);
             if let Err(te) = w.file.set_len(w.len) {
                 w.needs_truncate = true;
                 tracing::warn!(file = %w.path.display(), offset = w.len, error = %te, "WAL: cannot truncate after failed write; will retry before the next write");
             }
-            out.truncate(pending_len);
-            w.pending = out;
             return Err(io_err("write WAL segment", &w.path, e));
         }
         w.len += total;
