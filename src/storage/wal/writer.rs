@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::segment::{SEGMENT_HEADER_LEN, commit_marker, frame_record, segment_header};
 use super::{Record, WalCounters, WalSyncPolicy};
@@ -53,6 +53,8 @@ struct SyncState {
     /// Highest sequence whose fsync failed (those commits were rejected).
     failed_seq: u64,
     last_error: Option<(std::io::ErrorKind, String)>,
+    /// A commit is running the fsync (without holding the lock).
+    in_progress: bool,
 }
 
 /// An open WAL, ready for appends. Share it behind an `Arc`.
@@ -62,6 +64,9 @@ pub(crate) struct Wal {
     segment_size: u64,
     w: Mutex<Writer>,
     sync: Mutex<SyncState>,
+    /// Signalled when an fsync ends (commits waiting for one park here
+    /// instead of spinning on `sync`).
+    synced: Condvar,
     counters: Arc<WalCounters>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     syncer: Mutex<Option<JoinHandle<()>>>,
@@ -134,6 +139,7 @@ impl Wal {
                 closed: false,
             }),
             sync: Mutex::new(SyncState::default()),
+            synced: Condvar::new(),
             counters,
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             syncer: Mutex::new(None),
@@ -284,13 +290,24 @@ impl Wal {
                     std::io::Error::new(kind, msg),
                 ));
             }
+            if s.in_progress {
+                // Another commit's fsync is running. It covers this commit
+                // if this one was written before it started; otherwise one
+                // of the waiters runs the next. Parking (not spinning on the
+                // lock) keeps waiting commits off the CPU during the fsync.
+                self.synced.wait(&mut s);
+                continue;
+            }
             // Everything written so far is covered by this fsync; commits
-            // that arrive meanwhile wait on `sync` and are covered by the next.
+            // written meanwhile wait for it and are covered by the next.
             let (file, target, path) = {
                 let w = self.w.lock();
                 (w.file.clone(), w.seq, w.path.clone())
             };
-            match file.sync_data() {
+            s.in_progress = true;
+            let res = MutexGuard::unlocked(&mut s, || file.sync_data());
+            s.in_progress = false;
+            match res {
                 Ok(()) => {
                     WalCounters::inc(&self.counters.fsyncs);
                     s.synced_seq = s.synced_seq.max(target);
@@ -304,6 +321,7 @@ impl Wal {
                     s.last_error = Some((e.kind(), e.to_string()));
                 }
             }
+            self.synced.notify_all();
         }
     }
 
