@@ -17,7 +17,9 @@
 # over rounds of wall throughput and of the server's CPU seconds (user +
 # system, all threads, from /proc/PID/stat before and after the push) per
 # million samples, plus ratios against Prometheus and VictoriaMetrics.
-# Afterwards a count query checks that each server holds every sample.
+# After each push the script waits until that server is idle again (see
+# `settle`). Afterwards a count query checks that each server holds every
+# sample.
 #
 # Neither peer fsyncs per request (Prometheus fsyncs WAL segments when they
 # are closed, VictoriaMetrics buffers for about a second); watchpost does,
@@ -109,6 +111,20 @@ declare -A URL=(
 declare -A PID=([watchpost]=$WP_PID [prometheus]=$PROM_PID [victoria-metrics]=$VM_PID)
 ORDER=(watchpost prometheus victoria-metrics)
 
+# Waits (at most 10 s) until the server just pushed to has finished the work
+# it deferred (VictoriaMetrics merges in the background, Prometheus cuts and
+# compacts): less than 2 CPU ticks over half a second. So no server's push
+# is measured while another one is still busy on the same two cores.
+settle() { # pid
+    local a b
+    for _ in $(seq 1 20); do
+        a=$(cut -d')' -f2 "/proc/$1/stat" | awk '{print $12 + $13}')
+        sleep 0.5
+        b=$(cut -d')' -f2 "/proc/$1/stat" | awk '{print $12 + $13}')
+        [ $((b - a)) -lt 2 ] && return 0
+    done
+}
+
 NOW_MS=$(($(date +%s) * 1000))
 SPAN_MS=$((STEPS * STEP_MS))
 # All rounds end two minutes before now (well inside every server's window).
@@ -127,6 +143,7 @@ for r in $(seq 0 $((ROUNDS - 1))); do
         line=$(echo "$out" | grep '^result ')
         echo "round $r $name $line" >&2
         echo "$r $name $line" >>"$RESULTS"
+        settle "${PID[$name]}"
     done
 done
 LOAD_AFTER=$(cat /proc/loadavg)
