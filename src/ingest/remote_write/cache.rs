@@ -115,6 +115,51 @@ struct Entry {
     key_len: usize,
     labels: Arc<Labels>,
     current: Option<SeriesRef>,
+    /// The entry (an [`EntryId`]) of the series that followed this one in
+    /// the last request that had it: senders resend their series in much
+    /// the same order, so this predicts the next series of a request
+    /// without hashing its key. A hint: a prediction is checked by
+    /// comparing key bytes.
+    next: EntryId,
+}
+
+/// A cache entry's position: its shard in the top 4 bits, its index in the
+/// shard below. It stays valid until the shard is cleared (then it points
+/// at another entry or none: predictions are always checked).
+pub(crate) type EntryId = u32;
+
+const ID_SHIFT: u32 = 28;
+const NO_ENTRY: EntryId = EntryId::MAX;
+
+/// A locked cache entry (its shard's lock is held).
+pub(crate) struct EntryGuard<'c> {
+    shard: parking_lot::MutexGuard<'c, ShardData>,
+    at: usize,
+    id: EntryId,
+}
+
+impl EntryGuard<'_> {
+    /// The entry's key bytes.
+    pub(crate) fn key(&self) -> &[u8] {
+        self.shard.key(&self.shard.entries[self.at])
+    }
+
+    /// The entry's id.
+    pub(crate) fn id(&self) -> EntryId {
+        self.id
+    }
+
+    /// The entry predicted to follow this one.
+    pub(crate) fn next(&self) -> Option<EntryId> {
+        Some(self.shard.entries[self.at].next).filter(|&n| n != NO_ENTRY)
+    }
+
+    /// The validated labels and the storage ref (which the caller may
+    /// replace).
+    pub(crate) fn parts(&mut self) -> (&Arc<Labels>, &mut Option<SeriesRef>) {
+        let e = &mut self.shard.entries[self.at];
+        (&e.labels, &mut e.current)
+    }
 }
 
 /// One shard. Entries and their key bytes are kept in insertion order, in
@@ -160,6 +205,7 @@ impl ShardData {
             key_len: key.len(),
             labels: labels.clone(),
             current: None,
+            next: NO_ENTRY,
         };
         self.keys.extend_from_slice(key);
         match self.index.get(&h) {
@@ -239,7 +285,8 @@ impl SeriesCache {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(ShardData::default()))
                 .collect(),
-            max_per_shard: max_series.div_ceil(SHARDS).max(1),
+            // Entry ids hold the index in 28 bits.
+            max_per_shard: max_series.div_ceil(SHARDS).clamp(1, (1 << ID_SHIFT) - 1),
         }
     }
 
@@ -284,50 +331,47 @@ impl SeriesCache {
         out
     }
 
-    /// The fast path's lookup: for every key of a request (with its
-    /// [`SeriesCache::hash`]), under its shard's lock, calls `hit(i, labels, ref)`
-    /// when the key is cached; `hit` may replace the entry's storage ref.
-    /// Keys of one shard are visited in index order, and equal keys always
-    /// share a shard, so the hits of one series are seen in request order.
-    /// Returns the indexes of the misses, ascending.
-    pub(crate) fn visit_hits(
-        &self,
-        keys: &[(&[u8], u64)],
-        mut hit: impl FnMut(usize, &Arc<Labels>, &mut Option<SeriesRef>),
-    ) -> Vec<usize> {
-        let mut misses = Vec::new();
-        let (start, order) = shard_order(keys, |&(_, h)| h);
-        let mut found: Vec<Option<u32>> = Vec::new();
-        for (s, shard) in self.shards.iter().enumerate() {
-            let idx = &order[start[s]..start[s + 1]];
-            if idx.is_empty() {
-                continue;
-            }
-            let mut m = shard.lock();
-            // Probe first, then compare and visit: independent probes keep
-            // several cache misses in flight (see `get_many`).
-            found.clear();
-            found.extend(
-                idx.iter()
-                    .map(|&i| m.index.get(&keys[i as usize].1).copied()),
-            );
-            let m = &mut *m;
-            for (&i, at) in idx.iter().zip(&found) {
-                let i = i as usize;
-                let Some(at) = *at else {
-                    misses.push(i);
-                    continue;
-                };
-                let e = &mut m.entries[at as usize];
-                if m.keys[e.key_at..e.key_at + e.key_len] != *keys[i].0 {
-                    misses.push(i);
-                    continue;
-                }
-                hit(i, &e.labels, &mut e.current);
+    /// Locks entry `id` (from [`EntryGuard::id`] or [`EntryGuard::next`]),
+    /// if it still exists.
+    pub(crate) fn entry(&self, id: EntryId) -> Option<EntryGuard<'_>> {
+        let shard = self.shards.get((id >> ID_SHIFT) as usize)?.lock();
+        let at = (id & ((1 << ID_SHIFT) - 1)) as usize;
+        (at < shard.entries.len()).then_some(EntryGuard { shard, at, id })
+    }
+
+    /// Locks the entry of `key` (whose [`SeriesCache::hash`] is `h`), if
+    /// cached.
+    pub(crate) fn find(&self, key: &[u8], h: u64) -> Option<EntryGuard<'_>> {
+        let s = shard_of(h);
+        let shard = self.shards[s].lock();
+        let at = *shard.index.get(&h)? as usize;
+        if shard.key(&shard.entries[at]) != key {
+            return None;
+        }
+        Some(EntryGuard {
+            shard,
+            at,
+            id: ((s as u32) << ID_SHIFT) | at as u32,
+        })
+    }
+
+    /// Remembers that entry `next` followed entry `prev` in a request.
+    pub(crate) fn link(&self, prev: EntryId, next: EntryId) {
+        if let Some(mut g) = self.entry(prev) {
+            let at = g.at;
+            g.shard.entries[at].next = next;
+        }
+    }
+
+    /// Remembers the storage ref learned for entry `id`, if it still holds
+    /// `labels`.
+    pub(crate) fn learn_id(&self, id: EntryId, labels: &Arc<Labels>, r: SeriesRef) {
+        if let Some(mut g) = self.entry(id) {
+            let (l, current) = g.parts();
+            if Arc::ptr_eq(l, labels) {
+                *current = Some(r);
             }
         }
-        misses.sort_unstable();
-        misses
     }
 
     /// Remembers the storage ref learned for a series inserted with

@@ -27,17 +27,18 @@
 use std::sync::Arc;
 
 use crate::model::Labels;
-use crate::storage::{Appendable, SeriesRef};
+use crate::storage::{Appendable, Appender, SeriesRef};
 
 use super::RemoteWriteError;
 use super::batch::{SeriesHint, WriteOutcome, apply_learning};
-use super::cache::SeriesCache;
+use super::cache::{EntryId, SeriesCache};
 use super::decode::{
     DecodeLimits, Protocol, decode_protobuf_cached, v1_metadata, validate_new, with_decompressed,
 };
 use super::metadata::MetricMetadata;
 use super::wire::{
-    Interner, RawSeries, Reader, Scanned, WireError, parse_labels, read_series, scan_series,
+    Interner, RawSeries, Reader, Scanned, WireError, parse_labels, read_series, scan_after_labels,
+    scan_series,
 };
 
 /// What [`write_cached`] wrote.
@@ -110,23 +111,47 @@ pub(crate) fn write_decompressed(
     })
 }
 
-/// One series of the request: where its `TimeSeries` message is (for a
-/// second, full read on a cache miss) and its samples in the flat list.
-struct Slot {
-    at: u32,
-    len: u32,
-    first: u32,
-    end: u32,
+/// A series the cache did not know: where its `TimeSeries` message is
+/// (for the full read), its position in the request, and its samples in the
+/// flat list.
+struct Miss {
+    index: usize,
+    at: usize,
+    len: usize,
+    samples: std::ops::Range<usize>,
 }
 
-impl Slot {
-    fn samples<'s>(&self, flat: &'s [(i64, f64)]) -> &'s [(i64, f64)] {
-        &flat[self.first as usize..self.end as usize]
+/// How to teach the cache the storage ref of a series appended late.
+enum Learn {
+    /// A cached entry whose ref was unknown.
+    Entry(EntryId),
+    /// A series just validated and cached under this key hash.
+    Hash(u64),
+}
+
+/// Appends `samples` of one series with the ref `current`, replacing it
+/// when storage hands out a new one.
+fn append_series(
+    app: &mut dyn Appender,
+    out: &mut WriteOutcome,
+    labels: &Labels,
+    current: &mut Option<SeriesRef>,
+    samples: &[(i64, f64)],
+) {
+    for &(t, v) in samples {
+        match app.append_ref(current.as_ref(), labels, t, v) {
+            Ok(Some(r)) => {
+                *current = Some(r);
+                out.samples_written += 1;
+            }
+            Ok(None) => out.samples_written += 1,
+            Err(e) => out.reject(&e),
+        }
     }
 }
 
 /// The fast path; `Ok(None)` when a series needs the general path (then
-/// nothing was appended).
+/// nothing was written).
 fn fast_v1(
     raw: &[u8],
     limits: &DecodeLimits,
@@ -140,15 +165,22 @@ fn fast_v1(
             reason: e.into(),
         })
     };
-    // Pass 1: walk the message; each series' key is hashed while its bytes
-    // are in the CPU cache.
     // Sized from the message length (a series message takes ~100-200
     // bytes) rather than by a separate walk counting them.
-    let n = raw.len() / 96 + 16;
-    let mut slots: Vec<Slot> = Vec::with_capacity(n);
-    let mut keys: Vec<(&[u8], u64)> = Vec::with_capacity(n);
-    let mut flat: Vec<(i64, f64)> = Vec::with_capacity(n);
+    let mut flat: Vec<(i64, f64)> = Vec::with_capacity(raw.len() / 96 + 16);
+    let mut app = db.appender();
+    app.reserve(flat.capacity());
+    let mut out = WriteOutcome::default();
     let mut metadata = Vec::new();
+    let mut misses: Vec<Miss> = Vec::new();
+    // Hits whose storage ref is unknown wait, with the validated misses,
+    // until every miss is validated, so a refused request creates no series.
+    let mut later: Vec<(Arc<Labels>, Learn, std::ops::Range<usize>)> = Vec::new();
+    // The previous series' entry and the one predicted to follow it, and
+    // the predictions to correct afterwards (previous, actual).
+    let (mut prev, mut predicted): (Option<EntryId>, Option<EntryId>) = (None, None);
+    let mut links: Vec<(EntryId, EntryId)> = Vec::new();
+    let mut series = 0usize;
     let mut r = Reader::new(raw);
     while let Some((field, wt)) = r.key().map_err(pb_err)? {
         match field {
@@ -156,20 +188,68 @@ fn fast_v1(
                 r.expect(field, wt, 2).map_err(pb_err)?;
                 let sub = r.sub().map_err(pb_err)?;
                 let (buf, base) = sub.whole();
+                let index = series;
+                series += 1;
                 let first = flat.len();
-                match scan_series(sub, &mut flat).map_err(pb_err)? {
-                    Scanned::Plain { key: (a, b) } => {
-                        let k = &buf[a..b];
-                        keys.push((k, cache.hash(k)));
-                        // In range: the message is under 4 GiB (checked).
-                        slots.push(Slot {
-                            at: base as u32,
-                            len: buf.len() as u32,
-                            first: first as u32,
-                            end: flat.len() as u32,
-                        });
+                // The predicted entry: its key must be exactly the label run
+                // at the start of the message (one compare, no label walk,
+                // no hash).
+                let mut scanned = None;
+                let mut hit = None;
+                if let Some(c) = predicted
+                    && let Some(g) = cache.entry(c)
+                {
+                    let l = g.key().len();
+                    if buf.starts_with(g.key()) {
+                        let sc = scan_after_labels(Reader::at(buf, base), l, &mut flat)
+                            .map_err(pb_err)?;
+                        if matches!(sc, Scanned::Plain { key: (0, b) } if b == l) {
+                            hit = Some(g);
+                        }
+                        scanned = Some(sc);
                     }
-                    Scanned::General => return Ok(None),
+                }
+                let mut g = match hit {
+                    Some(g) => g,
+                    None => {
+                        let sc = match scanned {
+                            Some(sc) => sc,
+                            None => scan_series(sub, &mut flat).map_err(pb_err)?,
+                        };
+                        let Scanned::Plain { key: (a, b) } = sc else {
+                            app.rollback();
+                            return Ok(None);
+                        };
+                        let k = &buf[a..b];
+                        match cache.find(k, cache.hash(k)) {
+                            Some(g) => {
+                                if let Some(p) = prev {
+                                    links.push((p, g.id()));
+                                }
+                                g
+                            }
+                            None => {
+                                misses.push(Miss {
+                                    index,
+                                    at: base,
+                                    len: buf.len(),
+                                    samples: first..flat.len(),
+                                });
+                                (prev, predicted) = (None, None);
+                                continue;
+                            }
+                        }
+                    }
+                };
+                (prev, predicted) = (Some(g.id()), g.next());
+                let id = g.id();
+                let (labels, current) = g.parts();
+                if current.is_none() {
+                    later.push((labels.clone(), Learn::Entry(id), first..flat.len()));
+                } else {
+                    // Appended from the entry itself, under its lock: no
+                    // label or ref copies.
+                    append_series(&mut *app, &mut out, labels, current, &flat[first..]);
                 }
             }
             3 => {
@@ -187,46 +267,26 @@ fn fast_v1(
             _ => r.skip(wt).map_err(pb_err)?,
         }
     }
+    for (p, n) in links {
+        cache.link(p, n);
+    }
     let total = flat.len() as u64;
-    let mut app = db.appender();
-    app.reserve(flat.len());
-    let mut out = WriteOutcome::default();
-    // Pass 2: hits whose storage ref is known are appended from the cache
-    // entry itself (no label or ref copies); the others wait until every
-    // miss is validated, so a refused request creates no series.
-    let mut later: Vec<(usize, Arc<Labels>, u64)> = Vec::new();
-    let misses = cache.visit_hits(&keys, |i, labels, current| {
-        if current.is_none() {
-            later.push((i, labels.clone(), keys[i].1));
-            return;
-        }
-        for &(t, v) in slots[i].samples(&flat) {
-            match app.append_ref(current.as_ref(), labels, t, v) {
-                Ok(Some(r)) => {
-                    *current = Some(r);
-                    out.samples_written += 1;
-                }
-                Ok(None) => out.samples_written += 1,
-                Err(e) => out.reject(&e),
-            }
-        }
-    });
-    // Pass 3: misses are read in full, validated and cached, in request
-    // order (the first invalid series is the one reported).
+    // Misses are read in full, validated and cached, in request order (the
+    // first invalid series is the one reported).
     let mut rs = RawSeries::default();
     let mut interner = Interner::default();
-    for &i in &misses {
-        let s = &slots[i];
-        let (at, len) = (s.at as usize, s.len as usize);
-        let validated = read_series(Reader::at(&raw[at..at + len], at), &mut rs)
+    for m in misses {
+        let validated = read_series(Reader::at(&raw[m.at..m.at + m.len], m.at), &mut rs)
             .and_then(|()| parse_labels(&mut rs))
             .map_err(pb_err);
         let validated = validated.and_then(|()| {
-            validate_new(i, &rs, limits, &mut interner, Some(cache)).map_err(Refused::decoding)
+            validate_new(m.index, &rs, limits, &mut interner, Some(cache))
+                .map_err(Refused::decoding)
         });
         match validated {
             Ok((labels, SeriesHint { cached, .. })) => {
-                later.push((i, labels, cached.unwrap_or_else(|| cache.hash(rs.key()))));
+                let h = cached.unwrap_or_else(|| cache.hash(rs.key()));
+                later.push((labels, Learn::Hash(h), m.samples));
             }
             Err(e) => {
                 app.rollback();
@@ -234,23 +294,17 @@ fn fast_v1(
             }
         }
     }
-    for (i, labels, hash) in later {
+    for (labels, learn, samples) in later {
         let mut fresh: Option<SeriesRef> = None;
-        for &(t, v) in slots[i].samples(&flat) {
-            match app.append_ref(fresh.as_ref(), &labels, t, v) {
-                Ok(Some(r)) => {
-                    fresh = Some(r);
-                    out.samples_written += 1;
-                }
-                Ok(None) => out.samples_written += 1,
-                Err(e) => out.reject(&e),
+        append_series(&mut *app, &mut out, &labels, &mut fresh, &flat[samples]);
+        if let Some(r) = fresh {
+            match learn {
+                Learn::Entry(id) => cache.learn_id(id, &labels, r),
+                Learn::Hash(h) => cache.learn_one(h, &labels, r),
             }
         }
-        if let Some(r) = fresh {
-            cache.learn_one(hash, &labels, r);
-        }
     }
-    if slots.is_empty() {
+    if series == 0 {
         // Nothing to make durable.
         app.rollback();
     } else {

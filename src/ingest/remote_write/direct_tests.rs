@@ -34,12 +34,14 @@ const JOBS: [&str; 5] = ["a", "b", "c", "d", "e"];
 
 /// A series of a generated request: picks 0..16 are five valid label sets
 /// (so most series repeat across requests and hit the cache), 17 has a
-/// duplicate label name (refuses its request), 18 and 19 carry a
-/// histogram (the general path).
+/// duplicate label name (refuses its request), 18 extends pick 0's labels
+/// (its label bytes start with pick 0's cache key: a wrong prediction must
+/// not take it for pick 0), 19 carries a histogram (the general path).
 fn pick_series(pick: usize, samples: &[(i64, f64)]) -> v1::TimeSeries {
     match pick {
         0..=16 => series(&[(METRIC_NAME, "up"), ("job", JOBS[pick % 5])], samples),
         17 => series(&[(METRIC_NAME, "up"), ("job", "x"), ("job", "y")], samples),
+        18 => series(&[(METRIC_NAME, "up"), ("job", "a"), ("zone", "z")], samples),
         _ => {
             let mut s = series(&[(METRIC_NAME, "latency")], &[]);
             let t = samples.first().map_or(0, |s| s.0);
@@ -51,14 +53,40 @@ fn pick_series(pick: usize, samples: &[(i64, f64)]) -> v1::TimeSeries {
 
 type Request = Vec<(usize, Vec<(i64, u8)>)>;
 
+/// Requests; about half repeat the previous request's series in the same
+/// order with new samples (what senders do, so the cache's predictions of
+/// the next series hit), except where the fresh request has one of the
+/// special picks (17..20) at that position: then a prediction meets
+/// another series, such as one whose labels extend the predicted one's.
+/// The others are fresh mixes.
 fn arb_requests() -> impl Strategy<Value = Vec<Request>> {
     let sample = (0i64..40, 0u8..3);
     let series = (0usize..20, proptest::collection::vec(sample, 0..3));
-    proptest::collection::vec(proptest::collection::vec(series, 0..8), 1..6)
+    let request = (any::<bool>(), proptest::collection::vec(series, 0..8));
+    proptest::collection::vec(request, 1..7).prop_map(|reqs| {
+        let mut out: Vec<Request> = Vec::new();
+        for (repeat, req) in reqs {
+            match out.last() {
+                Some(last) if repeat && !last.is_empty() => {
+                    let fresh = req.into_iter().chain(std::iter::repeat((0, vec![(50, 1)])));
+                    let again = last
+                        .iter()
+                        .zip(fresh)
+                        .map(|((old, _), (new, samples))| {
+                            (if new >= 17 { new } else { *old }, samples)
+                        })
+                        .collect();
+                    out.push(again);
+                }
+                _ => out.push(req),
+            }
+        }
+        out
+    })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn fused_path_matches_decode_then_apply(requests in arb_requests()) {
@@ -174,4 +202,55 @@ fn a_commit_failure_reports_the_samples_the_request_carried() {
         assert_eq!(err.samples, 3);
     }
     assert!(db.recs().is_empty());
+}
+
+/// A series whose label run starts with the predicted series' key but goes
+/// on with a label field whose tag is an over-long varint (0x8a 0x00) is
+/// another series: both paths store it under its own labels.
+#[test]
+fn a_prediction_is_not_fooled_by_an_over_long_label_tag() {
+    use prost::Message;
+    let p = series(&[(METRIC_NAME, "up"), ("job", "p")], &[(1, 1.0)]);
+    let x = series(&[(METRIC_NAME, "up"), ("job", "x")], &[(1, 2.0)]);
+    // x's labels, then `zone="z"` under tag 0x8a 0x00, then a sample.
+    let mut x2 = Vec::new();
+    for l in &x.labels {
+        prost::encoding::message::encode(1, l, &mut x2);
+    }
+    let zone = super::tests::label("zone", "z").encode_to_vec();
+    x2.extend_from_slice(&[0x8a, 0x00, zone.len() as u8]);
+    x2.extend_from_slice(&zone);
+    let sample = v1::Sample {
+        value: 3.0,
+        timestamp: 2,
+    };
+    prost::encoding::message::encode(2, &sample, &mut x2);
+    let mut req2 = Vec::new();
+    prost::encoding::message::encode(1, &p, &mut req2);
+    req2.push(0x0a);
+    prost::encoding::encode_varint(x2.len() as u64, &mut req2);
+    req2.extend_from_slice(&x2);
+    // Twice, so the second time links p's entry to x's (the prediction).
+    let bodies = [
+        body_v1(vec![p.clone(), x.clone()]),
+        body_v1(vec![p.clone(), x.clone()]),
+        super::tests::snappy(&req2),
+    ];
+    let (da, dbb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(da.path()), open(dbb.path()));
+    let (ca, cb) = (SeriesCache::default(), SeriesCache::default());
+    for body in &bodies {
+        let g = decode_cached(Protocol::V1, body, &limits(), &ca)
+            .and_then(|batch| apply_cached(&batch, &a, &ca))
+            .unwrap();
+        let f = write_cached(Protocol::V1, body, &limits(), &cb, &b).unwrap();
+        assert_eq!(g.samples_written, f.outcome.samples_written);
+    }
+    let got = dump(&b);
+    assert_eq!(got, dump(&a));
+    assert!(
+        got.iter()
+            .any(|(l, s)| l == r#"up{job="x", zone="z"}"# && s == &vec![(2, 3.0)]),
+        "{got:?}"
+    );
 }

@@ -382,14 +382,12 @@ pub(crate) enum Scanned {
 /// samples are appended to `samples`. Accepts and refuses exactly the
 /// messages [`read_series`] does.
 pub(crate) fn scan_series(
-    mut r: Reader<'_>,
+    r: Reader<'_>,
     samples: &mut Vec<(i64, f64)>,
 ) -> Result<Scanned, WireError> {
-    let (mut span_start, mut span_end) = (0usize, 0usize);
-    let (mut labels, mut contiguous, mut histograms) = (false, true, false);
     // Senders write the label fields first, each with a one-byte length:
-    // step over that run in a tight loop (the general loop below takes
-    // anything else, and reports malformed fields).
+    // step over that run in a tight loop (the general loop in `scan_rest`
+    // takes anything else, and reports malformed fields).
     let buf = r.buf;
     let mut rest = buf.get(r.pos..).unwrap_or_default();
     while let [0x0a, len @ 0..=0x7f, tail @ ..] = rest {
@@ -399,9 +397,32 @@ pub(crate) fn scan_series(
         }
     }
     let p = buf.len() - rest.len();
-    if p > r.pos {
-        (span_start, span_end, labels) = (r.pos, p, true);
-        r.pos = p;
+    let labels = (p > r.pos).then_some((r.pos, p));
+    scan_rest(r, labels, samples)
+}
+
+/// [`scan_series`] for a message known to start with a run of label fields
+/// ending at byte `end` (a cache key compared equal there). `Plain` only if
+/// no further label field follows (the run really ends there).
+pub(crate) fn scan_after_labels(
+    r: Reader<'_>,
+    end: usize,
+    samples: &mut Vec<(i64, f64)>,
+) -> Result<Scanned, WireError> {
+    scan_rest(r, Some((0, end)), samples)
+}
+
+/// The general field loop of [`scan_series`], after an already-stepped-over
+/// run of label fields `labels` (`(start, end)`).
+fn scan_rest(
+    mut r: Reader<'_>,
+    labels: Option<(usize, usize)>,
+    samples: &mut Vec<(i64, f64)>,
+) -> Result<Scanned, WireError> {
+    let (mut span_start, mut span_end) = labels.unwrap_or((0, 0));
+    let (mut labels, mut contiguous, mut histograms) = (labels.is_some(), true, false);
+    if labels {
+        r.pos = span_end;
     }
     loop {
         let at = r.pos;
@@ -540,6 +561,22 @@ mod tests {
                     Scanned::Plain { key: (a, b) } => {
                         prop_assert!(plain);
                         prop_assert_eq!(Some(&bytes[a..b]), rs.key_span());
+                        // Told that the label run ends at any label field
+                        // boundary, the scan still finds where it really ends.
+                        let mut at = a;
+                        for &(base, m) in &rs.label_msgs {
+                            if a != 0 {
+                                break;
+                            }
+                            let mut more = Vec::new();
+                            let after = scan_after_labels(Reader::new(bytes), at, &mut more)
+                                .map_err(|e| TestCaseError::fail(e.reason))?;
+                            let ends_at_b =
+                                matches!(after, Scanned::Plain { key } if key == (0, b));
+                            prop_assert!(ends_at_b);
+                            prop_assert_eq!(&more, &rs.samples);
+                            at = base + m.len();
+                        }
                     }
                     Scanned::General => prop_assert!(!plain),
                 }
