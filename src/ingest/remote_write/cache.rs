@@ -228,7 +228,7 @@ type Shard = Mutex<ShardData>;
 /// (the next requests repopulate it), so memory stays under
 /// `max_series` entries.
 ///
-/// Each key is hashed once ([`SeriesCache::hash`]); the shards are indexed by that
+/// Each key is hashed once (foldhash, seeded per cache); the shards are indexed by that
 /// hash, so a lookup costs the hash, one probe and one compare of the key
 /// bytes. Two keys with the same hash cannot both be cached: the later
 /// replaces the earlier (a miss for the other, never a wrong hit).

@@ -2,22 +2,27 @@
 //!
 //! The HTTP handler calls, in order:
 //! 1. [`Protocol::from_content_type`] on the `Content-Type` header;
-//! 2. [`decode_cached`] (or [`decode`]) on the raw (snappy-compressed) body: the snappy header's
-//!    declared length is checked against [`DecodeLimits::max_decompressed_bytes`]
-//!    *before* anything is allocated, then the protobuf is decoded and every
-//!    series validated into a [`Batch`] (an invalid request yields an error
-//!    naming the series and nothing else happens);
-//! 3. [`apply_cached`] (or [`apply`]) to append the whole batch through one
-//!    [`crate::storage::Appender`] and commit it: per-sample rejections (too old,
-//!    duplicate, ...) are counted in the [`WriteOutcome`] while the valid samples
-//!    are kept. Series that came from the [`SeriesCache`] carry a [`SeriesHint`]
-//!    with the storage's [`crate::storage::SeriesRef`] once known, so a series
-//!    seen before is appended without a label lookup in storage; afterwards
-//!    [`apply_cached`] teaches the cache the refs storage handed out;
-//! 4. [`MetadataStore::record`] with [`Batch::metadata`], and
+//! 2. [`write_cached`] on the raw (snappy-compressed) body: the snappy
+//!    header's declared length is checked against
+//!    [`DecodeLimits::max_decompressed_bytes`] *before* anything is
+//!    allocated, then the message is decoded, every series validated and
+//!    appended through one [`crate::storage::Appender`], and committed. An
+//!    invalid request yields an error naming the series and nothing is
+//!    written; per-sample rejections (too old, duplicate, ...) are counted in
+//!    the [`WriteOutcome`] while the valid samples are kept. For remote write
+//!    1.0 it decodes and appends in one pass: series the [`SeriesCache`]
+//!    knows (found by predicting each series from the previous one, or by
+//!    hashing its label bytes) are appended straight from their cache entry,
+//!    which also holds the storage's [`crate::storage::SeriesRef`], so a
+//!    series seen before needs no label lookup in storage (see
+//!    `direct.rs`);
+//! 3. [`MetadataStore::record`] with [`Written::metadata`], and
 //!    [`DoorMetrics::record_outcome`] for the self-metrics.
 //!
-//! The same [`Batch`]/[`apply`] path is used by the OTLP door.
+//! The two steps [`write_cached`] fuses are also available, and give the
+//! same results: [`decode_cached`] (or [`decode`]) builds a validated
+//! [`Batch`], and [`apply_cached`] (or [`apply`]) appends and commits it.
+//! The OTLP door and gzip-encoded bodies use them.
 
 mod batch;
 mod cache;

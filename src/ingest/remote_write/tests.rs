@@ -416,13 +416,29 @@ fn seed_corpus_replays() {
             Protocol::V1
         };
         let res = decode(proto, &bytes, &limits());
+        // The server's fused path, twice (cache misses, then hits).
+        let fused_db = RecordingDb::new();
+        let cache = SeriesCache::default();
+        let fused: Vec<_> = (0..2)
+            .map(|_| write_cached(proto, &bytes, &limits(), &cache, &fused_db))
+            .collect();
         if name.starts_with("ok_") {
             let b = res.unwrap_or_else(|e| panic!("{name}: {e}"));
             let db = RecordingDb::new();
-            apply(&b, &db).unwrap();
+            let out = apply(&b, &db).unwrap();
             assert!(!db.recs().is_empty(), "{name} wrote nothing");
+            for f in fused {
+                let f = f.unwrap_or_else(|r| panic!("{name}: fused: {}", r.error));
+                assert_eq!(f.outcome.samples_written, out.samples_written, "{name}");
+            }
+            assert_eq!(fused_db.recs().len(), 2 * db.recs().len(), "{name}");
         } else if name.starts_with("err_") {
             assert!(res.is_err(), "{name} should be refused");
+            assert!(
+                fused.iter().all(Result::is_err),
+                "{name}: fused path accepted it"
+            );
+            assert!(fused_db.recs().is_empty(), "{name}");
         } else {
             panic!("corpus file {name} must start with ok_ or err_");
         }
