@@ -228,10 +228,13 @@ type Shard = Mutex<ShardData>;
 /// (the next requests repopulate it), so memory stays under
 /// `max_series` entries.
 ///
-/// Each key is hashed once (foldhash, seeded per cache); the shards are indexed by that
-/// hash, so a lookup costs the hash, one probe and one compare of the key
-/// bytes. Two keys with the same hash cannot both be cached: the later
-/// replaces the earlier (a miss for the other, never a wrong hit).
+/// Each key is hashed once (foldhash, seeded per cache); the shards are
+/// indexed by that hash, so a lookup costs the hash, one probe and one
+/// compare of the key bytes. Two keys with the same hash cannot both be
+/// cached: the later replaces the earlier (a miss for the other, never a
+/// wrong hit). Each entry also links to the entry that followed it in the
+/// last request ([`EntryGuard::next`]): the fast path tries that one first,
+/// which costs only the compare.
 pub struct SeriesCache {
     hasher: KeyHasher,
     shards: Vec<Shard>,
