@@ -329,22 +329,7 @@ pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Res
             }
             2 => {
                 r.expect(field, wt, LEN)?;
-                let mut s = r.sub()?;
-                let (mut t, mut v) = (0i64, 0f64);
-                while let Some((f, wt)) = s.key()? {
-                    match f {
-                        1 => {
-                            s.expect(f, wt, I64)?;
-                            v = f64::from_bits(s.fixed64()?);
-                        }
-                        2 => {
-                            s.expect(f, wt, VARINT)?;
-                            t = s.varint()? as i64;
-                        }
-                        _ => s.skip(wt)?,
-                    }
-                }
-                out.samples.push((t, v));
+                out.samples.push(read_sample(r.sub()?)?);
             }
             4 => {
                 r.expect(field, wt, LEN)?;
@@ -363,6 +348,26 @@ pub(crate) fn read_series<'a>(mut r: Reader<'a>, out: &mut RawSeries<'a>) -> Res
         }
     }
     Ok(())
+}
+
+/// Reads a `Sample` message: `(timestamp ms, value)`; missing fields are
+/// zero, unknown ones skipped, a repeated field's last value wins.
+fn read_sample(mut s: Reader<'_>) -> Result<(i64, f64), WireError> {
+    let (mut t, mut v) = (0i64, 0f64);
+    while let Some((f, wt)) = s.key()? {
+        match f {
+            1 => {
+                s.expect(f, wt, I64)?;
+                v = f64::from_bits(s.fixed64()?);
+            }
+            2 => {
+                s.expect(f, wt, VARINT)?;
+                t = s.varint()? as i64;
+            }
+            _ => s.skip(wt)?,
+        }
+    }
+    Ok((t, v))
 }
 
 /// What [`scan_series`] learned of one `TimeSeries` message.
@@ -442,25 +447,10 @@ fn scan_rest(
             2 => {
                 r.expect(field, wt, LEN)?;
                 let mut s = r.sub()?;
-                if let Some(tv) = s.value_then_timestamp() {
-                    samples.push(tv);
-                    continue;
+                match s.value_then_timestamp() {
+                    Some(tv) => samples.push(tv),
+                    None => samples.push(read_sample(s)?),
                 }
-                let (mut t, mut v) = (0i64, 0f64);
-                while let Some((f, wt)) = s.key()? {
-                    match f {
-                        1 => {
-                            s.expect(f, wt, I64)?;
-                            v = f64::from_bits(s.fixed64()?);
-                        }
-                        2 => {
-                            s.expect(f, wt, VARINT)?;
-                            t = s.varint()? as i64;
-                        }
-                        _ => s.skip(wt)?,
-                    }
-                }
-                samples.push((t, v));
             }
             4 => {
                 r.expect(field, wt, LEN)?;

@@ -383,29 +383,13 @@ impl Appender for HeadAppender<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::HeadAppender;
     use crate::model::{Labels, METRIC_NAME};
     use crate::storage::api::{AppendError, Appender, SeriesRef};
-    use crate::storage::head::{Head, ReplayState};
-    use crate::storage::wal::{Wal, WalCounters, WalSyncPolicy, replay};
+    use crate::storage::head::Head;
 
     fn open(dir: &std::path::Path) -> Head {
-        let head = Head::new(600_000, 600_000);
-        let counters = Arc::new(WalCounters::default());
-        let mut st = ReplayState::default();
-        let out = replay(dir, &counters, |r| head.replay_record(r, &mut st)).unwrap();
-        let wal = Wal::open(
-            dir,
-            out.next_segment,
-            WalSyncPolicy::EveryCommit,
-            1 << 20,
-            counters,
-        )
-        .unwrap();
-        head.set_wal(wal);
-        head
+        crate::storage::head::tests::open(dir, 600_000)
     }
 
     fn samples(head: &Head, labels: &Labels) -> Vec<(i64, f64)> {

@@ -12,7 +12,8 @@ fn l(name: &str, job: &str) -> Labels {
     Labels::from_pairs([(METRIC_NAME, name), ("job", job)])
 }
 
-fn open(dir: &std::path::Path, window: i64) -> Head {
+/// A head over the WAL in `dir` (replayed first), fsyncing every commit.
+pub(super) fn open(dir: &std::path::Path, window: i64) -> Head {
     let head = Head::new(window, window);
     let counters = Arc::new(WalCounters::default());
     let mut st = ReplayState::default();
