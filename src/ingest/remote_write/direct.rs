@@ -84,17 +84,14 @@ pub fn write_cached(
 }
 
 /// [`write_cached`] on a decompressed message.
-pub(crate) fn write_decompressed(
+fn write_decompressed(
     protocol: Protocol,
     raw: &[u8],
     limits: &DecodeLimits,
     cache: &SeriesCache,
     db: &dyn Appendable,
 ) -> Result<Written, Refused> {
-    // Offsets are kept as u32; a message beyond 4 GiB (far over any sane
-    // limit) takes the general path.
     if protocol == Protocol::V1
-        && u32::try_from(raw.len()).is_ok()
         && let Some(w) = fast_v1(raw, limits, cache, db)?
     {
         return Ok(w);
