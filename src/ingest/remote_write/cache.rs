@@ -186,6 +186,15 @@ impl ShardData {
         self.index.get(&h).map(|&i| &self.entries[i as usize])
     }
 
+    /// Sets entry `at`'s storage ref if the entry still holds `labels`
+    /// (it may have been replaced since they were looked up).
+    fn learn_at(&mut self, at: usize, labels: &Arc<Labels>, r: SeriesRef) {
+        let e = &mut self.entries[at];
+        if Arc::ptr_eq(&e.labels, labels) {
+            e.current = Some(r);
+        }
+    }
+
     fn clear(&mut self) {
         self.index.clear();
         self.entries.clear();
@@ -370,10 +379,8 @@ impl SeriesCache {
     /// `labels`.
     pub(crate) fn learn_id(&self, id: EntryId, labels: &Arc<Labels>, r: SeriesRef) {
         if let Some(mut g) = self.entry(id) {
-            let (l, current) = g.parts();
-            if Arc::ptr_eq(l, labels) {
-                *current = Some(r);
-            }
+            let at = g.at;
+            g.shard.learn_at(at, labels, r);
         }
     }
 
@@ -383,10 +390,7 @@ impl SeriesCache {
     pub(crate) fn learn_one(&self, h: u64, labels: &Arc<Labels>, r: SeriesRef) {
         let mut m = self.shards[shard_of(h)].lock();
         let Some(&at) = m.index.get(&h) else { return };
-        let e = &mut m.entries[at as usize];
-        if Arc::ptr_eq(&e.labels, labels) {
-            e.current = Some(r);
-        }
+        m.learn_at(at as usize, labels, r);
     }
 
     /// Caches validated labels; returns the new entry's hint.

@@ -158,7 +158,7 @@ pub fn decode_cached(
     cache: &SeriesCache,
 ) -> Result<Batch, RemoteWriteError> {
     with_decompressed(body, limits, |raw| {
-        decompress_done(protocol, raw, limits, cache)
+        decode_protobuf_cached(protocol, raw, limits, Some(cache))
     })?
 }
 
@@ -190,15 +190,6 @@ pub(crate) fn with_decompressed<R>(
         }
         Ok(res)
     })
-}
-
-fn decompress_done(
-    protocol: Protocol,
-    raw: &[u8],
-    limits: &DecodeLimits,
-    cache: &SeriesCache,
-) -> Result<Batch, RemoteWriteError> {
-    decode_protobuf_cached(protocol, raw, limits, Some(cache))
 }
 
 pub(crate) fn decode_protobuf_cached(
